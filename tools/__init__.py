@@ -1,0 +1,1 @@
+"""Development tools: the local control plane, service launchers and tool builds."""

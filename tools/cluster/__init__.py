@@ -1,0 +1,1 @@
+"""The local Kubernetes control plane that tests, CI and the demo stand on (see harness.py)."""

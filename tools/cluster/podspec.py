@@ -1,0 +1,167 @@
+"""Turning a Pod's spec into what a local process needs: argv, environment, volumes.
+
+Pure functions over the pod dict (as returned by the API) plus lookups of the
+Secrets and ConfigMaps it references, so they can be unit-tested without a
+cluster. Kubernetes' `$(VAR)` expansion rules are followed for env values,
+command and args.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# (kind "Secret" | "ConfigMap", namespace, name) -> data (decoded strings) or None if absent.
+ObjectLookup = Callable[[str, str, str], Mapping[str, str] | None]
+
+SERVICE_ACCOUNT_VOLUME_PREFIX = "kube-api-access-"
+_VAR_REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+_FIELD_PATH = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
+
+
+class PodSpecError(Exception):
+    """The pod asks for something the local pod runner cannot provide."""
+
+
+@dataclass(frozen=True)
+class LocalContainer:
+    """One container reduced to what a local process needs."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    working_dir: str | None
+    role: str = "main"  # "init" (runs to completion first), "sidecar" (background) or "main"
+
+
+def expand_references(text: str, env: Mapping[str, str]) -> str:
+    """Kubernetes `$(VAR)` expansion: known names are replaced, `$$` escapes, unknown stay."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1)
+        return env.get(name, match.group(0))
+
+    return _VAR_REFERENCE.sub(replace, text)
+
+
+def _field_value(pod: Mapping[str, Any], field_path: str) -> str:
+    metadata = pod.get("metadata") or {}
+    simple = {
+        "metadata.name": metadata.get("name"),
+        "metadata.namespace": metadata.get("namespace"),
+        "metadata.uid": metadata.get("uid"),
+        "spec.nodeName": (pod.get("spec") or {}).get("nodeName"),
+        "spec.serviceAccountName": (pod.get("spec") or {}).get("serviceAccountName"),
+        "status.podIP": (pod.get("status") or {}).get("podIP"),
+        "status.hostIP": (pod.get("status") or {}).get("hostIP"),
+    }
+    if field_path in simple:
+        return str(simple[field_path] or "")
+    match = _FIELD_PATH.match(field_path)
+    if match:
+        return str((metadata.get(match.group(1)) or {}).get(match.group(2), ""))
+    raise PodSpecError(f"fieldRef {field_path!r} is not supported by the local pod runner")
+
+
+def _key_ref(lookup: ObjectLookup, kind: str, namespace: str, ref: Mapping[str, Any]) -> str | None:
+    data = lookup(kind, namespace, ref["name"])
+    optional = bool(ref.get("optional", False))
+    if data is None:
+        if optional:
+            return None
+        raise PodSpecError(f"{kind} {namespace}/{ref['name']} not found")
+    if ref["key"] not in data:
+        if optional:
+            return None
+        raise PodSpecError(f"key {ref['key']!r} not found in {kind} {namespace}/{ref['name']}")
+    return data[ref["key"]]
+
+
+def container_env(pod: Mapping[str, Any], container: Mapping[str, Any],
+                  lookup: ObjectLookup) -> dict[str, str]:
+    """The environment Kubernetes would give `container`: envFrom first, then env in order."""
+    namespace = pod["metadata"]["namespace"]
+    env: dict[str, str] = {}
+    for source in container.get("envFrom") or []:
+        prefix = source.get("prefix") or ""
+        for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+            if key in source:
+                data = lookup(kind, namespace, source[key]["name"])
+                if data is None and not source[key].get("optional", False):
+                    raise PodSpecError(f"{kind} {namespace}/{source[key]['name']} not found")
+                env.update({prefix + k: v for k, v in (data or {}).items()})
+    for variable in container.get("env") or []:
+        name = variable["name"]
+        if "valueFrom" not in variable:
+            env[name] = expand_references(variable.get("value") or "", env)
+            continue
+        source = variable["valueFrom"]
+        value: str | None
+        if "fieldRef" in source:
+            value = _field_value(pod, source["fieldRef"]["fieldPath"])
+        elif "secretKeyRef" in source:
+            value = _key_ref(lookup, "Secret", namespace, source["secretKeyRef"])
+        elif "configMapKeyRef" in source:
+            value = _key_ref(lookup, "ConfigMap", namespace, source["configMapKeyRef"])
+        else:
+            raise PodSpecError(f"env {name}: valueFrom {sorted(source)} is not supported locally")
+        if value is not None:
+            env[name] = value
+    return env
+
+
+def check_volumes(pod: Mapping[str, Any], container: Mapping[str, Any],
+                  pvc_dirs: Mapping[str, str]) -> None:
+    """Volumes work only as local directories mounted at their own path; anything else fails the pod."""
+    volumes = {v["name"]: v for v in (pod.get("spec") or {}).get("volumes") or []}
+    for mount in container.get("volumeMounts") or []:
+        volume = volumes.get(mount["name"])
+        if volume is None:
+            raise PodSpecError(f"volumeMount {mount['name']!r} has no volume")
+        if mount["name"].startswith(SERVICE_ACCOUNT_VOLUME_PREFIX):
+            continue  # replaced by a kubeconfig holding the ServiceAccount's token
+        if "hostPath" in volume:
+            host_dir = volume["hostPath"]["path"]
+        elif "persistentVolumeClaim" in volume:
+            claim = volume["persistentVolumeClaim"]["claimName"]
+            if claim not in pvc_dirs:
+                raise PodSpecError(f"PVC {claim!r} is not mapped to a local directory "
+                                   f"(pod runner --pvc-dir {claim}=DIR)")
+            host_dir = pvc_dirs[claim]
+        else:
+            kinds = sorted(set(volume) - {"name"})
+            raise PodSpecError(f"volume {mount['name']!r} of kind {kinds} is not supported locally")
+        if mount["mountPath"].rstrip("/") != host_dir.rstrip("/"):
+            raise PodSpecError(f"volume {mount['name']!r} is mounted at {mount['mountPath']!r} but is "
+                               f"the local directory {host_dir!r}; the local pod runner needs them equal")
+
+
+def local_containers(pod: Mapping[str, Any], lookup: ObjectLookup,
+                     pvc_dirs: Mapping[str, str]) -> list[LocalContainer]:
+    """Init containers (sidecars flagged) then main containers, in the order they start."""
+    spec = pod["spec"]
+    result: list[LocalContainer] = []
+    for is_init, container in [(True, c) for c in spec.get("initContainers") or []] + \
+                              [(False, c) for c in spec.get("containers") or []]:
+        command = list(container.get("command") or [])
+        if not command:
+            raise PodSpecError(f"container {container['name']!r} has no command: the local pod runner "
+                               "runs no images, so it needs an explicit command")
+        check_volumes(pod, container, pvc_dirs)
+        env = container_env(pod, container, lookup)
+        argv = [expand_references(part, env) for part in command + list(container.get("args") or [])]
+        result.append(LocalContainer(
+            name=container["name"], argv=argv, env=env, working_dir=container.get("workingDir"),
+            role=("sidecar" if container.get("restartPolicy") == "Always" else "init") if is_init else "main",
+        ))
+    return result
+
+
+def decode_secret_data(data: Mapping[str, str] | None) -> dict[str, str]:
+    """Secret data arrives base64-encoded."""
+    return {k: base64.b64decode(v).decode() for k, v in (data or {}).items()}
