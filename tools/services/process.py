@@ -1,0 +1,62 @@
+"""Small process helpers shared by the service launchers: free ports, readiness polling, stopping by PID."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(
+    check: Callable[[], bool],
+    *,
+    timeout_s: float,
+    what: str,
+    process: subprocess.Popen[bytes] | None = None,
+    log_path: Path | None = None,
+) -> None:
+    """Poll ``check`` until it returns True; fail early if ``process`` exits, with the log's tail."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode}{log_tail(log_path)}")
+        with contextlib.suppress(Exception):
+            if check():
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not ready after {timeout_s:.0f}s{log_tail(log_path)}")
+
+
+def log_tail(log_path: Path | None, lines: int = 30) -> str:
+    """The last lines of a log file, formatted to append to an error message."""
+    if log_path is None or not log_path.exists():
+        return ""
+    tail = log_path.read_text(errors="replace").splitlines()[-lines:]
+    return "\n--- " + str(log_path) + " ---\n" + "\n".join(tail)
+
+
+def stop_process(process: subprocess.Popen[bytes], *, timeout_s: float = 15.0) -> None:
+    """SIGTERM the process by its PID, then SIGKILL it if it has not exited in time."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout_s)
