@@ -1,0 +1,92 @@
+"""The AutoLabelRun API (autolabel.dev/v1alpha1): pydantic models that are the single source of truth.
+
+The CRD under `crds/` is generated from these models by `python -m controller.crdgen`.
+"""
+
+from controller.api.conditions import derive_phase, find_condition, is_true, set_condition
+from controller.api.constants import (
+    API_VERSION,
+    CATEGORIES,
+    CRD_NAME,
+    DEFAULT_PROBLEM_TAGS,
+    GROUP,
+    KIND,
+    KUEUE_QUEUE_LABEL,
+    PLURAL,
+    SHORT_NAMES,
+    SINGULAR,
+    VERSION,
+    ConditionStatus,
+    ConditionType,
+    OutputFormat,
+    Phase,
+    Reason,
+    ShardState,
+    Task,
+)
+from controller.api.dataset import DatasetSpec, MediaSpec, PathRewrite, SecretKeyRef, TargetSelector
+from controller.api.execution import ExecutionSpec
+from controller.api.model import EmbeddingsSpec, ModelSpec, TritonEndpoint, TritonSidecar
+from controller.api.review import Decision, ReviewRule, ReviewSpec
+from controller.api.run import AutoLabelRun, parse_spec, status_patch
+from controller.api.spec import AutoLabelRunSpec, DeletionPolicy, transition_errors
+from controller.api.status import (
+    AutoLabelRunStatus,
+    ClassStatistics,
+    Condition,
+    ProgressStatus,
+    QualityStatus,
+    ReviewStatus,
+    ShardStatus,
+)
+
+__all__ = [
+    "API_VERSION",
+    "CATEGORIES",
+    "CRD_NAME",
+    "DEFAULT_PROBLEM_TAGS",
+    "GROUP",
+    "KIND",
+    "KUEUE_QUEUE_LABEL",
+    "PLURAL",
+    "SHORT_NAMES",
+    "SINGULAR",
+    "VERSION",
+    "AutoLabelRun",
+    "AutoLabelRunSpec",
+    "AutoLabelRunStatus",
+    "ClassStatistics",
+    "Condition",
+    "ConditionStatus",
+    "ConditionType",
+    "DatasetSpec",
+    "Decision",
+    "DeletionPolicy",
+    "EmbeddingsSpec",
+    "ExecutionSpec",
+    "MediaSpec",
+    "ModelSpec",
+    "OutputFormat",
+    "PathRewrite",
+    "Phase",
+    "ProgressStatus",
+    "QualityStatus",
+    "Reason",
+    "ReviewRule",
+    "ReviewSpec",
+    "ReviewStatus",
+    "SecretKeyRef",
+    "ShardState",
+    "ShardStatus",
+    "TargetSelector",
+    "Task",
+    "TritonEndpoint",
+    "TritonSidecar",
+    "derive_phase",
+    "find_condition",
+    "is_true",
+    "parse_spec",
+    "set_condition",
+    "status_patch",
+    "transition_errors",
+]

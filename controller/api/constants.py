@@ -1,0 +1,161 @@
+"""Names and fixed values of the AutoLabelRun API: identity, phases, condition types, reasons, defaults.
+
+Every condition type and reason the controller writes is a named constant here, so the
+status vocabulary is documented in one place and typos are caught by the type checker.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+GROUP: Final = "autolabel.dev"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+KIND: Final = "AutoLabelRun"
+PLURAL: Final = "autolabelruns"
+SINGULAR: Final = "autolabelrun"
+SHORT_NAMES: Final = ("alr",)
+CATEGORIES: Final = ("autolabel",)
+CRD_NAME: Final = f"{PLURAL}.{GROUP}"
+
+# Label Kueue reads to admit a Job into a LocalQueue.
+KUEUE_QUEUE_LABEL: Final = "kueue.x-k8s.io/queue-name"
+
+# The seven problem tags of the reference workflow guide.
+DEFAULT_PROBLEM_TAGS: Final = (
+    "needs_correction",
+    "false_positive",
+    "wrong_class",
+    "poor_bbox",
+    "missing_object",
+    "low_confidence",
+    "ambiguous",
+)
+
+# Sample fields FiftyOne manages itself; a run may never write its labels into them.
+RESERVED_FIELD_NAMES: Final = (
+    "id",
+    "_id",
+    "filepath",
+    "tags",
+    "metadata",
+    "created_at",
+    "last_modified_at",
+    "frames",
+    "_rand",
+    "_media_type",
+    "_dataset_id",
+)
+
+# FiftyOne field names: a letter or underscore, then letters, digits, underscores (no dots, no `$`).
+FIELD_NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]*$"
+FIELD_NAME_MAX_LENGTH: Final = 63
+
+
+class Task(StrEnum):
+    """The kind of labels a run produces."""
+
+    DETECTION = "detection"
+    CLASSIFICATION = "classification"
+    SEGMENTATION = "segmentation"
+
+
+class OutputFormat(StrEnum):
+    """How the worker reads the model's output tensors (the output adapter)."""
+
+    BOXES = "boxes"  # detection: boxes, scores, labels tensors
+    YOLO = "yolo"  # detection: one [N, 4 + classes] (or [N, 5 + classes]) tensor
+    LOGITS = "logits"  # classification: raw scores, softmax applied by the worker
+    PROBABILITIES = "probabilities"  # classification: already normalised scores
+    MASK = "mask"  # segmentation: per-pixel class ids or class scores
+
+
+OUTPUT_FORMATS_BY_TASK: Final[dict[Task, tuple[OutputFormat, ...]]] = {
+    Task.DETECTION: (OutputFormat.BOXES, OutputFormat.YOLO),
+    Task.CLASSIFICATION: (OutputFormat.LOGITS, OutputFormat.PROBABILITIES),
+    Task.SEGMENTATION: (OutputFormat.MASK,),
+}
+
+
+class Phase(StrEnum):
+    """Where a run is in its life; derived from the conditions and shown by `kubectl get alr`."""
+
+    PENDING = "Pending"
+    INFERRING = "Inferring"
+    REVIEW = "Review"
+    FINALIZING = "Finalizing"
+    FINALIZED = "Finalized"
+    DISCARDING = "Discarding"
+    DISCARDED = "Discarded"
+    FAILED = "Failed"
+    SUSPENDED = "Suspended"
+
+
+TERMINAL_PHASES: Final = frozenset({Phase.FINALIZED, Phase.DISCARDED})
+
+
+class ShardState(StrEnum):
+    """State of one shard (one completion index of the run's Indexed Job)."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class ConditionStatus(StrEnum):
+    """metav1.Condition status values."""
+
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class ConditionType(StrEnum):
+    """The condition types of an AutoLabelRun; each is True, False or Unknown."""
+
+    VALIDATED = "Validated"  # the spec, the dataset, the Secret and the Triton model were checked
+    INFERENCE_COMPLETE = "InferenceComplete"  # every shard succeeded
+    SUSPENDED = "Suspended"  # spec.suspend holds the Job
+    REVIEW_READY = "ReviewReady"  # predictions are in the dataset and review statistics are current
+    FINALIZED = "Finalized"  # approved labels promoted, the rest removed
+    DISCARDED = "Discarded"  # the run's predictions were removed on request
+    FAILED = "Failed"  # the run cannot progress without a change to its spec or environment
+
+
+class Reason(StrEnum):
+    """Machine-readable reasons (CamelCase, as metav1.Condition requires)."""
+
+    # Validated
+    VALIDATION_PENDING = "ValidationPending"
+    VALIDATION_PASSED = "ValidationPassed"
+    INVALID_SPEC = "InvalidSpec"
+    DATABASE_SECRET_MISSING = "DatabaseSecretMissing"
+    DATABASE_UNREACHABLE = "DatabaseUnreachable"
+    DATASET_NOT_FOUND = "DatasetNotFound"
+    VIEW_NOT_FOUND = "ViewNotFound"
+    EMPTY_TARGET = "EmptyTarget"
+    LABEL_FIELD_EXISTS = "LabelFieldExists"
+    TRITON_UNREACHABLE = "TritonUnreachable"
+    MODEL_NOT_READY = "ModelNotReady"
+    MODEL_OUTPUT_MISMATCH = "ModelOutputMismatch"
+    # InferenceComplete / Failed
+    JOB_CREATED = "JobCreated"
+    SHARDS_RUNNING = "ShardsRunning"
+    ALL_SHARDS_SUCCEEDED = "AllShardsSucceeded"
+    SHARD_FAILED = "ShardFailed"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    JOB_DELETED = "JobDeleted"
+    # Suspended
+    SUSPENDED_BY_SPEC = "SuspendedBySpec"
+    RESUMED = "Resumed"
+    # ReviewReady / Finalized / Discarded
+    REVIEW_STATISTICS_UPDATED = "ReviewStatisticsUpdated"
+    REVIEW_STATISTICS_FAILED = "ReviewStatisticsFailed"
+    FINALIZE_REQUESTED = "FinalizeRequested"
+    FINALIZE_SUCCEEDED = "FinalizeSucceeded"
+    FINALIZE_FAILED = "FinalizeFailed"
+    DISCARD_REQUESTED = "DiscardRequested"
+    DISCARD_SUCCEEDED = "DiscardSucceeded"
+    DISCARD_FAILED = "DiscardFailed"

@@ -1,0 +1,180 @@
+"""The AutoLabelRun spec as a whole: task, dataset, model, output field, execution, review, lifecycle.
+
+Cross-field rules live twice by design: as CEL rules in the CRD (refused at apply time) and
+as pydantic validators (the controller never acts on a spec the server would refuse).
+Rules that compare old and new objects are in `transition_errors`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+from pydantic import ConfigDict, Field, model_validator
+
+from controller.api.common import AbsolutePath, ApiModel, FieldName, cel_rule, cel_rules, section
+from controller.api.constants import OUTPUT_FORMATS_BY_TASK, RESERVED_FIELD_NAMES, Task
+from controller.api.dataset import DatasetSpec
+from controller.api.execution import ExecutionSpec
+from controller.api.model import ModelSpec
+from controller.api.review import ReviewSpec
+
+
+class DeletionPolicy(StrEnum):
+    """What deleting a run does to its predictions that were not finalized."""
+
+    RETAIN = "retain"
+    DELETE = "delete"
+
+
+def _output_format_rule() -> str:
+    clauses = [
+        f"self.task == '{task.value}' ? self.model.outputFormat in [{', '.join(repr(f.value) for f in fits)}]"
+        for task, fits in OUTPUT_FORMATS_BY_TASK.items()
+    ]
+    return " : ".join(clauses) + " : false"
+
+
+_RESERVED_LIST = ", ".join(repr(name) for name in RESERVED_FIELD_NAMES)
+
+SPEC_RULES = cel_rules(
+    cel_rule(
+        _output_format_rule(),
+        "model.outputFormat must fit the task: detection takes boxes or yolo, classification takes logits "
+        "or probabilities, segmentation takes mask",
+        field_path=".model.outputFormat",
+    ),
+    cel_rule(
+        "!has(self.maskDir) || self.task == 'segmentation'",
+        "maskDir applies only to task segmentation",
+        field_path=".maskDir",
+    ),
+    cel_rule(
+        "!has(self.maskDir) || (has(self.dataset.media) && !self.dataset.media.persistentVolumeClaim.readOnly"
+        " && self.maskDir.startsWith(self.dataset.media.persistentVolumeClaim.mountPath))",
+        "maskDir must lie under dataset.media.persistentVolumeClaim.mountPath, mounted with readOnly false",
+        field_path=".maskDir",
+    ),
+    cel_rule(
+        "!self.storeLogits || self.task == 'classification'",
+        "storeLogits applies only to task classification",
+        field_path=".storeLogits",
+    ),
+    cel_rule(
+        "!has(self.review.groundTruthField) || self.review.groundTruthField != self.labelField",
+        "review.groundTruthField must differ from labelField",
+        field_path=".review.groundTruthField",
+    ),
+    cel_rule(
+        "!(self.finalize && self.discard)",
+        "finalize and discard cannot both be true",
+        field_path=".discard",
+    ),
+    cel_rule(
+        "!(has(oldSelf.finalize) && oldSelf.finalize) || self.finalize",
+        "finalize cannot be undone once true",
+        field_path=".finalize",
+    ),
+    cel_rule(
+        "!(has(oldSelf.discard) && oldSelf.discard) || self.discard",
+        "discard cannot be undone once true",
+        field_path=".discard",
+    ),
+)
+
+LABEL_FIELD_RULES = cel_rules(
+    cel_rule("self == oldSelf", "labelField is immutable once set"),
+    cel_rule(f"!(self in [{_RESERVED_LIST}])", "labelField must not be a field FiftyOne manages itself"),
+)
+
+
+class AutoLabelRunSpec(ApiModel):
+    """Desired state of an AutoLabelRun: label a dataset's target samples with a Triton model, then review."""
+
+    model_config = ConfigDict(json_schema_extra=SPEC_RULES)
+
+    task: Task = Field(description="What to produce: detection, classification or segmentation.")
+    dataset: DatasetSpec = Field(
+        description="The FiftyOne dataset, the target samples and how to reach them."
+    )
+    model: ModelSpec = Field(description="The Triton model producing the labels and how to read its outputs.")
+    label_field: FieldName = Field(
+        description="New sample field receiving the approved labels; immutable. Letters, digits, underscore; "
+        "starts with a letter or underscore; at most 63 characters.",
+        json_schema_extra=LABEL_FIELD_RULES,
+    )
+    confidence_threshold: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Predictions below this confidence are dropped (0 to 1); default keep all.",
+    )
+    mask_dir: AbsolutePath | None = Field(
+        default=None,
+        description="Segmentation only: write masks as PNG files under this directory (on the media volume) "
+        "instead of inline in the database.",
+    )
+    store_logits: bool = Field(
+        default=False, description="Classification only: also store the logits of each prediction."
+    )
+    execution: ExecutionSpec = section(ExecutionSpec, "How the worker Job runs: shards, batching, resources.")
+    review: ReviewSpec = section(ReviewSpec, "Review rules, problem tags and quality metrics.")
+    finalize: bool = Field(
+        default=False,
+        description="True finalizes: approved labels stay in labelField, the rest are removed; irreversible.",
+    )
+    discard: bool = Field(
+        default=False, description="Set true to remove every prediction of this run. Irreversible."
+    )
+    suspend: bool = Field(
+        default=False, description="Suspend the worker Job; resuming skips samples already labeled."
+    )
+    ttl_seconds_after_finished: int | None = Field(
+        default=None, ge=0, description="Delete the finished worker Job after this many seconds."
+    )
+    deletion_policy: DeletionPolicy = Field(
+        default=DeletionPolicy.RETAIN,
+        description="On deletion of the run: retain (default) or delete its unfinalized predictions. "
+        "Finalized labels are always kept.",
+    )
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> Self:
+        errors = []
+        if self.model.output_format not in OUTPUT_FORMATS_BY_TASK[self.task]:
+            errors.append(
+                f"model.outputFormat {self.model.output_format.value} does not fit task {self.task.value}"
+            )
+        if self.mask_dir is not None:
+            media = self.dataset.media
+            if self.task is not Task.SEGMENTATION:
+                errors.append("maskDir applies only to task segmentation")
+            elif (
+                media is None
+                or media.persistent_volume_claim.read_only
+                or not self.mask_dir.startswith(media.persistent_volume_claim.mount_path)
+            ):
+                errors.append("maskDir must lie under a writable dataset.media volume")
+        if self.store_logits and self.task is not Task.CLASSIFICATION:
+            errors.append("storeLogits applies only to task classification")
+        if self.review.ground_truth_field == self.label_field:
+            errors.append("review.groundTruthField must differ from labelField")
+        if self.finalize and self.discard:
+            errors.append("finalize and discard cannot both be true")
+        if self.label_field in RESERVED_FIELD_NAMES:
+            errors.append("labelField must not be a field FiftyOne manages itself")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+
+def transition_errors(old: AutoLabelRunSpec, new: AutoLabelRunSpec) -> list[str]:
+    """The update rules the CRD enforces with oldSelf, for callers that hold both versions."""
+    errors = []
+    if old.label_field != new.label_field:
+        errors.append("labelField is immutable once set")
+    if old.finalize and not new.finalize:
+        errors.append("finalize cannot be undone once true")
+    if old.discard and not new.discard:
+        errors.append("discard cannot be undone once true")
+    return errors
