@@ -9,6 +9,7 @@ component, then kills whatever PID files still name.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -68,10 +69,8 @@ def up(state_dir: Path, timeout: float) -> int:
 def down(state_dir: Path, quiet: bool = False) -> int:
     pid_file = state_dir / "supervisor.pid"
     if pid_file.exists():
-        try:
+        with contextlib.suppress(ValueError):
             stop_process_group(int(pid_file.read_text().strip()), grace_seconds=30)
-        except ValueError:
-            pass
         pid_file.unlink(missing_ok=True)
     leftovers = kill_recorded_pids(state_dir / "pids")
     (state_dir / "ready").unlink(missing_ok=True)

@@ -159,7 +159,10 @@ class LocalCluster:
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
             "--service-account-key-file", str(pki.service_account_pub),
             "--service-account-signing-key-file", str(pki.service_account_key),
-            "--allow-privileged=true", "--disable-admission-plugins", "DefaultStorageClass",
+            "--allow-privileged=true",
+            # No node-lifecycle controller runs, so nothing would lift the not-ready taint.
+            "--disable-admission-plugins", "DefaultStorageClass,TaintNodesByCondition",
+            "--requestheader-client-ca-file", str(pki.ca_cert),
             "--endpoint-reconciler-type", "none", "--profiling=false",
         ])
         self._wait_for("kube-apiserver", lambda: self._api_get("/readyz") is not None, 90,

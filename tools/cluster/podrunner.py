@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client, config, watch  # type: ignore[import-untyped]
-from kubernetes.client.rest import ApiException  # type: ignore[import-untyped]
+from kubernetes import client, config, watch
+from kubernetes.client.rest import ApiException
 
 from tools.cluster.podspec import LocalContainer, PodSpecError, decode_secret_data, local_containers
 from tools.cluster.processes import die_with_parent, stop_process_group
