@@ -1,0 +1,94 @@
+"""Command line: ``python -m inference run --config FILE`` (or the config JSON in AUTOLABEL_WORKER_CONFIG).
+
+The shard index comes from ``JOB_COMPLETION_INDEX`` (Indexed Jobs set it; 0 when
+unset, for local runs). Exit codes: 0 shard done (images that failed to decode
+are counted, not fatal); 1 fatal error; 2 invalid configuration; 143 stopped by SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from inference.config import WorkerConfig
+from inference.errors import ConfigError, FatalError
+from inference.progress import ConfigMapReporter, NullReporter, ProgressReporter
+from inference.worker import run_shard
+
+CONFIG_ENV = "AUTOLABEL_WORKER_CONFIG"
+EXIT_FATAL, EXIT_CONFIG, EXIT_TERMINATED = 1, 2, 143
+
+
+def load_config(path: Path | None) -> WorkerConfig:
+    try:
+        if path is not None:
+            return WorkerConfig.from_file(path)
+        if os.environ.get(CONFIG_ENV):
+            return WorkerConfig.from_json(os.environ[CONFIG_ENV])
+    except (OSError, ValidationError) as error:
+        raise ConfigError(f"invalid worker configuration: {error}") from error
+    raise ConfigError(f"no configuration: pass --config FILE or set {CONFIG_ENV}")
+
+
+def shard_index(config: WorkerConfig) -> int:
+    raw = os.environ.get("JOB_COMPLETION_INDEX", "0")
+    try:
+        index = int(raw)
+    except ValueError as error:
+        raise ConfigError(f"JOB_COMPLETION_INDEX={raw!r} is not an integer") from error
+    if not 0 <= index < config.shards:
+        raise ConfigError(f"JOB_COMPLETION_INDEX={index} is outside 0..{config.shards - 1}")
+    return index
+
+
+def make_reporter(config: WorkerConfig, shard: int) -> ProgressReporter:
+    channel = config.progress
+    if channel.kind == "configmap" and channel.config_map:
+        return ConfigMapReporter(channel.namespace or config.run.namespace, channel.config_map, shard)
+    return NullReporter()
+
+
+async def _run(config: WorkerConfig, shard: int) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    # SIGTERM (pod deleted, Job suspended): cancel, which still writes the results already inferred.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    await run_shard(config, shard, make_reporter(config, shard))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inference", description="autolabel inference worker")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="label this pod's shard of a run")
+    run.add_argument("--config", type=Path, default=None, help=f"worker config JSON (default: ${CONFIG_ENV})")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config)
+        shard = shard_index(config)
+    except ConfigError as error:
+        print(f"fatal: {error}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG
+    try:
+        asyncio.run(_run(config, shard))
+    except asyncio.CancelledError:
+        print("stopped by SIGTERM; results inferred so far were written", file=sys.stderr, flush=True)
+        return EXIT_TERMINATED
+    except FatalError as error:
+        print(f"fatal: {error}", file=sys.stderr, flush=True)
+        return EXIT_FATAL
+    except Exception as error:
+        print(f"fatal: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        return EXIT_FATAL
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

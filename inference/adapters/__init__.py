@@ -1,0 +1,75 @@
+"""Output adapters: how each task's predictions are read out of a Triton model's output tensors.
+
+``make_adapter`` picks and configures the adapter for a worker config once the
+model's metadata and input size are known (tensor names may default from it).
+"""
+
+from __future__ import annotations
+
+from inference.adapters.base import (
+    BoxPrediction,
+    ClassificationPrediction,
+    ClassNames,
+    DetectionPrediction,
+    OutputAdapter,
+    Prediction,
+    SegmentationPrediction,
+    single_output_name,
+)
+from inference.adapters.classification import ClassificationAdapter
+from inference.adapters.detection import BoxesScoresLabelsAdapter, YoloAdapter, _BoxSettings
+from inference.adapters.segmentation import SegmentationAdapter
+from inference.config import OutputFormat, Task, WorkerConfig
+from inference.errors import PreflightError
+from inference.model_spec import InputSpec, ModelMetadata
+
+__all__ = [
+    "BoxPrediction",
+    "ClassNames",
+    "ClassificationPrediction",
+    "DetectionPrediction",
+    "OutputAdapter",
+    "Prediction",
+    "SegmentationPrediction",
+    "make_adapter",
+]
+
+
+def make_adapter(
+    config: WorkerConfig, metadata: ModelMetadata, input_spec: InputSpec, class_names: list[str] | None
+) -> OutputAdapter:
+    """The adapter for ``config``'s task and output format; ``class_names`` from config or the model."""
+    model = config.model
+    classes = ClassNames(model.classes or class_names, model.keep_classes)
+    output = single_output_name(metadata, model.tensors.output)
+    needs_single_output = not (
+        config.task == Task.DETECTION and model.output_format == OutputFormat.BOXES_SCORES_LABELS
+    )
+    if needs_single_output and output is None:
+        names = [spec.name for spec in metadata.outputs]
+        raise PreflightError(f"model {metadata.name!r} has outputs {names}: name one in model.tensors.output")
+    if config.task == Task.CLASSIFICATION:
+        assert output is not None
+        return ClassificationAdapter(
+            output,
+            classes,
+            from_logits=model.output_format == OutputFormat.LOGITS,
+            confidence_threshold=model.confidence_threshold,
+            store_logits=model.store_logits,
+        )
+    if config.task == Task.SEGMENTATION:
+        assert output is not None
+        return SegmentationAdapter(output, classes, model.output_format)
+    settings = _BoxSettings(
+        classes,
+        confidence_threshold=model.confidence_threshold,
+        box_format=model.box_format,
+        normalized=model.boxes_normalized,
+        input_width=input_spec.width,
+        input_height=input_spec.height,
+    )
+    if model.output_format == OutputFormat.YOLO:
+        assert output is not None
+        return YoloAdapter(output, settings, model.nms_iou_threshold)
+    tensors = model.tensors
+    return BoxesScoresLabelsAdapter(tensors.boxes, tensors.scores, tensors.labels, settings)

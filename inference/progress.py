@@ -1,0 +1,155 @@
+"""Progress of one shard: counters, a rate, and reporters that publish a snapshot.
+
+The controller reads the ConfigMap channel: the worker patches only its own key
+``shard-<index>`` with a small JSON document (``ProgressSnapshot.to_json``), so
+the pod needs nothing beyond ``patch`` on that one ConfigMap. ``NullReporter``
+serves local runs and tests without a cluster; every snapshot is also printed
+to stdout as one line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+LOG = logging.getLogger(__name__)
+
+
+class State:
+    STARTING = "Starting"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class ProgressSnapshot:
+    processed: int
+    failed: int
+    total: int
+    images_per_second: float
+    state: str
+    message: str
+    updated_at: str
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "processed": self.processed,
+                "failed": self.failed,
+                "total": self.total,
+                "imagesPerSecond": round(self.images_per_second, 2),
+                "state": self.state,
+                "message": self.message,
+                "updatedAt": self.updated_at,
+            },
+            separators=(",", ":"),
+        )
+
+    def line(self, shard: int) -> str:
+        return (
+            f"progress shard={shard} state={self.state} processed={self.processed}/{self.total} "
+            f"failed={self.failed} images_per_second={self.images_per_second:.1f} {self.message}".rstrip()
+        )
+
+
+@dataclass
+class ProgressTracker:
+    """Counts for one shard; ``processed`` includes samples a previous attempt already finished."""
+
+    total: int = 0
+    processed: int = 0
+    failed: int = 0
+    state: str = State.STARTING
+    message: str = ""
+    failure_reasons: Counter[str] = field(default_factory=Counter)
+    _started: float = field(default_factory=time.monotonic)
+    _processed_at_start: int = 0
+
+    def start(self, total: int, already_done: int) -> None:
+        self.total, self.processed, self._processed_at_start = total, already_done, already_done
+        self._started = time.monotonic()
+        self.state = State.RUNNING
+
+    def add_processed(self, count: int) -> None:
+        self.processed += count
+
+    def add_failure(self, reason: str) -> None:
+        self.failed += 1
+        self.failure_reasons[reason] += 1
+
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self._started
+        return (self.processed - self._processed_at_start) / elapsed if elapsed > 0 else 0.0
+
+    def failures_summary(self) -> str:
+        if not self.failed:
+            return ""
+        reasons = ", ".join(f"{count} {reason}" for reason, count in self.failure_reasons.most_common(5))
+        return f"{self.failed} failed ({reasons})"
+
+    def snapshot(self) -> ProgressSnapshot:
+        message = self.message or self.failures_summary()
+        return ProgressSnapshot(
+            processed=self.processed,
+            failed=self.failed,
+            total=self.total,
+            images_per_second=self.rate(),
+            state=self.state,
+            message=message[:500],
+            updated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+
+
+class ProgressReporter(Protocol):
+    def report(self, snapshot: ProgressSnapshot) -> None: ...
+
+
+class NullReporter:
+    """Publishes nowhere (stdout lines are printed by the caller)."""
+
+    def report(self, snapshot: ProgressSnapshot) -> None:
+        return None
+
+
+class ConfigMapReporter:
+    """Merge-patches ``data["shard-<index>"]`` of one ConfigMap; other shards' keys are left alone."""
+
+    def __init__(self, namespace: str, config_map: str, shard: int, api: Any | None = None) -> None:
+        self.namespace = namespace
+        self.config_map = config_map
+        self.key = f"shard-{shard}"
+        self._api = api
+
+    def _core_api(self) -> Any:
+        if self._api is None:
+            from kubernetes import client, config
+
+            try:
+                config.load_incluster_config()  # type: ignore[no-untyped-call]
+            except config.ConfigException:
+                config.load_kube_config()  # type: ignore[no-untyped-call]
+            self._api = client.CoreV1Api()
+        return self._api
+
+    def report(self, snapshot: ProgressSnapshot) -> None:
+        """Best effort: a failed patch is logged, never fatal; the next tick tries again."""
+        try:
+            self._core_api().patch_namespaced_config_map(
+                self.config_map, self.namespace, {"data": {self.key: snapshot.to_json()}}
+            )
+        except Exception as error:
+            LOG.warning(
+                "progress patch of configmap %s/%s failed: %s", self.namespace, self.config_map, error
+            )
+
+
+def publish(reporter: ProgressReporter, tracker: ProgressTracker, shard: int) -> None:
+    snapshot = tracker.snapshot()
+    print(snapshot.line(shard), flush=True)
+    reporter.report(snapshot)
