@@ -35,7 +35,9 @@ DEFAULT_MODEL_REPOSITORY = REPO_ROOT / "models"
 def _package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or spec.origin is None:
-        raise RuntimeError(f"package {name!r} is not installed; install nvidia-pytriton (requirements/models.in)")
+        raise RuntimeError(
+            f"package {name!r} is not installed; install nvidia-pytriton (requirements/models.in)"
+        )
     return Path(spec.origin).parent
 
 
@@ -65,7 +67,7 @@ def assemble_backend_directory(target: Path) -> Path:
 
 
 def server_environment() -> dict[str, str]:
-    """Environment for tritonserver: this venv first on PATH, bundled and libpython libraries on LD_LIBRARY_PATH."""
+    """Env for tritonserver: this venv first on PATH; bundled and libpython libraries on LD_LIBRARY_PATH."""
     env = dict(os.environ)
     venv_bin = str(Path(sys.executable).parent)  # not resolved: the venv's bin, not /usr/bin
     env["PATH"] = venv_bin + os.pathsep + env.get("PATH", "")
@@ -173,7 +175,9 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=None)
     args = parser.parse_args()
     server = start_triton(args.model_repository, args.work_dir)
-    print(f"tritonserver ready: grpc={server.grpc_url} http={server.http_url} log={server.log_path}", flush=True)
+    print(
+        f"tritonserver ready: grpc={server.grpc_url} http={server.http_url} log={server.log_path}", flush=True
+    )
     try:
         while server.process is not None and server.process.poll() is None:
             time.sleep(1)
