@@ -1,0 +1,305 @@
+"""The AutoLabelRun API on the real API server: bad input refused, examples accepted, explain, columns, Helm.
+
+Uses the session `cluster` fixture (real kube-apiserver) and a fresh `namespace` per test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from controller.api import AutoLabelRunStatus
+from controller.crdgen import REPO_ROOT
+from tests.fixtures.cluster import ClusterHandle
+from tests.integration.bad_manifests import BAD_INPUTS, BAD_UPDATES, VALID_RUN, BadInput, run_with
+
+pytestmark = pytest.mark.integration
+
+CRD_FILE = REPO_ROOT / "crds" / "autolabelrun.yaml"
+CHART_DIR = REPO_ROOT / "charts" / "autolabel-operator"
+EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def crd(cluster: ClusterHandle) -> Iterator[None]:
+    """The generated CRD installed and established (left installed: other tests share it)."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/autolabelruns.autolabel.dev", "--timeout=60s")
+    # Discovery may lag the Established condition by a moment.
+    for _ in range(30):
+        if cluster.kubectl("get", "alr", "-A", check=False).returncode == 0:
+            break
+        time.sleep(1)
+    yield
+
+
+def apply(
+    cluster: ClusterHandle, namespace: str, manifest: dict[str, Any], check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    return cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest), check=check)
+
+
+@pytest.mark.parametrize("bad", BAD_INPUTS, ids=[bad.case for bad in BAD_INPUTS])
+def test_invalid_manifest_is_refused_naming_the_field(
+    cluster: ClusterHandle, crd: None, namespace: str, bad: BadInput
+) -> None:
+    result = apply(cluster, namespace, run_with(bad.changes))
+    assert result.returncode != 0, f"{bad.case} was accepted"
+    assert bad.must_name in result.stderr, result.stderr
+    assert cluster.kubectl("get", "alr", "-n", namespace, "-o", "name").stdout.strip() == ""
+
+
+def test_bad_input_table_is_large_enough() -> None:
+    assert len(BAD_INPUTS) >= 25
+
+
+@pytest.mark.parametrize(("case", "before", "update", "field"), BAD_UPDATES, ids=[u[0] for u in BAD_UPDATES])
+def test_invalid_update_is_refused(
+    cluster: ClusterHandle,
+    crd: None,
+    namespace: str,
+    case: str,
+    before: dict[str, Any],
+    update: dict[str, Any],
+    field: str,
+) -> None:
+    apply(cluster, namespace, run_with(before), check=True)
+    result = apply(cluster, namespace, run_with({**before, **update}))
+    assert result.returncode != 0, f"{case} was accepted"
+    assert field in result.stderr, result.stderr
+
+
+def test_review_rules_may_change_while_label_field_stays(
+    cluster: ClusterHandle, crd: None, namespace: str
+) -> None:
+    apply(cluster, namespace, VALID_RUN, check=True)
+    approve_all = run_with({"spec/review": {"approve": [{"minConfidence": 0.9}]}, "spec/finalize": True})
+    apply(cluster, namespace, approve_all, check=True)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_example_is_accepted(cluster: ClusterHandle, crd: None, namespace: str, example: Path) -> None:
+    cluster.kubectl("apply", "-n", namespace, "-f", str(example))
+    name = yaml.safe_load(example.read_text())["metadata"]["name"]
+    stored = json.loads(cluster.kubectl("get", "alr", name, "-n", namespace, "-o", "json").stdout)
+    assert stored["spec"]["execution"]["backoffLimitPerIndex"] >= 0  # server-side defaults applied
+    assert len(stored["spec"]["review"]["problemTags"]) >= 1
+
+
+def test_at_least_three_examples() -> None:
+    assert len(EXAMPLES) >= 3
+
+
+def test_explain_shows_descriptions(cluster: ClusterHandle, crd: None) -> None:
+    explained = cluster.kubectl("explain", "autolabelrun.spec.model").stdout
+    assert "The Triton model producing the labels" in explained
+    assert "outputFormat" in explained and "Output adapter" in explained
+    assert "endpoint" in explained and "sidecar" in explained
+
+
+def full_status() -> dict[str, Any]:
+    """A status using every part of the schema, as the controller would write it."""
+    now = "2026-01-01T00:00:00Z"
+    return {
+        "phase": "Review",
+        "message": "2 of 2 shards succeeded",
+        "observedGeneration": 1,
+        "jobName": "autolabelrun-bad-input-1a2b3c",
+        "reviewField": "auto_faces_review",
+        "conditions": [
+            {
+                "type": "Validated",
+                "status": "True",
+                "reason": "ValidationPassed",
+                "message": "",
+                "lastTransitionTime": now,
+                "observedGeneration": 1,
+            },
+            {
+                "type": "InferenceComplete",
+                "status": "True",
+                "reason": "AllShardsSucceeded",
+                "message": "done",
+                "lastTransitionTime": now,
+                "observedGeneration": 1,
+            },
+        ],
+        "progress": {
+            "processed": 90,
+            "failed": 2,
+            "total": 100,
+            "summary": "90/100",
+            "imagesPerSecond": 31.5,
+            "updatedAt": now,
+        },
+        "shards": [
+            {
+                "index": 0,
+                "state": "Succeeded",
+                "processed": 50,
+                "failed": 1,
+                "total": 50,
+                "attempts": 2,
+                "imagesPerSecond": 15.0,
+                "message": "retried once",
+                "updatedAt": now,
+            }
+        ],
+        "review": {
+            "total": 120,
+            "approved": 40,
+            "rejected": 5,
+            "unreviewed": 75,
+            "classes": [{"name": "face", "count": 120, "meanConfidence": 0.8, "approved": 40, "rejected": 5}],
+            "problemTags": {"false_positive": 3},
+            "quality": {
+                "groundTruthField": "ground_truth",
+                "overall": {"precision": 0.9, "recall": 0.8, "mAP": 0.7, "labels": 120},
+                "approved": {"precision": 0.95, "recall": 0.4, "labels": 40},
+            },
+            "brainKey": "bad_input_embeddings",
+            "savedViews": ["bad-input-all"],
+            "rulesAppliedGeneration": 1,
+            "updatedAt": now,
+        },
+        "finalized": {"promoted": 0, "discarded": 0},
+        "discarded": {"removed": 0},
+        "startTime": now,
+        "completionTime": now,
+    }
+
+
+def test_status_is_stored_unpruned_and_shown_in_columns(
+    cluster: ClusterHandle, crd: None, namespace: str
+) -> None:
+    apply(cluster, namespace, VALID_RUN, check=True)
+    status = AutoLabelRunStatus.model_validate(full_status()).dump()
+    assert status == full_status()  # the models know every field written here
+    cluster.kubectl(
+        "patch",
+        "alr",
+        "bad-input",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status}),
+    )
+    stored = json.loads(cluster.kubectl("get", "alr", "bad-input", "-n", namespace, "-o", "json").stdout)
+    assert stored["status"] == status  # nothing pruned by the schema
+    table = cluster.kubectl("get", "alr", "-n", namespace).stdout.splitlines()
+    assert table[0].split() == ["NAME", "TASK", "DATASET", "PHASE", "PROGRESS", "APPROVED", "AGE"]
+    assert table[1].split()[:6] == ["bad-input", "detection", "faces", "Review", "90/100", "40"]
+    wide = cluster.kubectl("get", "alr", "-n", namespace, "-o", "wide").stdout.splitlines()[0].split()
+    assert wide[-2:] == ["FIELD", "MESSAGE"]
+
+
+def test_status_is_not_writable_through_the_main_resource(
+    cluster: ClusterHandle, crd: None, namespace: str
+) -> None:
+    apply(cluster, namespace, {**VALID_RUN, "status": {"phase": "Finalized"}}, check=True)
+    stored = json.loads(cluster.kubectl("get", "alr", "bad-input", "-n", namespace, "-o", "json").stdout)
+    assert "status" not in stored or stored["status"].get("phase") != "Finalized"
+
+
+def test_helm_lint_is_clean(cluster: ClusterHandle) -> None:
+    result = cluster.helm("lint", str(CHART_DIR), "--strict", "--kube-version", "1.34.0")
+    assert "0 chart(s) failed" in result.stdout
+    assert "[WARNING]" not in result.stdout and "[ERROR]" not in result.stdout
+
+
+def test_chart_carries_the_generated_crd() -> None:
+    assert (CHART_DIR / "crds" / "autolabelrun.yaml").read_text() == CRD_FILE.read_text()
+
+
+def can_i(cluster: ClusterHandle, who: str, verb: str, resource: str, namespace: str) -> bool:
+    result = cluster.kubectl("auth", "can-i", verb, resource, "-n", namespace, f"--as={who}", check=False)
+    return result.stdout.strip() == "yes"
+
+
+def test_helm_install_creates_release_objects_and_least_privilege(
+    cluster: ClusterHandle, crd: None, namespace: str
+) -> None:
+    release = "alr"
+    cluster.helm(
+        "install", release, str(CHART_DIR), "-n", namespace, "--set", "image.repository=example.test/alr"
+    )
+    try:
+        deployment = json.loads(
+            cluster.kubectl(
+                "get", "deployment", "alr-autolabel-operator", "-n", namespace, "-o", "json"
+            ).stdout
+        )
+        spec = deployment["spec"]
+        assert spec["replicas"] == 1 and spec["strategy"]["type"] == "Recreate"
+        pod = spec["template"]["spec"]
+        container = pod["containers"][0]
+        assert container["command"] == ["autolabel-controller"]
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert {p["containerPort"] for p in container["ports"]} == {8080, 9090}
+        security = container["securityContext"]
+        assert security["readOnlyRootFilesystem"] and security["runAsNonRoot"]
+        assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"]
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        for kind, name in [
+            ("serviceaccount", "alr-autolabel-operator"),
+            ("serviceaccount", "autolabel-worker"),
+            ("role", "autolabel-worker-progress"),
+            ("rolebinding", "autolabel-worker-progress"),
+            ("service", "alr-autolabel-operator-metrics"),
+        ]:
+            cluster.kubectl("get", kind, name, "-n", namespace)
+        cluster_name = f"{namespace}-alr-autolabel-operator"
+        cluster.kubectl("get", "clusterrole", cluster_name)
+        cluster.kubectl("get", "clusterrolebinding", cluster_name)
+
+        worker = f"system:serviceaccount:{namespace}:autolabel-worker"
+        assert can_i(cluster, worker, "get", "configmaps", namespace)
+        assert can_i(cluster, worker, "patch", "configmaps", namespace)
+        for verb, resource in [
+            ("list", "configmaps"),
+            ("create", "configmaps"),
+            ("delete", "configmaps"),
+            ("get", "secrets"),
+            ("create", "pods"),
+            ("get", "pods"),
+            ("get", "autolabelruns"),
+            ("patch", "autolabelruns/status"),
+            ("create", "jobs"),
+            ("create", "events"),
+        ]:
+            assert not can_i(cluster, worker, verb, resource, namespace), (verb, resource)
+        assert not can_i(cluster, worker, "patch", "configmaps", "default")
+
+        controller = f"system:serviceaccount:{namespace}:alr-autolabel-operator"
+        for verb, resource in [
+            ("watch", "autolabelruns"),
+            ("patch", "autolabelruns/status"),
+            ("create", "jobs"),
+            ("delete", "jobs"),
+            ("get", "secrets"),
+            ("create", "configmaps"),
+            ("create", "events"),
+            ("create", "events.events.k8s.io"),
+            ("list", "pods"),
+        ]:
+            assert can_i(cluster, controller, verb, resource, "default"), (verb, resource)
+        for verb, resource in [
+            ("list", "secrets"),
+            ("create", "secrets"),
+            ("create", "pods"),
+            ("delete", "autolabelruns"),
+            ("create", "roles"),
+            ("create", "serviceaccounts"),
+        ]:
+            assert not can_i(cluster, controller, verb, resource, "default"), (verb, resource)
+    finally:
+        cluster.helm("uninstall", release, "-n", namespace, check=False)
