@@ -61,7 +61,6 @@ def root_schema() -> JsonSchema:
             cel_rule(
                 f"self.metadata.name.size() <= {MAX_RUN_NAME_LENGTH}",
                 f"metadata.name must be at most {MAX_RUN_NAME_LENGTH} characters",
-                field_path=".metadata.name",
             )
         ],
     }

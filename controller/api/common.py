@@ -6,9 +6,9 @@ snake_case attribute names; `dump()` gives the manifest form.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 
 from controller.api.constants import FIELD_NAME_MAX_LENGTH, FIELD_NAME_PATTERN
@@ -69,6 +69,19 @@ class ApiModel(BaseModel):
         extra="forbid",
         use_enum_values=False,
     )
+
+    @model_validator(mode="after")
+    def _set_lists_unique(self) -> Self:
+        """Mirror of `x-kubernetes-list-type: set`: the API server refuses duplicates in these lists."""
+        for name, field in type(self).model_fields.items():
+            values = getattr(self, name)
+            if (
+                field.json_schema_extra == LIST_OF_UNIQUE_VALUES
+                and values
+                and len(set(values)) != len(values)
+            ):
+                raise ValueError(f"{field.alias or name} must not repeat a value")
+        return self
 
     def dump(self) -> dict[str, Any]:
         """The manifest form: camelCase keys, unset optional fields left out, JSON-compatible values."""

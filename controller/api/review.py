@@ -123,12 +123,6 @@ class ReviewSpec(ApiModel):
         default=VisualizationMethod.PCA, description="Embeddings plot method: pca (default), tsne or umap."
     )
 
-    @model_validator(mode="after")
-    def _unique_tags(self) -> Self:
-        if len(set(self.problem_tags)) != len(self.problem_tags):
-            raise ValueError("problemTags must not repeat a tag")
-        return self
-
     def decide(self, label: str, confidence: float | None) -> Decision | None:
         """The decision the rules make for one label; None when no rule matches."""
         if any(rule.matches(label, confidence) for rule in self.reject):

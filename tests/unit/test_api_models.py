@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from controller.api import (
@@ -26,6 +28,7 @@ from controller.api import (
     set_condition,
     transition_errors,
 )
+from tests.integration.bad_manifests import BAD_INPUTS, BadInput, run_with
 
 MINIMAL_SPEC: dict[str, Any] = {
     "task": "detection",
@@ -256,3 +259,24 @@ def test_whole_object_parses() -> None:
         }
     )
     assert run.status.phase is None and isinstance(run.spec, AutoLabelRunSpec)
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_examples_parse(example: Path) -> None:
+    run = AutoLabelRun.from_body(yaml.safe_load(example.read_text()))
+    assert run.spec.label_field
+
+
+# Rules only the API server can check: they are about metadata, not the spec.
+SERVER_ONLY_CASES = {"run-name-too-long"}
+
+
+@pytest.mark.parametrize("bad", BAD_INPUTS, ids=[bad.case for bad in BAD_INPUTS])
+def test_models_refuse_what_the_server_refuses(bad: BadInput) -> None:
+    if bad.case in SERVER_ONLY_CASES:
+        pytest.skip("checked by the API server only")
+    with pytest.raises(ValidationError):
+        AutoLabelRun.from_body(run_with(bad.changes))
