@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -63,15 +64,35 @@ async def _run(config: WorkerConfig, shard: int) -> None:
     await run_shard(config, shard, make_reporter(config, shard))
 
 
+def _one_shot(command: str, config: WorkerConfig, check_triton: bool) -> int:
+    """`probe` and `discard`: one JSON line on stdout (the controller parses it)."""
+    if command == "probe":
+        from inference.probe import probe
+
+        print(json.dumps(probe(config, check_triton)), flush=True)
+    else:
+        from inference.discard import discard
+
+        print(json.dumps(discard(config)), flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inference", description="autolabel inference worker")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="label this pod's shard of a run")
     run.add_argument("--config", type=Path, default=None, help=f"worker config JSON (default: ${CONFIG_ENV})")
+    probe = commands.add_parser("probe", help="check dataset, target and Triton model; print a JSON verdict")
+    probe.add_argument("--config", type=Path, default=None)
+    probe.add_argument("--skip-triton", action="store_true", help="skip the Triton checks (sidecar mode)")
+    discard = commands.add_parser("discard", help="remove this run's staged predictions from the dataset")
+    discard.add_argument("--config", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(args.config)
+        if args.command in ("probe", "discard"):
+            return _one_shot(args.command, config, check_triton=not getattr(args, "skip_triton", False))
         shard = shard_index(config)
     except ConfigError as error:
         print(f"fatal: {error}", file=sys.stderr, flush=True)

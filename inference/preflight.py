@@ -73,7 +73,9 @@ async def preflight(client: TritonClient, config: WorkerConfig, wait_s: float = 
     adapter = make_adapter(config, metadata, input_spec, class_names)
     problems = adapter.check(metadata)
     if metadata.max_batch_size > 0 and config.batch_size > metadata.max_batch_size:
-        problems.append(f"batchSize {config.batch_size} exceeds the model's max_batch_size {metadata.max_batch_size}")
+        problems.append(
+            f"batchSize {config.batch_size} exceeds the model's max_batch_size {metadata.max_batch_size}"
+        )
     embeddings = await _embedding_source(client, config, metadata, input_spec, problems)
     if problems:
         raise PreflightError(

@@ -178,8 +178,10 @@ class YoloAdapter:
     def _rows(self, table: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]:
         """Boxes, best score and best class per candidate row."""
         class_count = len(self.settings.classes.names)
-        if table.shape[0] < table.shape[1] and table.shape[0] in (4 + class_count, 5 + class_count, 5, 6):
-            table = table.T
+        widths = (4 + class_count, 5 + class_count) if class_count else ()
+        rows_look_like_attributes = table.shape[0] in widths and table.shape[1] not in widths
+        if rows_look_like_attributes or (not widths and table.shape[0] < table.shape[1]):
+            table = table.T  # [4 + C, N] layout
         if class_count and table.shape[1] == 5 + class_count:  # v5: objectness x class probability
             class_scores = table[:, 5:] * table[:, 4:5]
         else:

@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SKIMAGE_IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "cat", "immunohistochemistry")
 
 
-def skimage_rgb(name: str) -> np.ndarray:
+def skimage_rgb(name: str) -> np.ndarray[Any, Any]:
     from skimage import data
 
     image = getattr(data, name)()
@@ -88,7 +88,12 @@ def worker_config(
 
 
 def classifier_model(url: str, **extra: Any) -> dict[str, Any]:
-    return {"url": url, "name": "efficientnet_lite0", "outputFormat": "logits", "tensors": {"output": "LOGITS"}} | extra
+    return {
+        "url": url,
+        "name": "efficientnet_lite0",
+        "outputFormat": "logits",
+        "tensors": {"output": "LOGITS"},
+    } | extra
 
 
 def worker_environment(shard: int) -> dict[str, str]:
@@ -114,7 +119,9 @@ def start_worker(config: dict[str, Any], shard: int, config_dir: Path) -> subpro
     )
 
 
-def run_worker(config: dict[str, Any], shard: int, config_dir: Path, timeout_s: float = 300) -> tuple[int, str]:
+def run_worker(
+    config: dict[str, Any], shard: int, config_dir: Path, timeout_s: float = 300
+) -> tuple[int, str]:
     process = start_worker(config, shard, config_dir)
     output, _ = process.communicate(timeout=timeout_s)
     return process.returncode, output

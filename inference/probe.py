@@ -1,0 +1,141 @@
+"""`python -m inference probe`: check a run's configuration against the world, print one JSON verdict.
+
+The controller runs this as a subprocess before it creates any Job (so its
+event loop never waits on dataset I/O, and FiftyOne's process-wide database
+connection is per run). It uses the worker's own target resolution and Triton
+preflight, so what it accepts is exactly what the worker will do. The verdict:
+`{"ok": bool, "reason": <CamelCase>, "message": str, "total": int | null}`; the
+reasons match the controller's Reason constants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from inference.config import WorkerConfig
+from inference.errors import PreflightError
+
+
+def _verdict(ok: bool, reason: str, message: str, total: int | None = None) -> dict[str, Any]:
+    return {"ok": ok, "reason": reason, "message": message, "total": total}
+
+
+def _dataset_checks(config: WorkerConfig) -> tuple[dict[str, Any] | None, int]:
+    """A failure verdict, or None and the target's size."""
+    import fiftyone as fo
+    from fiftyone import ViewField
+    from pymongo.errors import PyMongoError
+
+    try:
+        exists = fo.dataset_exists(config.dataset)
+    except PyMongoError as error:
+        return _verdict(
+            False,
+            "DatabaseUnreachable",
+            f"cannot reach the FiftyOne database named by dataset.databaseSecretRef: {error}",
+        ), 0
+    if not exists:
+        return _verdict(
+            False,
+            "DatasetNotFound",
+            f"dataset {config.dataset!r} does not exist in the FiftyOne database; "
+            "check dataset.name and dataset.databaseSecretRef",
+        ), 0
+    dataset = fo.load_dataset(config.dataset)
+    target = config.target
+    if target.view is not None and not dataset.has_saved_view(target.view):
+        saved = ", ".join(dataset.list_saved_views()) or "none"
+        return _verdict(
+            False,
+            "ViewNotFound",
+            f"dataset {config.dataset!r} has no saved view "
+            f"{target.view!r} (saved views: {saved}); fix dataset.target.view",
+        ), 0
+    from inference.reader import target_view
+
+    total = int(target_view(dataset, target).count())
+    if total == 0:
+        return _verdict(
+            False,
+            "EmptyTarget",
+            f"dataset.target selects no samples of {config.dataset!r}; "
+            "widen the target (tags, view or sampleIds)",
+        ), 0
+    if dataset.has_sample_field(config.label_field):
+        return _verdict(
+            False,
+            "LabelFieldExists",
+            f"field {config.label_field!r} already exists in dataset "
+            f"{config.dataset!r}; labelField must name a new field",
+        ), total
+    if dataset.has_sample_field(config.marker_field):
+        others = dataset.exists(config.marker_field).match(ViewField(config.marker_field) != config.run.uid)
+        if others.count():
+            return _verdict(
+                False,
+                "LabelFieldExists",
+                f"field {config.staging!r} holds predictions of another run; choose another "
+                "labelField or discard that run",
+            ), total
+    return None, total
+
+
+async def _triton_checks(config: WorkerConfig) -> dict[str, Any] | None:
+    from inference.preflight import preflight
+    from inference.triton_client import TritonClient
+
+    client = TritonClient(config.model)
+    try:
+        try:
+            live = await client.server_live() and await client.server_ready()
+        except Exception as error:
+            live, detail = False, str(error)
+        else:
+            detail = "not ready"
+        if not live:
+            return _verdict(
+                False,
+                "TritonUnreachable",
+                f"Triton at {config.model.url} is not reachable or not "
+                f"ready ({detail}); check model.endpoint.address",
+            )
+        try:
+            ready = await client.model_ready(config.model.name, config.model.version)
+        except Exception as error:
+            ready = False
+            detail = str(error)
+        if not ready:
+            return _verdict(
+                False,
+                "ModelNotReady",
+                f"model {config.model.name!r} (version "
+                f"{config.model.version or 'latest'}) is not ready on {config.model.url}; "
+                "check model.name and model.version",
+            )
+        try:
+            await preflight(client, config, wait_s=10.0)
+        except PreflightError as error:
+            return _verdict(
+                False, "ModelOutputMismatch", f"{error}; check model.outputFormat and model.tensors"
+            )
+    finally:
+        await client.close()
+    return None
+
+
+def probe(config: WorkerConfig, check_triton: bool) -> dict[str, Any]:
+    """The verdict for `config`: dataset facts first, then (unless skipped) the Triton model."""
+    failure, total = _dataset_checks(config)
+    if failure is not None:
+        return failure
+    if check_triton:
+        failure = asyncio.run(_triton_checks(config))
+        if failure is not None:
+            return {**failure, "total": total}
+    checked = (
+        "dataset and Triton model checked"
+        if check_triton
+        else "dataset checked (the Triton sidecar is checked by each worker)"
+    )
+    return _verdict(True, "ValidationPassed", f"{checked}: {total} target samples", total)
