@@ -4,6 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STATE := .cluster
+STATE_BIN = $(shell ./tools/build-tools.sh)
 export PYTHONPATH := $(CURDIR)
 export FIFTYONE_DO_NOT_TRACK := true
 
@@ -41,6 +42,13 @@ unit: venv
 
 integration: venv tools
 	$(PY) -m pytest -q -m integration tests
+
+crds: venv
+	$(PY) -m controller.crdgen
+
+verify: venv tools
+	$(PY) -m controller.crdgen --check
+	$(STATE_BIN)/helm lint charts/autolabel-operator --strict --kube-version 1.34.0
 
 test: lint typecheck verify unit integration
 

@@ -1,3 +1,3 @@
 """Shared pytest set-up: fixtures live in tests/fixtures/ and are loaded as plugins."""
 
-pytest_plugins = ["tests.fixtures.cluster", "tests.fixtures.services"]
+pytest_plugins = ["tests.fixtures.cluster", "tests.fixtures.services", "tests.fixtures.operator"]

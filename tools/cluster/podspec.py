@@ -125,6 +125,8 @@ def check_volumes(pod: Mapping[str, Any], container: Mapping[str, Any],
             raise PodSpecError(f"volumeMount {mount['name']!r} has no volume")
         if mount["name"].startswith(SERVICE_ACCOUNT_VOLUME_PREFIX):
             continue  # replaced by a kubeconfig holding the ServiceAccount's token
+        if "emptyDir" in volume and mount["mountPath"] == "/dev/shm":
+            continue  # the pod's shared memory: the host's /dev/shm serves
         if "hostPath" in volume:
             host_dir = volume["hostPath"]["path"]
         elif "persistentVolumeClaim" in volume:

@@ -1,0 +1,96 @@
+"""kopf registration: thin handlers that hand every run to the one reconcile (see engine.py).
+
+- create / update / resume and a timer all call `Engine.reconcile`;
+- deletion runs the documented deletion policy (retain, or delete the run's
+  unfinalized predictions) with bounded retries, then lets go with an Event;
+- kopf keeps its own bookkeeping in annotations, so `status` holds only ours.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import kopf
+
+from controller.api import GROUP, PLURAL, VERSION, AutoLabelRun, DeletionPolicy, Phase
+from controller.cleanup import CleanupUnavailable, delete_predictions
+from controller.engine import Engine
+from controller.kube import Kube, load_client
+from controller.reconcile import JobSettings
+
+FINALIZER = "autolabel.dev/cleanup"
+ANNOTATION_PREFIX = "autolabel.dev"
+RECONCILE_INTERVAL_SECONDS = float(os.environ.get("AUTOLABEL_RECONCILE_INTERVAL", "5"))
+DELETE_ATTEMPTS = 5
+log = logging.getLogger("autolabel.controller")
+_engine: Engine | None = None
+
+
+def engine() -> Engine:
+    global _engine
+    if _engine is None:
+        settings = JobSettings(
+            image=os.environ.get("AUTOLABEL_WORKER_IMAGE", JobSettings.image),
+            service_account=os.environ.get("AUTOLABEL_WORKER_SERVICE_ACCOUNT", JobSettings.service_account),
+            command=tuple(os.environ.get("AUTOLABEL_WORKER_COMMAND", " ".join(JobSettings.command)).split()),
+        )
+        _engine = Engine(Kube(load_client()), settings)
+    return _engine
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING  # our own Events say what happened; kopf's only errors
+    settings.watching.server_timeout = 300
+    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    engine()
+
+
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+async def on_change(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    await engine().reconcile(body, patch)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=RECONCILE_INTERVAL_SECONDS, sharp=False)
+async def on_timer(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    if body.metadata.get("deletionTimestamp"):
+        return
+    await engine().reconcile(body, patch)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, retries=DELETE_ATTEMPTS, backoff=5)
+async def on_delete(body: kopf.Body, retry: int, **_: Any) -> None:
+    """Jobs and ConfigMaps go by ownerReference; predictions go only with deletionPolicy delete."""
+    uid = body.metadata["uid"]
+    try:
+        run = AutoLabelRun.from_body(body)
+    except ValueError:
+        engine().forget(uid)
+        return
+    finalized = run.status.phase in (Phase.FINALIZED, Phase.DISCARDED)
+    if run.spec.deletion_policy is DeletionPolicy.DELETE and not finalized:
+        try:
+            removed = await delete_predictions(run, engine().kube)
+        except CleanupUnavailable as error:
+            if retry + 1 < DELETE_ATTEMPTS:
+                raise kopf.TemporaryError(
+                    f"could not delete the run's predictions: {error}", delay=5
+                ) from error
+            kopf.warn(
+                body,
+                reason="CleanupAbandoned",
+                message=f"gave up deleting the predictions after {DELETE_ATTEMPTS} attempts ({error}); "
+                f"the fields {run.status.review_field} may remain in dataset {run.spec.dataset.name}",
+            )
+        else:
+            kopf.info(body, reason="PredictionsDeleted", message=f"removed {removed} predictions of the run")
+    engine().forget(uid)

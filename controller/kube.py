@@ -1,0 +1,102 @@
+"""Thin async access to the Kubernetes API calls the controller makes (and nothing else).
+
+The official client is synchronous, so every call runs in a worker thread. The
+set of calls here is the controller's RBAC: the chart's ClusterRole grants
+exactly these verbs. Creates treat 409 Conflict as success (idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+
+from controller.names import RUN_UID_LABEL
+
+
+def load_client() -> Any:
+    """In-cluster credentials when running in a pod, else the kubeconfig (KUBECONFIG or ~/.kube/config)."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+class Kube:
+    """The controller's API calls, each awaited off the event loop."""
+
+    def __init__(self, api_client: Any) -> None:
+        self.api = api_client
+        self.core = client.CoreV1Api(api_client)
+        self.batch = client.BatchV1Api(api_client)
+
+    def _plain(self, obj: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.api.sanitize_for_serialization(obj)
+        return result
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        def read() -> dict[str, str] | None:
+            try:
+                secret = self.core.read_namespaced_secret(name, namespace)
+            except ApiException as error:
+                if error.status == 404:
+                    return None
+                raise
+            return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+
+        return await asyncio.to_thread(read)
+
+    async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        def read() -> dict[str, Any] | None:
+            try:
+                return self._plain(self.batch.read_namespaced_job(name, namespace))
+            except ApiException as error:
+                if error.status == 404:
+                    return None
+                raise
+
+        return await asyncio.to_thread(read)
+
+    async def list_run_pods(self, namespace: str, run_uid: str) -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
+            pods = self.core.list_namespaced_pod(namespace, label_selector=f"{RUN_UID_LABEL}={run_uid}")
+            return [self._plain(pod) for pod in pods.items]
+
+        return await asyncio.to_thread(read)
+
+    async def read_config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        def read() -> dict[str, str] | None:
+            try:
+                return dict(self.core.read_namespaced_config_map(name, namespace).data or {})
+            except ApiException as error:
+                if error.status == 404:
+                    return None
+                raise
+
+        return await asyncio.to_thread(read)
+
+    async def create(self, manifest: Mapping[str, Any]) -> bool:
+        """Creates a Job or ConfigMap; False when it already existed."""
+        namespace = manifest["metadata"]["namespace"]
+
+        def create() -> bool:
+            try:
+                if manifest["kind"] == "Job":
+                    self.batch.create_namespaced_job(namespace, dict(manifest))
+                else:
+                    self.core.create_namespaced_config_map(namespace, dict(manifest))
+            except ApiException as error:
+                if error.status == 409:
+                    return False
+                raise
+            return True
+
+        return await asyncio.to_thread(create)
+
+    async def patch_job(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        await asyncio.to_thread(self.batch.patch_namespaced_job, name, namespace, dict(patch))

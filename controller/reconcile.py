@@ -1,0 +1,296 @@
+"""The one reconcile: (run, observed cluster and checks) -> (children to create or patch, new status).
+
+Pure and level-triggered: it looks only at the current run and observed state,
+so calling it again after a crash, a restart or a duplicate event gives the
+same answer. The handlers call it from create/update/resume and a timer, then
+carry out the returned actions (creates are idempotent: 409 means done).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from controller.api import (
+    AutoLabelRun,
+    AutoLabelRunStatus,
+    ConditionStatus,
+    ConditionType,
+    Phase,
+    Reason,
+    ShardState,
+    derive_phase,
+    find_condition,
+    is_true,
+    set_condition,
+)
+from controller.builders import progress_config_map, staging_field, worker_job
+from controller.names import job_name
+from controller.shards import ShardReport, overall_progress, shard_statuses
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The outcome of checking a spec generation against the world (dataset, Secret, Triton)."""
+
+    generation: int
+    ok: bool
+    reason: Reason
+    message: str
+    total: int | None = None
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the handler read before calling reconcile."""
+
+    now: datetime
+    job: Mapping[str, Any] | None = None
+    pods: Sequence[Mapping[str, Any]] = ()
+    progress: Mapping[int, ShardReport] = field(default_factory=dict)
+    validation: Validation | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class Actions:
+    """What the handler must do, in order: validate (then reconcile again), create, patch, write status."""
+
+    status: AutoLabelRunStatus
+    validate: bool = False
+    create_progress_config_map: dict[str, Any] | None = None
+    create_job: dict[str, Any] | None = None
+    patch_job: dict[str, Any] | None = None
+    events: list[Event] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """Operator-wide settings of worker Jobs (from the controller's environment)."""
+
+    image: str = "ghcr.io/autolabel-operator/autolabel-operator:0.1.0"
+    service_account: str = "autolabel-worker"
+    command: tuple[str, ...] = ("autolabel-worker", "run")
+
+
+def _job_condition(job: Mapping[str, Any] | None, condition_type: str) -> Mapping[str, Any] | None:
+    for condition in ((job or {}).get("status") or {}).get("conditions") or []:
+        if condition.get("type") == condition_type and condition.get("status") == "True":
+            return dict(condition)
+    return None
+
+
+class _StatusBuilder:
+    """Accumulates condition changes against one `now` and generation."""
+
+    def __init__(self, run: AutoLabelRun, now: datetime) -> None:
+        self.status = run.status.model_copy(deep=True)
+        self.generation = int(run.metadata.get("generation") or 0)
+        self.now = now
+
+    def set(
+        self, condition_type: ConditionType, status: ConditionStatus, reason: Reason, message: str
+    ) -> None:
+        self.status.conditions = set_condition(
+            self.status.conditions, condition_type, status, reason.value, message, self.generation, self.now
+        )
+
+    def true(self, condition_type: ConditionType) -> bool:
+        return is_true(self.status.conditions, condition_type)
+
+
+def _validation_step(run: AutoLabelRun, observed: Observed, builder: _StatusBuilder) -> bool:
+    """Applies a validation result; returns True when a (re)validation must run first."""
+    current = find_condition(builder.status.conditions, ConditionType.VALIDATED)
+    if (
+        current is not None
+        and current.observed_generation == builder.generation
+        and current.status is not ConditionStatus.UNKNOWN
+    ):
+        return False
+    result = observed.validation
+    if result is None or result.generation != builder.generation:
+        if current is None or current.status is not ConditionStatus.UNKNOWN:
+            builder.set(
+                ConditionType.VALIDATED,
+                ConditionStatus.UNKNOWN,
+                Reason.VALIDATION_PENDING,
+                "checking the dataset, the database Secret and the Triton model",
+            )
+        return True
+    if result.ok:
+        builder.set(ConditionType.VALIDATED, ConditionStatus.TRUE, Reason.VALIDATION_PASSED, result.message)
+        if builder.true(ConditionType.FAILED):
+            builder.set(
+                ConditionType.FAILED,
+                ConditionStatus.FALSE,
+                Reason.VALIDATION_PASSED,
+                "the corrected spec passed validation",
+            )
+        if result.total is not None:
+            builder.status.progress = overall_progress([], result.total, None)
+    else:
+        builder.set(ConditionType.VALIDATED, ConditionStatus.FALSE, result.reason, result.message)
+        builder.set(ConditionType.FAILED, ConditionStatus.TRUE, result.reason, result.message)
+    return False
+
+
+def _job_step(
+    run: AutoLabelRun, observed: Observed, builder: _StatusBuilder, settings: JobSettings, actions: Actions
+) -> None:
+    """Creates the Job (and progress ConfigMap) when missing, keeps `suspend` in line with the spec."""
+    spec, metadata = run.spec, run.metadata
+    if observed.job is None:
+        actions.create_progress_config_map = progress_config_map(metadata)
+        actions.create_job = worker_job(
+            metadata,
+            spec,
+            default_image=settings.image,
+            service_account=settings.service_account,
+            command=list(settings.command),
+        )
+        builder.status.job_name = job_name(metadata)
+        builder.status.review_field = staging_field(spec)
+        builder.status.start_time = builder.status.start_time or observed.now
+        if find_condition(builder.status.conditions, ConditionType.INFERENCE_COMPLETE) is None:
+            builder.set(
+                ConditionType.INFERENCE_COMPLETE,
+                ConditionStatus.FALSE,
+                Reason.JOB_CREATED,
+                f"created Job {builder.status.job_name}",
+            )
+        return
+    if bool((observed.job.get("spec") or {}).get("suspend")) != spec.suspend:
+        actions.patch_job = {"spec": {"suspend": spec.suspend}}
+
+
+def _observe_job(run: AutoLabelRun, observed: Observed, builder: _StatusBuilder) -> None:
+    """Shards, progress and the conditions that follow from the Job's state."""
+    spec = run.spec
+    shards = shard_statuses(spec.execution.effective_shards, observed.job, observed.pods, observed.progress)
+    builder.status.shards = shards
+    target_total = builder.status.progress.total if builder.status.progress else None
+    builder.status.progress = overall_progress(shards, target_total or None, builder.status.progress)
+
+    if _job_condition(observed.job, "Complete"):
+        builder.set(
+            ConditionType.INFERENCE_COMPLETE,
+            ConditionStatus.TRUE,
+            Reason.ALL_SHARDS_SUCCEEDED,
+            f"all {len(shards)} shards succeeded",
+        )
+        builder.status.completion_time = builder.status.completion_time or observed.now
+        return
+    failed_job = _job_condition(observed.job, "Failed")
+    if failed_job:
+        failed = [s for s in shards if s.state is ShardState.FAILED]
+        if failed_job.get("reason") == "DeadlineExceeded":
+            reason, message = (
+                Reason.DEADLINE_EXCEEDED,
+                (
+                    "the Job ran past execution.activeDeadlineSeconds="
+                    f"{spec.execution.active_deadline_seconds}; "
+                    "raise it, or add shards/parallelism"
+                ),
+            )
+        else:
+            details = "; ".join(
+                f"shard {s.index} failed after {s.attempts} attempts: {s.message or 'error'}" for s in failed
+            ) or str(failed_job.get("message") or "the Job failed")
+            reason, message = Reason.SHARD_FAILED, details
+        builder.set(ConditionType.FAILED, ConditionStatus.TRUE, reason, message)
+        return
+    done = sum(1 for s in shards if s.state is ShardState.SUCCEEDED)
+    builder.set(
+        ConditionType.INFERENCE_COMPLETE,
+        ConditionStatus.FALSE,
+        Reason.SHARDS_RUNNING,
+        f"{done}/{len(shards)} shards done",
+    )
+
+
+def _suspend_step(run: AutoLabelRun, builder: _StatusBuilder) -> None:
+    if run.spec.suspend:
+        builder.set(
+            ConditionType.SUSPENDED,
+            ConditionStatus.TRUE,
+            Reason.SUSPENDED_BY_SPEC,
+            "spec.suspend is true: the worker Job is suspended; set it false to resume",
+        )
+    elif find_condition(builder.status.conditions, ConditionType.SUSPENDED) is not None:
+        builder.set(
+            ConditionType.SUSPENDED,
+            ConditionStatus.FALSE,
+            Reason.RESUMED,
+            "resumed: shards continue, skipping samples already labeled",
+        )
+
+
+def _headline(builder: _StatusBuilder, phase: Phase) -> str:
+    """status.message: the condition that explains the phase."""
+    by_phase = {
+        Phase.FAILED: ConditionType.FAILED,
+        Phase.PENDING: ConditionType.VALIDATED,
+        Phase.SUSPENDED: ConditionType.SUSPENDED,
+        Phase.INFERRING: ConditionType.INFERENCE_COMPLETE,
+        Phase.REVIEW: ConditionType.INFERENCE_COMPLETE,
+    }
+    condition = find_condition(
+        builder.status.conditions, by_phase.get(phase, ConditionType.INFERENCE_COMPLETE)
+    )
+    return condition.message if condition else ""
+
+
+def _events(before: AutoLabelRunStatus, after: AutoLabelRunStatus) -> list[Event]:
+    """One Event per condition whose status or reason changed."""
+    old = {c.type: (c.status, c.reason) for c in before.conditions}
+    events = []
+    for condition in after.conditions:
+        if old.get(condition.type) == (condition.status, condition.reason):
+            continue
+        warning = (condition.type == ConditionType.FAILED and condition.status is ConditionStatus.TRUE) or (
+            condition.type == ConditionType.VALIDATED and condition.status is ConditionStatus.FALSE
+        )
+        events.append(
+            Event(
+                "Warning" if warning else "Normal",
+                condition.reason,
+                f"{condition.type}={condition.status.value}: {condition.message}"[:1024],
+            )
+        )
+    if before.phase != after.phase and after.phase is not None:
+        events.append(Event("Normal", f"Phase{after.phase.value}", f"phase {after.phase.value}"))
+    return events
+
+
+def reconcile(run: AutoLabelRun, observed: Observed, settings: JobSettings = JobSettings()) -> Actions:
+    """The desired children and status of `run`, given what was observed."""
+    builder = _StatusBuilder(run, observed.now)
+    actions = Actions(status=builder.status)
+    started = builder.status.job_name is not None or observed.job is not None
+    complete = builder.true(ConditionType.INFERENCE_COMPLETE)
+
+    if not started and _validation_step(run, observed, builder):
+        actions.validate = True
+    elif builder.true(ConditionType.VALIDATED) and not builder.true(ConditionType.FAILED):
+        if not complete:
+            _job_step(run, observed, builder, settings, actions)
+        if observed.job is not None and not complete:
+            _observe_job(run, observed, builder)
+        _suspend_step(run, builder)
+
+    builder.status.observed_generation = builder.generation
+    phase = derive_phase(run.spec, builder.status.conditions)
+    builder.status.phase = phase
+    builder.status.message = _headline(builder, phase) or None
+    actions.status = builder.status
+    actions.events = _events(run.status, builder.status)
+    return actions

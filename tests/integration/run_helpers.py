@@ -1,0 +1,56 @@
+"""Helpers for end-to-end runs: a dataset of real images, its database Secret, AutoLabelRun manifests."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.fixtures.cluster import ClusterHandle
+from tests.integration.worker_helpers import make_dataset, write_images
+
+
+def new_dataset(tmp_path: Path, count: int) -> Any:
+    return make_dataset(write_images(tmp_path / "images", count), f"e2e-{uuid.uuid4().hex[:8]}")
+
+
+def database_secret(cluster: ClusterHandle, namespace: str, mongo: Any, name: str = "fiftyone-db") -> str:
+    """The Secret a run names in dataset.databaseSecretRef (uri, and the database name used by tests)."""
+    env = mongo.fiftyone_environment(database_name="autolabel-tests")
+    manifest = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
+                "stringData": {"uri": env["FIFTYONE_DATABASE_URI"], "database": env["FIFTYONE_DATABASE_NAME"]}}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    return name
+
+
+def grpc_address(triton: Any) -> str:
+    return str(triton.grpc_url).removeprefix("grpc://").removeprefix("http://")
+
+
+def run_manifest(name: str, namespace: str, dataset: str, triton: Any, *, task: str = "classification",
+                 label_field: str | None = None, **spec: Any) -> dict[str, Any]:
+    models = {
+        "classification": {"name": "efficientnet_lite0", "outputFormat": "logits",
+                           "tensors": {"output": "LOGITS"}},
+        "detection": {"name": "face_detector", "outputFormat": "boxes"},
+        "segmentation": {"name": "selfie_segmentation", "outputFormat": "mask"},
+    }
+    body: dict[str, Any] = {
+        "task": task,
+        "dataset": {"name": dataset, "target": {"all": True}, "databaseSecretRef": {"name": "fiftyone-db"}},
+        "model": {"endpoint": {"address": grpc_address(triton)}, **models[task]},
+        "labelField": label_field or f"{task[:5]}_{uuid.uuid4().hex[:6]}",
+        "execution": {"parallelism": 2, "maxInFlight": 4, "backoffLimitPerIndex": 1},
+    }
+    for key, value in spec.items():
+        if isinstance(value, dict) and isinstance(body.get(key), dict):
+            body[key] = {**body[key], **value}
+        else:
+            body[key] = value
+    return {"apiVersion": "autolabel.dev/v1alpha1", "kind": "AutoLabelRun",
+            "metadata": {"name": name, "namespace": namespace}, "spec": body}
+
+
+def apply(cluster: ClusterHandle, manifest: dict[str, Any]) -> None:
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))

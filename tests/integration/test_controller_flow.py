@@ -1,0 +1,155 @@
+"""The controller end to end: apply -> validate -> Indexed Job -> workers (local pods) -> Review.
+
+Real control plane, real controller process with the chart's RBAC, real worker
+pods through the local pod runner, real Triton models, real FiftyOne database.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.cluster import ClusterHandle
+from tests.fixtures.operator import Operator
+from tests.integration.run_helpers import apply, database_secret, new_dataset, run_manifest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def secret(cluster: ClusterHandle, operator: Operator, mongo: Any) -> str:
+    return database_secret(cluster, operator.namespace, mongo)
+
+
+def condition(run: dict[str, Any], condition_type: str) -> dict[str, Any]:
+    found = next((c for c in run["status"].get("conditions", []) if c["type"] == condition_type), None)
+    assert found is not None, f"no {condition_type} condition in {run['status']}"
+    return found
+
+
+def staged_labels(dataset: Any, field: str, run_uid: str) -> list[Any]:
+    dataset.reload()
+    values = dataset.values(field)
+    return [v for v in values if v is not None and getattr(v, "autolabel_run", None) in (run_uid, None)]
+
+
+@pytest.mark.parametrize("task", ["classification", "detection", "segmentation"])
+def test_run_reaches_review_for_each_task(cluster: ClusterHandle, operator: Operator, triton: Any, secret: str,
+                                          tmp_path: Path, task: str) -> None:
+    dataset = new_dataset(tmp_path, 6)
+    name = f"happy-{task[:5]}"
+    manifest = run_manifest(name, operator.namespace, dataset.name, triton, task=task)
+    apply(cluster, manifest)
+    run = operator.wait_for_phase(name, {"Review", "Failed"})
+    assert run["status"]["phase"] == "Review", json.dumps(run["status"], indent=1)
+    status = run["status"]
+    assert status["progress"]["total"] == 6
+    assert status["progress"]["processed"] == 6
+    assert status["progress"]["summary"] == "6/6"
+    assert [s["state"] for s in status["shards"]] == ["Succeeded", "Succeeded"]
+    assert condition(run, "Validated")["status"] == "True"
+    assert condition(run, "InferenceComplete")["reason"] == "AllShardsSucceeded"
+    assert status["observedGeneration"] == run["metadata"]["generation"]
+    job = json.loads(cluster.kubectl("get", "job", status["jobName"], "-n", operator.namespace,
+                                     "-o", "json").stdout)
+    assert job["metadata"]["ownerReferences"][0]["uid"] == run["metadata"]["uid"]
+    assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == 2
+    dataset.reload()
+    staging = status["reviewField"]
+    assert dataset.has_sample_field(staging)
+    assert sum(1 for marker in dataset.values(f"{staging}_run") if marker == run["metadata"]["uid"]) == 6
+    if task == "classification":
+        labels = [v for v in dataset.values(staging) if v is not None]
+        assert labels and all(0 <= label.confidence <= 1 for label in labels)
+    get = cluster.kubectl("get", "alr", "-n", operator.namespace).stdout
+    assert name in get and "Review" in get and "6/6" in get
+    events = cluster.kubectl("get", "events", "-n", operator.namespace,
+                             f"--field-selector=involvedObject.name={name}", "-o", "json").stdout
+    reasons = {e["reason"] for e in json.loads(events)["items"]}
+    assert {"ValidationPassed", "AllShardsSucceeded"} <= reasons
+
+
+def test_metrics_count_runs_by_phase(operator: Operator) -> None:
+    text = operator.metrics()
+    assert "autolabel_reconcile_duration_seconds_count" in text
+    assert "autolabel_runs{" in text
+
+
+VALIDATION_CASES = [
+    ("no-dataset", {"dataset": {"name": "no-such-dataset"}}, "DatasetNotFound", "no-such-dataset"),
+    ("no-view", {"dataset": {"target": {"view": "nope"}}}, "ViewNotFound", "nope"),
+    ("empty-target", {"dataset": {"target": {"tags": ["never-used-tag"]}}}, "EmptyTarget", "target"),
+    ("no-secret", {"dataset": {"databaseSecretRef": {"name": "missing-secret"}}}, "DatabaseSecretMissing",
+     "missing-secret"),
+    ("bad-model", {"model": {"name": "no_such_model"}}, "ModelNotReady", "no_such_model"),
+    ("bad-endpoint", {"model": {"endpoint": {"address": "127.0.0.1:1"}}}, "TritonUnreachable", "127.0.0.1:1"),
+    ("wrong-adapter", {"model": {"name": "face_detector", "outputFormat": "logits",
+                                 "tensors": {"output": "SCORES"}}}, "ModelOutputMismatch", "face_detector"),
+]
+
+
+@pytest.mark.parametrize(("name", "change", "reason", "mentions"), VALIDATION_CASES,
+                         ids=[case[0] for case in VALIDATION_CASES])
+def test_validation_failures_name_the_problem(cluster: ClusterHandle, operator: Operator, triton: Any,
+                                              secret: str, tmp_path: Path, name: str, change: dict[str, Any],
+                                              reason: str, mentions: str) -> None:
+    dataset = new_dataset(tmp_path, 2)
+    manifest = run_manifest(f"invalid-{name}", operator.namespace, dataset.name, triton)
+    spec = manifest["spec"]
+    for key, value in change.items():
+        merged = {**spec[key], **value}
+        if "target" in value:
+            merged["target"] = value["target"]
+        spec[key] = merged
+    apply(cluster, manifest)
+    run = operator.wait_for_phase(f"invalid-{name}", {"Failed", "Review"}, timeout=120)
+    assert run["status"]["phase"] == "Failed"
+    failed = condition(run, "Failed")
+    assert failed["reason"] == reason
+    assert mentions in failed["message"]
+    assert condition(run, "Validated")["status"] == "False"
+    assert run["status"].get("jobName") is None
+    assert cluster.kubectl("get", "jobs", "-n", operator.namespace, "-l",
+                           f"autolabel.dev/run=invalid-{name}", "-o", "name").stdout.strip() == ""
+
+
+def test_label_field_that_exists_is_refused(
+        cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path) -> None:
+    import fiftyone as fo
+
+    dataset = new_dataset(tmp_path, 2)
+    dataset.add_sample_field("taken", fo.StringField)
+    apply(cluster, run_manifest("field-taken", operator.namespace, dataset.name, triton, label_field="taken"))
+    run = operator.wait_for_phase("field-taken", {"Failed", "Review"}, timeout=120)
+    failed = condition(run, "Failed")
+    assert failed["reason"] == "LabelFieldExists"
+    assert "'taken' already exists" in failed["message"]
+
+
+def test_corrected_spec_is_validated_again_and_proceeds(
+        cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path) -> None:
+    dataset = new_dataset(tmp_path, 2)
+    manifest = run_manifest("fixed-later", operator.namespace, dataset.name, triton)
+    manifest["spec"]["model"]["name"] = "no_such_model"
+    apply(cluster, manifest)
+    run = operator.wait_for_phase("fixed-later", {"Failed"}, timeout=120)
+    assert condition(run, "Failed")["reason"] == "ModelNotReady"
+    manifest["spec"]["model"]["name"] = "efficientnet_lite0"
+    apply(cluster, manifest)
+    run = operator.wait_for_phase("fixed-later", {"Review"})
+    assert condition(run, "Failed")["status"] == "False"
+    assert condition(run, "Validated")["observedGeneration"] == run["metadata"]["generation"]
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
