@@ -23,7 +23,9 @@ from inference.model_spec import InputSpec, ModelMetadata
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RETRYABLE_GRPC_STATUSES = ("StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED")
+# NOT_FOUND too: preflight proved the model exists, so mid-run it means the model is being
+# unloaded or reloaded ("has no available versions" while a server restarts).
+RETRYABLE_GRPC_STATUSES = ("StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "StatusCode.NOT_FOUND")
 RETRYABLE_HTTP_STATUSES = ("502", "503", "504")
 
 
@@ -37,7 +39,9 @@ def is_retryable(error: BaseException) -> bool:
         if status in RETRYABLE_GRPC_STATUSES or status in RETRYABLE_HTTP_STATUSES:
             return True
         # A server that is starting or stopping answers with these before the model is back.
-        return "server is stopping" in message or "is not ready" in message or "connect" in message
+        return any(
+            hint in message for hint in ("server is stopping", "is not ready", "no available versions")
+        )
     return isinstance(error, (ConnectionError, TimeoutError, OSError)) or type(error).__module__.startswith(
         "aiohttp"
     )

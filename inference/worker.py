@@ -18,6 +18,13 @@ from inference.writer import PredictionWriter
 LOG = logging.getLogger(__name__)
 
 
+def first_leaf(error: BaseException) -> BaseException:
+    """The first real exception inside (nested) exception groups."""
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    return error
+
+
 async def _tick(reporter: ProgressReporter, tracker: ProgressTracker, shard: int, interval_s: float) -> None:
     while True:
         await asyncio.to_thread(publish, reporter, tracker, shard)
@@ -57,8 +64,11 @@ async def run_shard(
         tracker.state = State.SUCCEEDED
         return tracker
     except BaseException as error:
+        cause = first_leaf(error)
         tracker.state = State.FAILED
-        tracker.message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        tracker.message = f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
+        if cause is not error and isinstance(cause, Exception):
+            raise cause from error  # report the failing request, not the TaskGroup that carried it
         raise
     finally:
         ticker.cancel()
