@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -18,12 +19,14 @@ from controller.api import GROUP, PLURAL, VERSION, AutoLabelRun, DeletionPolicy,
 from controller.cleanup import CleanupUnavailable, delete_predictions
 from controller.engine import Engine
 from controller.kube import Kube, load_client
+from controller.names import job_name
 from controller.reconcile import JobSettings
 
 FINALIZER = "autolabel.dev/cleanup"
 ANNOTATION_PREFIX = "autolabel.dev"
 RECONCILE_INTERVAL_SECONDS = float(os.environ.get("AUTOLABEL_RECONCILE_INTERVAL", "5"))
 DELETE_ATTEMPTS = 5
+POD_STOP_WAIT_SECONDS = 60
 log = logging.getLogger("autolabel.controller")
 _engine: Engine | None = None
 
@@ -78,8 +81,15 @@ async def on_delete(body: kopf.Body, retry: int, **_: Any) -> None:
         return
     finalized = run.status.phase in (Phase.FINALIZED, Phase.DISCARDED)
     if run.spec.deletion_policy is DeletionPolicy.DELETE and not finalized:
+        # Stop the workers first, or they would write again behind the cleanup.
+        kube, namespace = engine().kube, run.metadata["namespace"]
+        await kube.delete_job(namespace, job_name(run.metadata))
+        for _second in range(POD_STOP_WAIT_SECONDS):
+            if not await kube.list_run_pods(namespace, uid):
+                break
+            await asyncio.sleep(1)
         try:
-            removed = await delete_predictions(run, engine().kube)
+            removed = await delete_predictions(run, kube)
         except CleanupUnavailable as error:
             if retry + 1 < DELETE_ATTEMPTS:
                 raise kopf.TemporaryError(

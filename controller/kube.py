@@ -98,5 +98,17 @@ class Kube:
 
         return await asyncio.to_thread(create)
 
+    async def delete_job(self, namespace: str, name: str) -> None:
+        """Deletes the Job and, through the garbage collector, its pods; absent is fine."""
+
+        def delete() -> None:
+            try:
+                self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+
+        await asyncio.to_thread(delete)
+
     async def patch_job(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
         await asyncio.to_thread(self.batch.patch_namespaced_job, name, namespace, dict(patch))

@@ -73,6 +73,37 @@ def test_run_reaches_review_for_each_task(cluster: ClusterHandle, operator: Oper
     assert {"ValidationPassed", "AllShardsSucceeded"} <= reasons
 
 
+def test_sidecar_mode_runs_triton_next_to_each_worker(cluster: ClusterHandle, operator: Operator, triton: Any,
+                                                       secret: str, tmp_path: Path) -> None:
+    from tools.cluster.processes import free_port
+    from tools.services.triton import DEFAULT_MODEL_REPOSITORY, assemble_backend_directory
+
+    dataset = new_dataset(tmp_path, 4)
+    port = free_port()
+    backends = assemble_backend_directory(tmp_path / "backends")
+    manifest = run_manifest("sidecar", operator.namespace, dataset.name, triton,
+                            execution={"parallelism": 1})
+    manifest["spec"]["model"].pop("endpoint")
+    manifest["spec"]["model"]["sidecar"] = {
+        "image": "nvcr.io/nvidia/tritonserver:24.08-py3", "modelRepository": str(DEFAULT_MODEL_REPOSITORY),
+        "grpcPort": port, "resources": {"limits": {"nvidia.com/gpu": "1"}},
+        "args": [f"--backend-directory={backends}", "--model-control-mode=explicit",
+                 "--load-model=efficientnet_lite0", "--http-address=127.0.0.1", "--grpc-address=127.0.0.1",
+                 "--metrics-address=127.0.0.1", "--allow-gpu-metrics=false"],
+    }
+    apply(cluster, manifest)
+    run = operator.wait_for_phase("sidecar", {"Review", "Failed"}, timeout=300)
+    assert run["status"]["phase"] == "Review", json.dumps(run["status"], indent=1)
+    job = json.loads(cluster.kubectl("get", "job", run["status"]["jobName"], "-n", operator.namespace,
+                                     "-o", "json").stdout)
+    [sidecar] = job["spec"]["template"]["spec"]["initContainers"]
+    assert sidecar["restartPolicy"] == "Always" and sidecar["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    config = json.loads(next(e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
+                             if e["name"] == "AUTOLABEL_WORKER_CONFIG"))
+    assert config["model"]["url"] == f"127.0.0.1:{port}"
+    assert run["status"]["progress"]["summary"] == "4/4"
+
+
 def test_metrics_count_runs_by_phase(operator: Operator) -> None:
     text = operator.metrics()
     assert "autolabel_reconcile_duration_seconds_count" in text
@@ -87,8 +118,8 @@ VALIDATION_CASES = [
      "missing-secret"),
     ("bad-model", {"model": {"name": "no_such_model"}}, "ModelNotReady", "no_such_model"),
     ("bad-endpoint", {"model": {"endpoint": {"address": "127.0.0.1:1"}}}, "TritonUnreachable", "127.0.0.1:1"),
-    ("wrong-adapter", {"model": {"name": "face_detector", "outputFormat": "logits",
-                                 "tensors": {"output": "SCORES"}}}, "ModelOutputMismatch", "face_detector"),
+    ("wrong-adapter", {"model": {"name": "selfie_segmentation", "outputFormat": "logits",
+                                 "tensors": {"output": "MASK"}}}, "ModelOutputMismatch", "classification needs [C]"),
 ]
 
 

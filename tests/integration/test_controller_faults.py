@@ -1,0 +1,189 @@
+"""The controller under faults: a killed worker, a killed controller, deletion and suspension mid-run.
+
+Each run labels enough real images that there is time to act while it infers;
+every test ends by checking the dataset: each target sample carries exactly
+one prediction of the run, none lost, none doubled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.cluster import ClusterHandle
+from tests.fixtures.operator import Operator
+from tests.integration.run_helpers import apply, database_secret, new_dataset, run_manifest
+
+pytestmark = pytest.mark.integration
+SLOW_RUN = {"execution": {"parallelism": 2, "maxInFlight": 1, "backoffLimitPerIndex": 2, "writeBatchSize": 4}}
+
+
+@pytest.fixture
+def secret(cluster: ClusterHandle, operator: Operator, mongo: Any) -> str:
+    return database_secret(cluster, operator.namespace, mongo)
+
+
+def wait_until(what: str, predicate: Callable[[], Any], timeout: float = 180) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def worker_pids(run_uid: str, shard: int | None = None) -> list[int]:
+    """Local worker processes of the run (their env holds the run's uid and their shard index)."""
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            env = environ.read_bytes().split(b"\0")
+            cmdline = (environ.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"inference" not in cmdline or not any(run_uid.encode() in item for item in env):
+            continue
+        if shard is not None and f"JOB_COMPLETION_INDEX={shard}".encode() not in env:
+            continue
+        pids.append(int(environ.parent.name))
+    return pids
+
+
+def labeled_by(dataset: Any, field: str, run_uid: str) -> int:
+    dataset.reload()
+    if not dataset.has_sample_field(f"{field}_run"):
+        return 0
+    return sum(1 for marker in dataset.values(f"{field}_run") if marker == run_uid)
+
+
+def assert_each_sample_labeled_once(dataset: Any, field: str, run_uid: str) -> None:
+    dataset.reload()
+    markers = dataset.values(f"{field}_run")
+    labels = dataset.values(field)
+    assert markers.count(run_uid) == len(dataset)
+    assert all(label is not None for label in labels)  # classification: one label per sample, never a list
+
+
+def jobs_of(cluster: ClusterHandle, namespace: str, run_name: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = json.loads(cluster.kubectl(
+        "get", "jobs", "-n", namespace, "-l", f"autolabel.dev/run={run_name}", "-o", "json").stdout)["items"]
+    return items
+
+
+def test_a_shard_killed_once_is_retried_and_the_run_completes(
+        cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path) -> None:
+    dataset = new_dataset(tmp_path, 40)
+    apply(cluster, run_manifest("retry-shard", operator.namespace, dataset.name, triton, **SLOW_RUN))
+    uid = operator.wait_for_phase("retry-shard", {"Inferring"})["metadata"]["uid"]
+    field = operator.get_run("retry-shard")["status"]["reviewField"]
+    wait_until("shard 0 to write something", lambda: labeled_by(dataset, field, uid) > 0 and worker_pids(uid, 0))
+    for pid in worker_pids(uid, 0):
+        os.kill(pid, signal.SIGKILL)  # as the OOM killer would
+    run = operator.wait_for_phase("retry-shard", {"Review", "Failed"}, timeout=300)
+    assert run["status"]["phase"] == "Review", run["status"]
+    shard0 = next(s for s in run["status"]["shards"] if s["index"] == 0)
+    assert shard0["attempts"] == 2
+    assert_each_sample_labeled_once(dataset, field, uid)
+
+
+def test_a_shard_that_exhausts_its_retries_fails_the_run_naming_it(
+        cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path) -> None:
+    dataset = new_dataset(tmp_path, 40)
+    manifest = run_manifest("exhausted", operator.namespace, dataset.name, triton,
+                            execution={"parallelism": 1, "maxInFlight": 1, "backoffLimitPerIndex": 0})
+    apply(cluster, manifest)
+    uid = operator.wait_for_phase("exhausted", {"Inferring"})["metadata"]["uid"]
+    pids = wait_until("the worker to start", lambda: worker_pids(uid, 0))
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    run = operator.wait_for_phase("exhausted", {"Failed", "Review"}, timeout=180)
+    assert run["status"]["phase"] == "Failed"
+    failed = next(c for c in run["status"]["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "ShardFailed"
+    assert "shard 0" in failed["message"] and "exit code 137" in failed["message"]
+
+
+def test_controller_killed_mid_inference_resumes_without_duplicates(
+        cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path) -> None:
+    dataset = new_dataset(tmp_path, 40)
+    apply(cluster, run_manifest("restart-me", operator.namespace, dataset.name, triton, **SLOW_RUN))
+    run = operator.wait_for_phase("restart-me", {"Inferring"})
+    uid, job_name = run["metadata"]["uid"], run["status"]["jobName"]
+    operator.kill()
+    time.sleep(3)
+    operator.start()
+    run = operator.wait_for_phase("restart-me", {"Review", "Failed"}, timeout=300)
+    assert run["status"]["phase"] == "Review", run["status"]
+    assert [j["metadata"]["name"] for j in jobs_of(cluster, operator.namespace, "restart-me")] == [job_name]
+    assert run["status"]["startTime"] and run["status"]["progress"]["summary"] == "40/40"
+    assert_each_sample_labeled_once(dataset, run["status"]["reviewField"], uid)
+
+
+def test_suspend_stops_the_shards_and_resume_skips_finished_samples(
+        cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path) -> None:
+    dataset = new_dataset(tmp_path, 40)
+    manifest = run_manifest("pause-me", operator.namespace, dataset.name, triton, **SLOW_RUN)
+    apply(cluster, manifest)
+    uid = operator.wait_for_phase("pause-me", {"Inferring"})["metadata"]["uid"]
+    field = operator.get_run("pause-me")["status"]["reviewField"]
+    wait_until("some samples labeled", lambda: labeled_by(dataset, field, uid) > 0)
+    cluster.kubectl("patch", "alr", "pause-me", "-n", operator.namespace, "--type=merge",
+                    "-p", json.dumps({"spec": {"suspend": True}}))
+    run = operator.wait_for_phase("pause-me", {"Suspended"})
+    job = jobs_of(cluster, operator.namespace, "pause-me")[0]
+    assert job["spec"]["suspend"] is True
+    wait_until("worker processes to stop", lambda: not worker_pids(uid), 60)
+    done_while_suspended = labeled_by(dataset, field, uid)
+    assert 0 < done_while_suspended
+    time.sleep(3)
+    assert labeled_by(dataset, field, uid) == done_while_suspended  # nothing runs while suspended
+    cluster.kubectl("patch", "alr", "pause-me", "-n", operator.namespace, "--type=merge",
+                    "-p", json.dumps({"spec": {"suspend": False}}))
+    run = operator.wait_for_phase("pause-me", {"Review", "Failed"}, timeout=300)
+    assert run["status"]["phase"] == "Review", run["status"]
+    suspended = next(c for c in run["status"]["conditions"] if c["type"] == "Suspended")
+    assert suspended["status"] == "False" and suspended["reason"] == "Resumed"
+    assert_each_sample_labeled_once(dataset, field, uid)
+
+
+def test_deleting_a_run_mid_inference_removes_jobs_and_by_policy_its_predictions(
+        cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path) -> None:
+    dataset = new_dataset(tmp_path, 40)
+    manifest = run_manifest("delete-me", operator.namespace, dataset.name, triton, deletionPolicy="delete",
+                            **SLOW_RUN)
+    apply(cluster, manifest)
+    uid = operator.wait_for_phase("delete-me", {"Inferring"})["metadata"]["uid"]
+    field = operator.get_run("delete-me")["status"]["reviewField"]
+    wait_until("some samples labeled", lambda: labeled_by(dataset, field, uid) > 0)
+    cluster.kubectl("delete", "alr", "delete-me", "-n", operator.namespace, "--timeout=120s")
+    wait_until("the Job to be collected", lambda: not jobs_of(cluster, operator.namespace, "delete-me"), 60)
+    wait_until("the workers to stop", lambda: not worker_pids(uid), 60)
+    dataset.reload()
+    assert not dataset.has_sample_field(field)
+    assert not dataset.has_sample_field(f"{field}_run")
+
+
+def test_progress_is_reported_while_inferring(
+        cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path) -> None:
+    # One shard, one request in flight: long enough (~20 s here) to be seen part-way.
+    dataset = new_dataset(tmp_path, 300)
+    apply(cluster, run_manifest("progressing", operator.namespace, dataset.name, triton,
+                                execution={"parallelism": 1, "maxInFlight": 1}))
+    operator.wait_for_phase("progressing", {"Inferring"})
+
+    def partial_progress() -> bool:
+        progress = operator.get_run("progressing")["status"].get("progress") or {}
+        return 0 < progress.get("processed", 0) < 300
+
+    wait_until("status.progress between 0 and 300", partial_progress, 120)
+    shown = cluster.kubectl("get", "alr", "progressing", "-n", operator.namespace).stdout
+    assert "/300" in shown
+    operator.wait_for_phase("progressing", {"Review"}, timeout=300)
