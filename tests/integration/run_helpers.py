@@ -18,8 +18,12 @@ def new_dataset(tmp_path: Path, count: int) -> Any:
 def database_secret(cluster: ClusterHandle, namespace: str, mongo: Any, name: str = "fiftyone-db") -> str:
     """The Secret a run names in dataset.databaseSecretRef (uri, and the database name used by tests)."""
     env = mongo.fiftyone_environment(database_name="autolabel-tests")
-    manifest = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
-                "stringData": {"uri": env["FIFTYONE_DATABASE_URI"], "database": env["FIFTYONE_DATABASE_NAME"]}}
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "stringData": {"uri": env["FIFTYONE_DATABASE_URI"], "database": env["FIFTYONE_DATABASE_NAME"]},
+    }
     cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
     return name
 
@@ -28,11 +32,22 @@ def grpc_address(triton: Any) -> str:
     return str(triton.grpc_url).removeprefix("grpc://").removeprefix("http://")
 
 
-def run_manifest(name: str, namespace: str, dataset: str, triton: Any, *, task: str = "classification",
-                 label_field: str | None = None, **spec: Any) -> dict[str, Any]:
+def run_manifest(
+    name: str,
+    namespace: str,
+    dataset: str,
+    triton: Any,
+    *,
+    task: str = "classification",
+    label_field: str | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
     models = {
-        "classification": {"name": "efficientnet_lite0", "outputFormat": "logits",
-                           "tensors": {"output": "LOGITS"}},
+        "classification": {
+            "name": "efficientnet_lite0",
+            "outputFormat": "logits",
+            "tensors": {"output": "LOGITS"},
+        },
         "detection": {"name": "face_detector", "outputFormat": "boxes"},
         "segmentation": {"name": "selfie_segmentation", "outputFormat": "mask"},
     }
@@ -48,8 +63,12 @@ def run_manifest(name: str, namespace: str, dataset: str, triton: Any, *, task: 
             body[key] = {**body[key], **value}
         else:
             body[key] = value
-    return {"apiVersion": "autolabel.dev/v1alpha1", "kind": "AutoLabelRun",
-            "metadata": {"name": name, "namespace": namespace}, "spec": body}
+    return {
+        "apiVersion": "autolabel.dev/v1alpha1",
+        "kind": "AutoLabelRun",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": body,
+    }
 
 
 def apply(cluster: ClusterHandle, manifest: dict[str, Any]) -> None:

@@ -29,9 +29,14 @@ def processes_mentioning(text: str) -> list[str]:
 
 
 def cluster_cli(*args: str, state_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tools.cluster", *args, "--state-dir", str(state_dir)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    return subprocess.run(
+        [sys.executable, "-m", "tools.cluster", *args, "--state-dir", str(state_dir)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
 
 
 def wait_for_no_processes(state_dir: Path, timeout: float = 30) -> list[str]:
@@ -47,9 +52,19 @@ def test_up_serves_the_pinned_version_and_down_stops_everything(tmp_path: Path) 
     assert up.returncode == 0, up.stdout + up.stderr
     try:
         assert len(processes_mentioning(str(state_dir))) >= 5  # etcd, apiserver, kcm, scheduler, kwok
-        version = subprocess.run([str(state_dir / "bin" / "kubectl"), "--kubeconfig",
-                                  str(state_dir / "kubeconfig"), "version", "-o", "json"],
-                                 capture_output=True, text=True, check=True)
+        version = subprocess.run(
+            [
+                str(state_dir / "bin" / "kubectl"),
+                "--kubeconfig",
+                str(state_dir / "kubeconfig"),
+                "version",
+                "-o",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert json.loads(version.stdout)["serverVersion"]["gitVersion"].startswith("v1.")
         assert (state_dir / "bin" / "helm").exists()
     finally:

@@ -73,18 +73,24 @@ def assert_each_sample_labeled_once(dataset: Any, field: str, run_uid: str) -> N
 
 
 def jobs_of(cluster: ClusterHandle, namespace: str, run_name: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = json.loads(cluster.kubectl(
-        "get", "jobs", "-n", namespace, "-l", f"autolabel.dev/run={run_name}", "-o", "json").stdout)["items"]
+    items: list[dict[str, Any]] = json.loads(
+        cluster.kubectl(
+            "get", "jobs", "-n", namespace, "-l", f"autolabel.dev/run={run_name}", "-o", "json"
+        ).stdout
+    )["items"]
     return items
 
 
 def test_a_shard_killed_once_is_retried_and_the_run_completes(
-        cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path) -> None:
+    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
+) -> None:
     dataset = new_dataset(tmp_path, 40)
     apply(cluster, run_manifest("retry-shard", operator.namespace, dataset.name, triton, **SLOW_RUN))
     uid = operator.wait_for_phase("retry-shard", {"Inferring"})["metadata"]["uid"]
     field = operator.get_run("retry-shard")["status"]["reviewField"]
-    wait_until("shard 0 to write something", lambda: labeled_by(dataset, field, uid) > 0 and worker_pids(uid, 0))
+    wait_until(
+        "shard 0 to write something", lambda: labeled_by(dataset, field, uid) > 0 and worker_pids(uid, 0)
+    )
     for pid in worker_pids(uid, 0):
         os.kill(pid, signal.SIGKILL)  # as the OOM killer would
     run = operator.wait_for_phase("retry-shard", {"Review", "Failed"}, timeout=300)
@@ -95,10 +101,16 @@ def test_a_shard_killed_once_is_retried_and_the_run_completes(
 
 
 def test_a_shard_that_exhausts_its_retries_fails_the_run_naming_it(
-        cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path) -> None:
+    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
+) -> None:
     dataset = new_dataset(tmp_path, 40)
-    manifest = run_manifest("exhausted", operator.namespace, dataset.name, triton,
-                            execution={"parallelism": 1, "maxInFlight": 1, "backoffLimitPerIndex": 0})
+    manifest = run_manifest(
+        "exhausted",
+        operator.namespace,
+        dataset.name,
+        triton,
+        execution={"parallelism": 1, "maxInFlight": 1, "backoffLimitPerIndex": 0},
+    )
     apply(cluster, manifest)
     uid = operator.wait_for_phase("exhausted", {"Inferring"})["metadata"]["uid"]
     pids = wait_until("the worker to start", lambda: worker_pids(uid, 0))
@@ -112,7 +124,8 @@ def test_a_shard_that_exhausts_its_retries_fails_the_run_naming_it(
 
 
 def test_controller_killed_mid_inference_resumes_without_duplicates(
-        cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path) -> None:
+    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
+) -> None:
     dataset = new_dataset(tmp_path, 40)
     apply(cluster, run_manifest("restart-me", operator.namespace, dataset.name, triton, **SLOW_RUN))
     run = operator.wait_for_phase("restart-me", {"Inferring"})
@@ -128,25 +141,42 @@ def test_controller_killed_mid_inference_resumes_without_duplicates(
 
 
 def test_suspend_stops_the_shards_and_resume_skips_finished_samples(
-        cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path) -> None:
+    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
+) -> None:
     dataset = new_dataset(tmp_path, 40)
     manifest = run_manifest("pause-me", operator.namespace, dataset.name, triton, **SLOW_RUN)
     apply(cluster, manifest)
     uid = operator.wait_for_phase("pause-me", {"Inferring"})["metadata"]["uid"]
     field = operator.get_run("pause-me")["status"]["reviewField"]
     wait_until("some samples labeled", lambda: labeled_by(dataset, field, uid) > 0)
-    cluster.kubectl("patch", "alr", "pause-me", "-n", operator.namespace, "--type=merge",
-                    "-p", json.dumps({"spec": {"suspend": True}}))
+    cluster.kubectl(
+        "patch",
+        "alr",
+        "pause-me",
+        "-n",
+        operator.namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"suspend": True}}),
+    )
     run = operator.wait_for_phase("pause-me", {"Suspended"})
     job = jobs_of(cluster, operator.namespace, "pause-me")[0]
     assert job["spec"]["suspend"] is True
     wait_until("worker processes to stop", lambda: not worker_pids(uid), 60)
     done_while_suspended = labeled_by(dataset, field, uid)
-    assert 0 < done_while_suspended
+    assert done_while_suspended > 0
     time.sleep(3)
     assert labeled_by(dataset, field, uid) == done_while_suspended  # nothing runs while suspended
-    cluster.kubectl("patch", "alr", "pause-me", "-n", operator.namespace, "--type=merge",
-                    "-p", json.dumps({"spec": {"suspend": False}}))
+    cluster.kubectl(
+        "patch",
+        "alr",
+        "pause-me",
+        "-n",
+        operator.namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"suspend": False}}),
+    )
     run = operator.wait_for_phase("pause-me", {"Review", "Failed"}, timeout=300)
     assert run["status"]["phase"] == "Review", run["status"]
     suspended = next(c for c in run["status"]["conditions"] if c["type"] == "Suspended")
@@ -155,10 +185,12 @@ def test_suspend_stops_the_shards_and_resume_skips_finished_samples(
 
 
 def test_deleting_a_run_mid_inference_removes_jobs_and_by_policy_its_predictions(
-        cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path) -> None:
+    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
+) -> None:
     dataset = new_dataset(tmp_path, 40)
-    manifest = run_manifest("delete-me", operator.namespace, dataset.name, triton, deletionPolicy="delete",
-                            **SLOW_RUN)
+    manifest = run_manifest(
+        "delete-me", operator.namespace, dataset.name, triton, deletionPolicy="delete", **SLOW_RUN
+    )
     apply(cluster, manifest)
     uid = operator.wait_for_phase("delete-me", {"Inferring"})["metadata"]["uid"]
     field = operator.get_run("delete-me")["status"]["reviewField"]
@@ -172,11 +204,20 @@ def test_deleting_a_run_mid_inference_removes_jobs_and_by_policy_its_predictions
 
 
 def test_progress_is_reported_while_inferring(
-        cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path) -> None:
+    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
+) -> None:
     # One shard, one request in flight: long enough (~20 s here) to be seen part-way.
     dataset = new_dataset(tmp_path, 300)
-    apply(cluster, run_manifest("progressing", operator.namespace, dataset.name, triton,
-                                execution={"parallelism": 1, "maxInFlight": 1}))
+    apply(
+        cluster,
+        run_manifest(
+            "progressing",
+            operator.namespace,
+            dataset.name,
+            triton,
+            execution={"parallelism": 1, "maxInFlight": 1},
+        ),
+    )
     operator.wait_for_phase("progressing", {"Inferring"})
 
     def partial_progress() -> bool:

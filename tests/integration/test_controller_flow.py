@@ -38,8 +38,9 @@ def staged_labels(dataset: Any, field: str, run_uid: str) -> list[Any]:
 
 
 @pytest.mark.parametrize("task", ["classification", "detection", "segmentation"])
-def test_run_reaches_review_for_each_task(cluster: ClusterHandle, operator: Operator, triton: Any, secret: str,
-                                          tmp_path: Path, task: str) -> None:
+def test_run_reaches_review_for_each_task(
+    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path, task: str
+) -> None:
     dataset = new_dataset(tmp_path, 6)
     name = f"happy-{task[:5]}"
     manifest = run_manifest(name, operator.namespace, dataset.name, triton, task=task)
@@ -54,8 +55,9 @@ def test_run_reaches_review_for_each_task(cluster: ClusterHandle, operator: Oper
     assert condition(run, "Validated")["status"] == "True"
     assert condition(run, "InferenceComplete")["reason"] == "AllShardsSucceeded"
     assert status["observedGeneration"] == run["metadata"]["generation"]
-    job = json.loads(cluster.kubectl("get", "job", status["jobName"], "-n", operator.namespace,
-                                     "-o", "json").stdout)
+    job = json.loads(
+        cluster.kubectl("get", "job", status["jobName"], "-n", operator.namespace, "-o", "json").stdout
+    )
     assert job["metadata"]["ownerReferences"][0]["uid"] == run["metadata"]["uid"]
     assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == 2
     dataset.reload()
@@ -67,39 +69,60 @@ def test_run_reaches_review_for_each_task(cluster: ClusterHandle, operator: Oper
         assert labels and all(0 <= label.confidence <= 1 for label in labels)
     get = cluster.kubectl("get", "alr", "-n", operator.namespace).stdout
     assert name in get and "Review" in get and "6/6" in get
-    events = cluster.kubectl("get", "events", "-n", operator.namespace,
-                             f"--field-selector=involvedObject.name={name}", "-o", "json").stdout
+    events = cluster.kubectl(
+        "get",
+        "events",
+        "-n",
+        operator.namespace,
+        f"--field-selector=involvedObject.name={name}",
+        "-o",
+        "json",
+    ).stdout
     reasons = {e["reason"] for e in json.loads(events)["items"]}
     assert {"ValidationPassed", "AllShardsSucceeded"} <= reasons
 
 
-def test_sidecar_mode_runs_triton_next_to_each_worker(cluster: ClusterHandle, operator: Operator, triton: Any,
-                                                       secret: str, tmp_path: Path) -> None:
+def test_sidecar_mode_runs_triton_next_to_each_worker(
+    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
+) -> None:
     from tools.cluster.processes import free_port
     from tools.services.triton import DEFAULT_MODEL_REPOSITORY, assemble_backend_directory
 
     dataset = new_dataset(tmp_path, 4)
     port = free_port()
     backends = assemble_backend_directory(tmp_path / "backends")
-    manifest = run_manifest("sidecar", operator.namespace, dataset.name, triton,
-                            execution={"parallelism": 1})
+    manifest = run_manifest("sidecar", operator.namespace, dataset.name, triton, execution={"parallelism": 1})
     manifest["spec"]["model"].pop("endpoint")
     manifest["spec"]["model"]["sidecar"] = {
-        "image": "nvcr.io/nvidia/tritonserver:24.08-py3", "modelRepository": str(DEFAULT_MODEL_REPOSITORY),
-        "grpcPort": port, "resources": {"limits": {"nvidia.com/gpu": "1"}},
-        "args": [f"--backend-directory={backends}", "--model-control-mode=explicit",
-                 "--load-model=efficientnet_lite0", "--http-address=127.0.0.1", "--grpc-address=127.0.0.1",
-                 "--metrics-address=127.0.0.1", "--allow-gpu-metrics=false"],
+        "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
+        "modelRepository": str(DEFAULT_MODEL_REPOSITORY),
+        "grpcPort": port,
+        "resources": {"limits": {"nvidia.com/gpu": "1"}},
+        "args": [
+            f"--backend-directory={backends}",
+            "--model-control-mode=explicit",
+            "--load-model=efficientnet_lite0",
+            "--http-address=127.0.0.1",
+            "--grpc-address=127.0.0.1",
+            "--metrics-address=127.0.0.1",
+            "--allow-gpu-metrics=false",
+        ],
     }
     apply(cluster, manifest)
     run = operator.wait_for_phase("sidecar", {"Review", "Failed"}, timeout=300)
     assert run["status"]["phase"] == "Review", json.dumps(run["status"], indent=1)
-    job = json.loads(cluster.kubectl("get", "job", run["status"]["jobName"], "-n", operator.namespace,
-                                     "-o", "json").stdout)
+    job = json.loads(
+        cluster.kubectl("get", "job", run["status"]["jobName"], "-n", operator.namespace, "-o", "json").stdout
+    )
     [sidecar] = job["spec"]["template"]["spec"]["initContainers"]
     assert sidecar["restartPolicy"] == "Always" and sidecar["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    config = json.loads(next(e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
-                             if e["name"] == "AUTOLABEL_WORKER_CONFIG"))
+    config = json.loads(
+        next(
+            e["value"]
+            for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
+            if e["name"] == "AUTOLABEL_WORKER_CONFIG"
+        )
+    )
     assert config["model"]["url"] == f"127.0.0.1:{port}"
     assert run["status"]["progress"]["summary"] == "4/4"
 
@@ -114,20 +137,37 @@ VALIDATION_CASES = [
     ("no-dataset", {"dataset": {"name": "no-such-dataset"}}, "DatasetNotFound", "no-such-dataset"),
     ("no-view", {"dataset": {"target": {"view": "nope"}}}, "ViewNotFound", "nope"),
     ("empty-target", {"dataset": {"target": {"tags": ["never-used-tag"]}}}, "EmptyTarget", "target"),
-    ("no-secret", {"dataset": {"databaseSecretRef": {"name": "missing-secret"}}}, "DatabaseSecretMissing",
-     "missing-secret"),
+    (
+        "no-secret",
+        {"dataset": {"databaseSecretRef": {"name": "missing-secret"}}},
+        "DatabaseSecretMissing",
+        "missing-secret",
+    ),
     ("bad-model", {"model": {"name": "no_such_model"}}, "ModelNotReady", "no_such_model"),
     ("bad-endpoint", {"model": {"endpoint": {"address": "127.0.0.1:1"}}}, "TritonUnreachable", "127.0.0.1:1"),
-    ("wrong-adapter", {"model": {"name": "selfie_segmentation", "outputFormat": "logits",
-                                 "tensors": {"output": "MASK"}}}, "ModelOutputMismatch", "classification needs [C]"),
+    (
+        "wrong-adapter",
+        {"model": {"name": "selfie_segmentation", "outputFormat": "logits", "tensors": {"output": "MASK"}}},
+        "ModelOutputMismatch",
+        "classification needs [C]",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "change", "reason", "mentions"), VALIDATION_CASES,
-                         ids=[case[0] for case in VALIDATION_CASES])
-def test_validation_failures_name_the_problem(cluster: ClusterHandle, operator: Operator, triton: Any,
-                                              secret: str, tmp_path: Path, name: str, change: dict[str, Any],
-                                              reason: str, mentions: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "change", "reason", "mentions"), VALIDATION_CASES, ids=[case[0] for case in VALIDATION_CASES]
+)
+def test_validation_failures_name_the_problem(
+    cluster: ClusterHandle,
+    operator: Operator,
+    triton: Any,
+    secret: str,
+    tmp_path: Path,
+    name: str,
+    change: dict[str, Any],
+    reason: str,
+    mentions: str,
+) -> None:
     dataset = new_dataset(tmp_path, 2)
     manifest = run_manifest(f"invalid-{name}", operator.namespace, dataset.name, triton)
     spec = manifest["spec"]
@@ -144,12 +184,17 @@ def test_validation_failures_name_the_problem(cluster: ClusterHandle, operator: 
     assert mentions in failed["message"]
     assert condition(run, "Validated")["status"] == "False"
     assert run["status"].get("jobName") is None
-    assert cluster.kubectl("get", "jobs", "-n", operator.namespace, "-l",
-                           f"autolabel.dev/run=invalid-{name}", "-o", "name").stdout.strip() == ""
+    assert (
+        cluster.kubectl(
+            "get", "jobs", "-n", operator.namespace, "-l", f"autolabel.dev/run=invalid-{name}", "-o", "name"
+        ).stdout.strip()
+        == ""
+    )
 
 
 def test_label_field_that_exists_is_refused(
-        cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path) -> None:
+    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
+) -> None:
     import fiftyone as fo
 
     dataset = new_dataset(tmp_path, 2)
@@ -162,7 +207,8 @@ def test_label_field_that_exists_is_refused(
 
 
 def test_corrected_spec_is_validated_again_and_proceeds(
-        cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path) -> None:
+    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
+) -> None:
     dataset = new_dataset(tmp_path, 2)
     manifest = run_manifest("fixed-later", operator.namespace, dataset.name, triton)
     manifest["spec"]["model"]["name"] = "no_such_model"

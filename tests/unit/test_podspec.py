@@ -19,39 +19,69 @@ def lookup(kind: str, namespace: str, name: str) -> Mapping[str, str] | None:
     return OBJECTS.get((kind, namespace, name))
 
 
-def pod(containers: list[dict[str, Any]], init: list[dict[str, Any]] | None = None,
-        volumes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def pod(
+    containers: list[dict[str, Any]],
+    init: list[dict[str, Any]] | None = None,
+    volumes: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     return {
-        "metadata": {"name": "p-0", "namespace": "ns", "uid": "u1",
-                     "annotations": {"batch.kubernetes.io/job-completion-index": "3"}},
-        "spec": {"containers": containers, "initContainers": init or [], "volumes": volumes or [],
-                 "nodeName": "gpu-node-0"},
+        "metadata": {
+            "name": "p-0",
+            "namespace": "ns",
+            "uid": "u1",
+            "annotations": {"batch.kubernetes.io/job-completion-index": "3"},
+        },
+        "spec": {
+            "containers": containers,
+            "initContainers": init or [],
+            "volumes": volumes or [],
+            "nodeName": "gpu-node-0",
+        },
     }
 
 
 def test_env_sources_and_reference_expansion() -> None:
     container = {
-        "name": "worker", "command": ["run", "$(INDEX)"], "args": ["--uri=$(URI)", "$$(INDEX)"],
+        "name": "worker",
+        "command": ["run", "$(INDEX)"],
+        "args": ["--uri=$(URI)", "$$(INDEX)"],
         "envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": "CFG_"}],
         "env": [
-            {"name": "INDEX", "valueFrom": {"fieldRef": {
-                "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}},
+            {
+                "name": "INDEX",
+                "valueFrom": {
+                    "fieldRef": {
+                        "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+                    }
+                },
+            },
             {"name": "URI", "valueFrom": {"secretKeyRef": {"name": "db", "key": "uri"}}},
             {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "LABEL", "value": "shard-$(INDEX)-$(UNKNOWN)"},
-            {"name": "OPTIONAL", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "x",
-                                                                "optional": True}}},
+            {
+                "name": "OPTIONAL",
+                "valueFrom": {"secretKeyRef": {"name": "nope", "key": "x", "optional": True}},
+            },
         ],
     }
     [local] = local_containers(pod([container]), lookup, {})
     assert local.argv == ["run", "3", "--uri=mongodb://db:27017", "$(INDEX)"]
-    assert local.env == {"CFG_MODE": "fast", "CFG_LEVEL": "2", "INDEX": "3", "URI": "mongodb://db:27017",
-                         "POD": "p-0", "LABEL": "shard-3-$(UNKNOWN)"}
+    assert local.env == {
+        "CFG_MODE": "fast",
+        "CFG_LEVEL": "2",
+        "INDEX": "3",
+        "URI": "mongodb://db:27017",
+        "POD": "p-0",
+        "LABEL": "shard-3-$(UNKNOWN)",
+    }
 
 
 def test_missing_secret_key_fails_with_its_name() -> None:
-    container = {"name": "w", "command": ["x"],
-                 "env": [{"name": "U", "valueFrom": {"secretKeyRef": {"name": "db", "key": "missing"}}}]}
+    container = {
+        "name": "w",
+        "command": ["x"],
+        "env": [{"name": "U", "valueFrom": {"secretKeyRef": {"name": "db", "key": "missing"}}}],
+    }
     with pytest.raises(PodSpecError, match="key 'missing' not found in Secret ns/db"):
         local_containers(pod([container]), lookup, {})
 
@@ -62,23 +92,30 @@ def test_a_container_without_command_is_refused() -> None:
 
 
 def test_roles_of_init_sidecar_and_main_containers() -> None:
-    init = [{"name": "prep", "command": ["prep"]},
-            {"name": "triton", "command": ["tritonserver"], "restartPolicy": "Always"}]
-    roles = [(c.name, c.role) for c in local_containers(pod([{"name": "w", "command": ["w"]}], init),
-                                                         lookup, {})]
+    init = [
+        {"name": "prep", "command": ["prep"]},
+        {"name": "triton", "command": ["tritonserver"], "restartPolicy": "Always"},
+    ]
+    roles = [
+        (c.name, c.role) for c in local_containers(pod([{"name": "w", "command": ["w"]}], init), lookup, {})
+    ]
     assert roles == [("prep", "init"), ("triton", "sidecar"), ("w", "main")]
 
 
-@pytest.mark.parametrize(("volume", "mount_path", "pvc_dirs", "error"), [
-    ({"hostPath": {"path": "/data"}}, "/data", {}, None),
-    ({"hostPath": {"path": "/data"}}, "/mnt", {}, "needs them equal"),
-    ({"persistentVolumeClaim": {"claimName": "media"}}, "/srv/media", {"media": "/srv/media"}, None),
-    ({"persistentVolumeClaim": {"claimName": "media"}}, "/srv/media", {}, "not mapped"),
-    ({"emptyDir": {}}, "/tmp/x", {}, "not supported locally"),
-    ({"projected": {"sources": []}}, "/var/run/secrets/kubernetes.io/serviceaccount", {}, None),
-])
+@pytest.mark.parametrize(
+    ("volume", "mount_path", "pvc_dirs", "error"),
+    [
+        ({"hostPath": {"path": "/data"}}, "/data", {}, None),
+        ({"hostPath": {"path": "/data"}}, "/mnt", {}, "needs them equal"),
+        ({"persistentVolumeClaim": {"claimName": "media"}}, "/srv/media", {"media": "/srv/media"}, None),
+        ({"persistentVolumeClaim": {"claimName": "media"}}, "/srv/media", {}, "not mapped"),
+        ({"emptyDir": {}}, "/tmp/x", {}, "not supported locally"),
+        ({"projected": {"sources": []}}, "/var/run/secrets/kubernetes.io/serviceaccount", {}, None),
+    ],
+)
 def test_volumes_are_local_directories_at_their_own_path(
-        volume: dict[str, Any], mount_path: str, pvc_dirs: dict[str, str], error: str | None) -> None:
+    volume: dict[str, Any], mount_path: str, pvc_dirs: dict[str, str], error: str | None
+) -> None:
     name = "kube-api-access-abcde" if "projected" in volume else "v"
     container = {"name": "w", "command": ["w"], "volumeMounts": [{"name": name, "mountPath": mount_path}]}
     spec = pod([container], volumes=[{"name": name, **volume}])

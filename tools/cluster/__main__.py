@@ -46,7 +46,10 @@ def up(state_dir: Path, timeout: float) -> int:
     log = (state_dir / "supervisor.log").open("ab")
     supervisor = subprocess.Popen(
         [sys.executable, "-m", "tools.cluster", "serve", "--state-dir", str(state_dir)],
-        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
     (state_dir / "supervisor.pid").write_text(str(supervisor.pid))

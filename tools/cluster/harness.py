@@ -33,11 +33,19 @@ from tools.cluster.processes import ProcessGroup, free_port
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KWOK_CONFIG = Path(__file__).with_name("kwok-config.yaml")
 GPU_NODE_NAMES = ("gpu-node-0", "gpu-node-1")
-CONTROLLERS = ",".join([
-    "job-controller", "garbage-collector-controller", "serviceaccount-token-controller",
-    "serviceaccount-controller", "namespace-controller", "ttl-after-finished-controller",
-    "deployment-controller", "replicaset-controller", "root-ca-certificate-publisher-controller",
-])
+CONTROLLERS = ",".join(
+    [
+        "job-controller",
+        "garbage-collector-controller",
+        "serviceaccount-token-controller",
+        "serviceaccount-controller",
+        "namespace-controller",
+        "ttl-after-finished-controller",
+        "deployment-controller",
+        "replicaset-controller",
+        "root-ca-certificate-publisher-controller",
+    ]
+)
 
 
 class ClusterError(RuntimeError):
@@ -46,8 +54,9 @@ class ClusterError(RuntimeError):
 
 def tool_bin_dir() -> Path:
     """Builds (or finds, when cached) the pinned tools and returns their directory."""
-    result = subprocess.run([str(REPO_ROOT / "tools" / "build-tools.sh")], check=True,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [str(REPO_ROOT / "tools" / "build-tools.sh")], check=True, capture_output=True, text=True
+    )
     return Path(result.stdout.strip().splitlines()[-1])
 
 
@@ -55,13 +64,17 @@ def gpu_node_manifest(name: str, gpus: int = 4) -> dict[str, Any]:
     """A kwok-managed node advertising `nvidia.com/gpu`, served by the local pod runner."""
     resources = {"cpu": "16", "memory": "64Gi", "pods": "110", "nvidia.com/gpu": str(gpus)}
     return {
-        "apiVersion": "v1", "kind": "Node",
+        "apiVersion": "v1",
+        "kind": "Node",
         "metadata": {
             "name": name,
             "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
             "labels": {
-                "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "kwok",
-                "nvidia.com/gpu.present": "true", RUNNER_NODE_LABEL: "local",
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "type": "kwok",
+                "nvidia.com/gpu.present": "true",
+                RUNNER_NODE_LABEL: "local",
             },
         },
         "status": {"allocatable": resources, "capacity": resources},
@@ -135,90 +148,188 @@ class LocalCluster:
     def _start_etcd(self) -> str:
         client_port, peer_port = free_port(), free_port()
         client_url, peer_url = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
-        process = self.processes.start("etcd", [
-            str(self.bin_dir / "etcd"), "--data-dir", str(self.state_dir / "etcd"),
-            "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
-            "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-            "--initial-cluster", f"default={peer_url}", "--unsafe-no-fsync",
-            "--quota-backend-bytes", str(2 * 1024**3), "--log-level", "warn",
-        ])
+        process = self.processes.start(
+            "etcd",
+            [
+                str(self.bin_dir / "etcd"),
+                "--data-dir",
+                str(self.state_dir / "etcd"),
+                "--listen-client-urls",
+                client_url,
+                "--advertise-client-urls",
+                client_url,
+                "--listen-peer-urls",
+                peer_url,
+                "--initial-advertise-peer-urls",
+                peer_url,
+                "--initial-cluster",
+                f"default={peer_url}",
+                "--unsafe-no-fsync",
+                "--quota-backend-bytes",
+                str(2 * 1024**3),
+                "--log-level",
+                "warn",
+            ],
+        )
         self._wait_for("etcd", lambda: _http_ok(f"{client_url}/health"), 30, process.log_tail)
         return client_url
 
     def _start_apiserver(self, etcd_url: str) -> None:
         self.api_port = free_port()
         pki = self.pki
-        process = self.processes.start("kube-apiserver", [
-            str(self.bin_dir / "kube-apiserver"),
-            "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1",
-            "--advertise-address", "127.0.0.1", "--secure-port", str(self.api_port),
-            "--cert-dir", str(self.state_dir / "pki"),
-            "--tls-cert-file", str(pki.serving_cert), "--tls-private-key-file", str(pki.serving_key),
-            "--client-ca-file", str(pki.ca_cert), "--token-auth-file", str(pki.token_file),
-            "--authorization-mode", "RBAC", "--service-cluster-ip-range", "10.0.0.0/24",
-            "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
-            "--service-account-key-file", str(pki.service_account_pub),
-            "--service-account-signing-key-file", str(pki.service_account_key),
-            "--allow-privileged=true",
-            # No node-lifecycle controller runs, so nothing would lift the not-ready taint.
-            "--disable-admission-plugins", "DefaultStorageClass,TaintNodesByCondition",
-            "--requestheader-client-ca-file", str(pki.ca_cert),
-            "--endpoint-reconciler-type", "none", "--profiling=false",
-        ])
-        self._wait_for("kube-apiserver", lambda: self._api_get("/readyz") is not None, 90,
-                       process.log_tail)
+        process = self.processes.start(
+            "kube-apiserver",
+            [
+                str(self.bin_dir / "kube-apiserver"),
+                "--etcd-servers",
+                etcd_url,
+                "--bind-address",
+                "127.0.0.1",
+                "--advertise-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(self.api_port),
+                "--cert-dir",
+                str(self.state_dir / "pki"),
+                "--tls-cert-file",
+                str(pki.serving_cert),
+                "--tls-private-key-file",
+                str(pki.serving_key),
+                "--client-ca-file",
+                str(pki.ca_cert),
+                "--token-auth-file",
+                str(pki.token_file),
+                "--authorization-mode",
+                "RBAC",
+                "--service-cluster-ip-range",
+                "10.0.0.0/24",
+                "--service-account-issuer",
+                "https://kubernetes.default.svc.cluster.local",
+                "--service-account-key-file",
+                str(pki.service_account_pub),
+                "--service-account-signing-key-file",
+                str(pki.service_account_key),
+                "--allow-privileged=true",
+                # No node-lifecycle controller runs, so nothing would lift the not-ready taint.
+                "--disable-admission-plugins",
+                "DefaultStorageClass,TaintNodesByCondition",
+                "--requestheader-client-ca-file",
+                str(pki.ca_cert),
+                "--endpoint-reconciler-type",
+                "none",
+                "--profiling=false",
+            ],
+        )
+        self._wait_for("kube-apiserver", lambda: self._api_get("/readyz") is not None, 90, process.log_tail)
 
     def _write_kubeconfig(self) -> None:
         document = {
-            "apiVersion": "v1", "kind": "Config", "current-context": "autolabel-local",
-            "clusters": [{"name": "autolabel-local", "cluster": {
-                "server": self.server, "certificate-authority": str(self.pki.ca_cert)}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "autolabel-local",
+            "clusters": [
+                {
+                    "name": "autolabel-local",
+                    "cluster": {"server": self.server, "certificate-authority": str(self.pki.ca_cert)},
+                }
+            ],
             "users": [{"name": "admin", "user": {"token": self.pki.admin_token}}],
-            "contexts": [{"name": "autolabel-local", "context": {
-                "cluster": "autolabel-local", "user": "admin", "namespace": "default"}}],
+            "contexts": [
+                {
+                    "name": "autolabel-local",
+                    "context": {"cluster": "autolabel-local", "user": "admin", "namespace": "default"},
+                }
+            ],
         }
         self.kubeconfig.write_text(yaml.safe_dump(document))
         self.kubeconfig.chmod(0o600)
 
     def _start_controller_manager(self) -> None:
         kubeconfig = str(self.kubeconfig)
-        self.processes.start("kube-controller-manager", [
-            str(self.bin_dir / "kube-controller-manager"),
-            "--kubeconfig", kubeconfig, "--authentication-kubeconfig", kubeconfig,
-            "--authorization-kubeconfig", kubeconfig, "--bind-address", "127.0.0.1",
-            "--secure-port", str(free_port()), "--cert-dir", str(self.state_dir / "pki" / "kcm"),
-            "--leader-elect=false", "--controllers", CONTROLLERS,
-            "--service-account-private-key-file", str(self.pki.service_account_key),
-            "--root-ca-file", str(self.pki.ca_cert), "--use-service-account-credentials=false",
-            "--concurrent-job-syncs", "5", "--concurrent-gc-syncs", "5",
-        ])
+        self.processes.start(
+            "kube-controller-manager",
+            [
+                str(self.bin_dir / "kube-controller-manager"),
+                "--kubeconfig",
+                kubeconfig,
+                "--authentication-kubeconfig",
+                kubeconfig,
+                "--authorization-kubeconfig",
+                kubeconfig,
+                "--bind-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(free_port()),
+                "--cert-dir",
+                str(self.state_dir / "pki" / "kcm"),
+                "--leader-elect=false",
+                "--controllers",
+                CONTROLLERS,
+                "--service-account-private-key-file",
+                str(self.pki.service_account_key),
+                "--root-ca-file",
+                str(self.pki.ca_cert),
+                "--use-service-account-credentials=false",
+                "--concurrent-job-syncs",
+                "5",
+                "--concurrent-gc-syncs",
+                "5",
+            ],
+        )
 
     def _start_scheduler(self) -> None:
         kubeconfig = str(self.kubeconfig)
-        self.processes.start("kube-scheduler", [
-            str(self.bin_dir / "kube-scheduler"),
-            "--kubeconfig", kubeconfig, "--authentication-kubeconfig", kubeconfig,
-            "--authorization-kubeconfig", kubeconfig, "--bind-address", "127.0.0.1",
-            "--secure-port", str(free_port()), "--cert-dir", str(self.state_dir / "pki" / "scheduler"),
-            "--leader-elect=false",
-        ])
+        self.processes.start(
+            "kube-scheduler",
+            [
+                str(self.bin_dir / "kube-scheduler"),
+                "--kubeconfig",
+                kubeconfig,
+                "--authentication-kubeconfig",
+                kubeconfig,
+                "--authorization-kubeconfig",
+                kubeconfig,
+                "--bind-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(free_port()),
+                "--cert-dir",
+                str(self.state_dir / "pki" / "scheduler"),
+                "--leader-elect=false",
+            ],
+        )
 
     def _start_kwok(self) -> None:
-        self.processes.start("kwok", [
-            str(self.bin_dir / "kwok"), "--kubeconfig", str(self.kubeconfig),
-            "--config", str(KWOK_CONFIG), "--manage-all-nodes=false",
-            "--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake",
-            "--node-ip", "10.0.1.1", "--cidr", "10.244.0.0/16",
-            "--server-address", f"127.0.0.1:{free_port()}",
-        ])
+        self.processes.start(
+            "kwok",
+            [
+                str(self.bin_dir / "kwok"),
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "--config",
+                str(KWOK_CONFIG),
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector",
+                "kwok.x-k8s.io/node=fake",
+                "--node-ip",
+                "10.0.1.1",
+                "--cidr",
+                "10.244.0.0/16",
+                "--server-address",
+                f"127.0.0.1:{free_port()}",
+            ],
+        )
 
     def _create_gpu_nodes(self) -> None:
         manifests = [gpu_node_manifest(name) for name in GPU_NODE_NAMES]
         self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests))
 
     def _start_pod_runner(self) -> None:
-        env = {k: v for k, v in os.environ.items()
-               if k in ("PATH", "HOME", "LANG", "LC_ALL", "LD_LIBRARY_PATH", "PYTHONPATH", "TMPDIR")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k in ("PATH", "HOME", "LANG", "LC_ALL", "LD_LIBRARY_PATH", "PYTHONPATH", "TMPDIR")
+        }
         env.update(self.runner_env)
         self.runner = LocalPodRunner(self.kubeconfig, self.state_dir, env, self.pvc_dirs)
         threading.Thread(target=self.runner.run_forever, name="pod-runner", daemon=True).start()
@@ -230,20 +341,28 @@ class LocalCluster:
         link.symlink_to(self.bin_dir)
 
     # -- helpers ----------------------------------------------------------------------------
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return _run_tool([str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
-                         input, check, timeout)
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        return _run_tool(
+            [str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+            input,
+            check,
+            timeout,
+        )
 
-    def helm(self, *args: str, input: str | None = None, check: bool = True,
-             timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return _run_tool([str(self.bin_dir / "helm"), "--kubeconfig", str(self.kubeconfig), *args],
-                         input, check, timeout)
+    def helm(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        return _run_tool(
+            [str(self.bin_dir / "helm"), "--kubeconfig", str(self.kubeconfig), *args], input, check, timeout
+        )
 
     def _api_get(self, path: str) -> Any:
         context = ssl.create_default_context(cafile=str(self.pki.ca_cert))
-        request = urllib.request.Request(f"{self.server}{path}",
-                                         headers={"Authorization": f"Bearer {self.pki.admin_token}"})
+        request = urllib.request.Request(
+            f"{self.server}{path}", headers={"Authorization": f"Bearer {self.pki.admin_token}"}
+        )
         try:
             with urllib.request.urlopen(request, context=context, timeout=5) as response:
                 body = response.read()
@@ -260,9 +379,14 @@ class LocalCluster:
         nodes = self._api_get(f"/api/v1/nodes?labelSelector={RUNNER_NODE_LABEL}%3Dlocal")
         if not isinstance(nodes, dict):
             return False
-        ready = [n for n in nodes.get("items", [])
-                 if any(c["type"] == "Ready" and c["status"] == "True"
-                        for c in n.get("status", {}).get("conditions", []))]
+        ready = [
+            n
+            for n in nodes.get("items", [])
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in n.get("status", {}).get("conditions", [])
+            )
+        ]
         return len(ready) == len(GPU_NODE_NAMES)
 
     def _wait_for(self, what: str, ready: Any, timeout: float, log_tail: Any = None) -> None:
@@ -272,8 +396,7 @@ class LocalCluster:
                 return
             dead = [p for p in self.processes.processes if not p.alive()]
             if dead:
-                raise ClusterError(f"{dead[0].name} exited while waiting for {what}:\n"
-                                   f"{dead[0].log_tail()}")
+                raise ClusterError(f"{dead[0].name} exited while waiting for {what}:\n{dead[0].log_tail()}")
             time.sleep(0.3)
         tail = log_tail() if log_tail else ""
         raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}\n{tail}")
@@ -287,8 +410,9 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _run_tool(argv: Sequence[str], input: str | None, check: bool,
-              timeout: float) -> subprocess.CompletedProcess[str]:
+def _run_tool(
+    argv: Sequence[str], input: str | None, check: bool, timeout: float
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise ToolError(result.returncode, list(argv), result.stdout, result.stderr)

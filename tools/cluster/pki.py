@@ -41,10 +41,33 @@ def create_pki(directory: Path) -> ControlPlanePki:
     sa_key, sa_pub = directory / "sa.key", directory / "sa.pub"
     token_file = directory / "tokens.csv"
 
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj",
-             "/CN=autolabel-test-ca", "-keyout", str(ca_key), "-out", str(ca_cert))
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kube-apiserver",
-             "-keyout", str(serving_key), "-out", str(serving_csr))
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=autolabel-test-ca",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca_cert),
+    )
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=kube-apiserver",
+        "-keyout",
+        str(serving_key),
+        "-out",
+        str(serving_csr),
+    )
     extensions.write_text(
         "basicConstraints=CA:FALSE\n"
         "keyUsage=digitalSignature,keyEncipherment\n"
@@ -52,8 +75,23 @@ def create_pki(directory: Path) -> ControlPlanePki:
         "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
         "DNS:kubernetes.default.svc,IP:10.0.0.1\n"
     )
-    _openssl("x509", "-req", "-in", str(serving_csr), "-CA", str(ca_cert), "-CAkey", str(ca_key),
-             "-CAcreateserial", "-days", "30", "-extfile", str(extensions), "-out", str(serving_cert))
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(serving_csr),
+        "-CA",
+        str(ca_cert),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-extfile",
+        str(extensions),
+        "-out",
+        str(serving_cert),
+    )
     _openssl("genrsa", "-out", str(sa_key), "2048")
     _openssl("rsa", "-in", str(sa_key), "-pubout", "-out", str(sa_pub))
 
@@ -61,5 +99,6 @@ def create_pki(directory: Path) -> ControlPlanePki:
     token_file.write_text(f'{admin_token},admin,admin-uid,"system:masters"\n')
     for path in (ca_key, serving_key, sa_key, token_file):
         path.chmod(0o600)
-    return ControlPlanePki(ca_cert, ca_key, serving_cert, serving_key, sa_key, sa_pub, token_file,
-                           admin_token)
+    return ControlPlanePki(
+        ca_cert, ca_key, serving_cert, serving_key, sa_key, sa_pub, token_file, admin_token
+    )

@@ -47,8 +47,13 @@ log = logging.getLogger("podrunner")
 class LocalPodRunner:
     """Watches pods and runs those bound to runner nodes as local processes."""
 
-    def __init__(self, kubeconfig: Path, work_dir: Path, base_env: Mapping[str, str],
-                 pvc_dirs: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        work_dir: Path,
+        base_env: Mapping[str, str],
+        pvc_dirs: Mapping[str, str] | None = None,
+    ) -> None:
         self.api_client = config.new_client_from_config(config_file=str(kubeconfig))
         self.core = client.CoreV1Api(self.api_client)
         self.kubeconfig = kubeconfig
@@ -86,9 +91,11 @@ class LocalPodRunner:
         nodes = self._runner_nodes()
         for pod in listing.items:
             self._on_pod("ADDED", self.api_client.sanitize_for_serialization(pod), nodes)
-        stream = watch.Watch().stream(self.core.list_pod_for_all_namespaces,
-                                      resource_version=listing.metadata.resource_version,
-                                      timeout_seconds=60)
+        stream = watch.Watch().stream(
+            self.core.list_pod_for_all_namespaces,
+            resource_version=listing.metadata.resource_version,
+            timeout_seconds=60,
+        )
         for event in stream:
             if self._stop.is_set():
                 return
@@ -111,8 +118,9 @@ class LocalPodRunner:
             if not running or uid in self._started or EXIT_CODE_ANNOTATION in annotations:
                 return
             self._started.add(uid)
-        threading.Thread(target=self._execute, args=(pod,), name=f"pod-{metadata['name']}",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._execute, args=(pod,), name=f"pod-{metadata['name']}", daemon=True
+        ).start()
 
     # -- executing --------------------------------------------------------------------------
     def _lookup(self, kind: str, namespace: str, name: str) -> Mapping[str, str] | None:
@@ -130,20 +138,32 @@ class LocalPodRunner:
         spec, metadata = pod["spec"], pod["metadata"]
         if spec.get("automountServiceAccountToken") is False:
             return None
-        request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
-            audiences=[], expiration_seconds=3600,
-            bound_object_ref=client.V1BoundObjectReference(kind="Pod", name=metadata["name"],
-                                                           uid=metadata["uid"], api_version="v1")))
+        request = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(
+                audiences=[],
+                expiration_seconds=3600,
+                bound_object_ref=client.V1BoundObjectReference(
+                    kind="Pod", name=metadata["name"], uid=metadata["uid"], api_version="v1"
+                ),
+            )
+        )
         token = self.core.create_namespaced_service_account_token(
-            spec.get("serviceAccountName") or "default", metadata["namespace"], request).status.token
+            spec.get("serviceAccountName") or "default", metadata["namespace"], request
+        ).status.token
         admin = yaml.safe_load(self.kubeconfig.read_text())
         cluster = admin["clusters"][0]["cluster"]
         document = {
-            "apiVersion": "v1", "kind": "Config", "current-context": "pod",
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "pod",
             "clusters": [{"name": "local", "cluster": cluster}],
             "users": [{"name": "pod", "user": {"token": token}}],
-            "contexts": [{"name": "pod", "context": {"cluster": "local", "user": "pod",
-                                                      "namespace": metadata["namespace"]}}],
+            "contexts": [
+                {
+                    "name": "pod",
+                    "context": {"cluster": "local", "user": "pod", "namespace": metadata["namespace"]},
+                }
+            ],
         }
         path = pod_dir / "kubeconfig"
         path.write_text(yaml.safe_dump(document))
@@ -171,22 +191,32 @@ class LocalPodRunner:
         message = "" if exit_code == 0 else _tail(log_path, _MESSAGE_LIMIT)
         self._report_exit(namespace, name, exit_code, message)
 
-    def _spawn(self, uid: str, container: LocalContainer, extra_env: Mapping[str, str],
-               log_file: Any) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, uid: str, container: LocalContainer, extra_env: Mapping[str, str], log_file: Any
+    ) -> subprocess.Popen[bytes]:
         env = {**self.base_env, **extra_env, **container.env}
-        cwd = container.working_dir if container.working_dir and os.path.isdir(container.working_dir) \
-            else None
+        cwd = (
+            container.working_dir if container.working_dir and os.path.isdir(container.working_dir) else None
+        )
         log_file.write(f"--- container {container.name}: {' '.join(container.argv)}\n".encode())
         log_file.flush()
-        popen = subprocess.Popen(container.argv, env=env, cwd=cwd, stdout=log_file,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 start_new_session=True, preexec_fn=die_with_parent)
+        popen = subprocess.Popen(
+            container.argv,
+            env=env,
+            cwd=cwd,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
         with self._lock:
             self._process_groups.setdefault(uid, []).append(popen.pid)
         return popen
 
-    def _run_containers(self, uid: str, containers: list[LocalContainer],
-                        extra_env: Mapping[str, str], log_path: Path) -> int | None:
+    def _run_containers(
+        self, uid: str, containers: list[LocalContainer], extra_env: Mapping[str, str], log_path: Path
+    ) -> int | None:
         """Init containers in order (sidecars left running), then the main containers together."""
         sidecars: list[subprocess.Popen[bytes]] = []
         try:
@@ -202,8 +232,7 @@ class LocalPodRunner:
                             return None
                         if code != 0:
                             return _exit_status(code)
-                    mains = [self._spawn(uid, c, extra_env, log_file)
-                             for c in containers if c.role == "main"]
+                    mains = [self._spawn(uid, c, extra_env, log_file) for c in containers if c.role == "main"]
                     codes = [process.wait() for process in mains]
                 except OSError as error:
                     log_file.write(f"local pod runner: {error}\n".encode())

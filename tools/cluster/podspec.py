@@ -82,8 +82,9 @@ def _key_ref(lookup: ObjectLookup, kind: str, namespace: str, ref: Mapping[str, 
     return data[ref["key"]]
 
 
-def container_env(pod: Mapping[str, Any], container: Mapping[str, Any],
-                  lookup: ObjectLookup) -> dict[str, str]:
+def container_env(
+    pod: Mapping[str, Any], container: Mapping[str, Any], lookup: ObjectLookup
+) -> dict[str, str]:
     """The environment Kubernetes would give `container`: envFrom first, then env in order."""
     namespace = pod["metadata"]["namespace"]
     env: dict[str, str] = {}
@@ -115,8 +116,7 @@ def container_env(pod: Mapping[str, Any], container: Mapping[str, Any],
     return env
 
 
-def check_volumes(pod: Mapping[str, Any], container: Mapping[str, Any],
-                  pvc_dirs: Mapping[str, str]) -> None:
+def check_volumes(pod: Mapping[str, Any], container: Mapping[str, Any], pvc_dirs: Mapping[str, str]) -> None:
     """Volumes work only as local directories mounted at their own path; anything else fails the pod."""
     volumes = {v["name"]: v for v in (pod.get("spec") or {}).get("volumes") or []}
     for mount in container.get("volumeMounts") or []:
@@ -132,35 +132,49 @@ def check_volumes(pod: Mapping[str, Any], container: Mapping[str, Any],
         elif "persistentVolumeClaim" in volume:
             claim = volume["persistentVolumeClaim"]["claimName"]
             if claim not in pvc_dirs:
-                raise PodSpecError(f"PVC {claim!r} is not mapped to a local directory "
-                                   f"(pod runner --pvc-dir {claim}=DIR)")
+                raise PodSpecError(
+                    f"PVC {claim!r} is not mapped to a local directory (pod runner --pvc-dir {claim}=DIR)"
+                )
             host_dir = pvc_dirs[claim]
         else:
             kinds = sorted(set(volume) - {"name"})
             raise PodSpecError(f"volume {mount['name']!r} of kind {kinds} is not supported locally")
         if mount["mountPath"].rstrip("/") != host_dir.rstrip("/"):
-            raise PodSpecError(f"volume {mount['name']!r} is mounted at {mount['mountPath']!r} but is "
-                               f"the local directory {host_dir!r}; the local pod runner needs them equal")
+            raise PodSpecError(
+                f"volume {mount['name']!r} is mounted at {mount['mountPath']!r} but is "
+                f"the local directory {host_dir!r}; the local pod runner needs them equal"
+            )
 
 
-def local_containers(pod: Mapping[str, Any], lookup: ObjectLookup,
-                     pvc_dirs: Mapping[str, str]) -> list[LocalContainer]:
+def local_containers(
+    pod: Mapping[str, Any], lookup: ObjectLookup, pvc_dirs: Mapping[str, str]
+) -> list[LocalContainer]:
     """Init containers (sidecars flagged) then main containers, in the order they start."""
     spec = pod["spec"]
     result: list[LocalContainer] = []
-    for is_init, container in [(True, c) for c in spec.get("initContainers") or []] + \
-                              [(False, c) for c in spec.get("containers") or []]:
+    for is_init, container in [(True, c) for c in spec.get("initContainers") or []] + [
+        (False, c) for c in spec.get("containers") or []
+    ]:
         command = list(container.get("command") or [])
         if not command:
-            raise PodSpecError(f"container {container['name']!r} has no command: the local pod runner "
-                               "runs no images, so it needs an explicit command")
+            raise PodSpecError(
+                f"container {container['name']!r} has no command: the local pod runner "
+                "runs no images, so it needs an explicit command"
+            )
         check_volumes(pod, container, pvc_dirs)
         env = container_env(pod, container, lookup)
         argv = [expand_references(part, env) for part in command + list(container.get("args") or [])]
-        result.append(LocalContainer(
-            name=container["name"], argv=argv, env=env, working_dir=container.get("workingDir"),
-            role=("sidecar" if container.get("restartPolicy") == "Always" else "init") if is_init else "main",
-        ))
+        result.append(
+            LocalContainer(
+                name=container["name"],
+                argv=argv,
+                env=env,
+                working_dir=container.get("workingDir"),
+                role=("sidecar" if container.get("restartPolicy") == "Always" else "init")
+                if is_init
+                else "main",
+            )
+        )
     return result
 
 
