@@ -42,7 +42,7 @@ def run_manifest(
     label_field: str | None = None,
     **spec: Any,
 ) -> dict[str, Any]:
-    models = {
+    models: dict[str, dict[str, Any]] = {
         "classification": {
             "name": "efficientnet_lite0",
             "outputFormat": "logits",

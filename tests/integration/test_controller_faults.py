@@ -22,7 +22,9 @@ from tests.fixtures.operator import Operator
 from tests.integration.run_helpers import apply, database_secret, new_dataset, run_manifest
 
 pytestmark = pytest.mark.integration
-SLOW_RUN = {"execution": {"parallelism": 2, "maxInFlight": 1, "backoffLimitPerIndex": 2, "writeBatchSize": 4}}
+SLOW_RUN: dict[str, Any] = {
+    "execution": {"parallelism": 2, "maxInFlight": 1, "backoffLimitPerIndex": 2, "writeBatchSize": 4}
+}
 
 
 @pytest.fixture
@@ -222,7 +224,7 @@ def test_progress_is_reported_while_inferring(
 
     def partial_progress() -> bool:
         progress = operator.get_run("progressing")["status"].get("progress") or {}
-        return 0 < progress.get("processed", 0) < 300
+        return 0 < int(progress.get("processed", 0)) < 300
 
     wait_until("status.progress between 0 and 300", partial_progress, 120)
     shown = cluster.kubectl("get", "alr", "progressing", "-n", operator.namespace).stdout

@@ -28,7 +28,7 @@ def secret(cluster: ClusterHandle, operator: Operator, mongo: Any) -> str:
 def condition(run: dict[str, Any], condition_type: str) -> dict[str, Any]:
     found = next((c for c in run["status"].get("conditions", []) if c["type"] == condition_type), None)
     assert found is not None, f"no {condition_type} condition in {run['status']}"
-    return found
+    return dict(found)
 
 
 def staged_labels(dataset: Any, field: str, run_uid: str) -> list[Any]:
