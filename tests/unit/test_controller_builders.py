@@ -1,0 +1,160 @@
+"""Pure builders: child names, the worker configuration and the Indexed Job of a run."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from controller.api import parse_spec
+from controller.builders import staging_field, worker_config, worker_job
+from controller.names import child_name, job_name, progress_config_map_name
+from inference.config import WorkerConfig
+
+METADATA = {"name": "faces", "namespace": "labeling", "uid": "0b7c-11ee", "generation": 1}
+
+
+def spec(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "task": "detection",
+        "dataset": {
+            "name": "people",
+            "target": {"tags": ["new"]},
+            "databaseSecretRef": {"name": "db"},
+            "media": {
+                "persistentVolumeClaim": {"claimName": "media", "mountPath": "/media"},
+                "pathRewrites": [{"datasetPrefix": "/data", "mountPrefix": "/media"}],
+            },
+        },
+        "model": {
+            "endpoint": {"address": "triton.svc:8001"},
+            "name": "face_detector",
+            "outputFormat": "boxes",
+        },
+        "labelField": "faces",
+        "confidenceThreshold": 0.4,
+        "execution": {
+            "parallelism": 2,
+            "shards": 4,
+            "queueName": "gpu",
+            "priorityClassName": "low",
+            "nodeSelector": {"gpu": "yes"},
+            "backoffLimitPerIndex": 3,
+            "activeDeadlineSeconds": 600,
+            "resources": {"limits": {"nvidia.com/gpu": "1"}},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
+        },
+        "ttlSecondsAfterFinished": 3600,
+    }
+    body.update(changes)
+    return body
+
+
+def build_job(**changes: Any) -> dict[str, Any]:
+    return worker_job(
+        METADATA,
+        parse_spec(spec(**changes)),
+        default_image="img:1",
+        service_account="worker",
+        command=["autolabel-worker", "run"],
+    )
+
+
+@pytest.mark.parametrize("name", ["a", "x" * 253, "run.with.dots-and-dashes-" + "y" * 60])
+def test_child_names_are_deterministic_dns_labels_within_63(name: str) -> None:
+    first = child_name(name, "uid-1", "progress")
+    assert first == child_name(name, "uid-1", "progress")
+    assert len(first) <= 63 and first.startswith("alr-") and first[-1].isalnum()
+    assert child_name(name, "uid-2", "progress") != first  # a re-created run never adopts old children
+
+
+def test_job_carries_every_execution_setting() -> None:
+    job = build_job()
+    job_spec, pod = job["spec"], job["spec"]["template"]["spec"]
+    assert job["metadata"]["name"] == job_name(METADATA)
+    assert job["metadata"]["ownerReferences"][0] == {
+        "apiVersion": "autolabel.dev/v1alpha1",
+        "kind": "AutoLabelRun",
+        "name": "faces",
+        "uid": "0b7c-11ee",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu"
+    assert (job_spec["completionMode"], job_spec["completions"], job_spec["parallelism"]) == ("Indexed", 4, 2)
+    assert job_spec["backoffLimitPerIndex"] == 3 and job_spec["maxFailedIndexes"] == 0
+    assert job_spec["activeDeadlineSeconds"] == 600 and job_spec["ttlSecondsAfterFinished"] == 3600
+    assert job_spec["suspend"] is False
+    assert pod["nodeSelector"] == {"gpu": "yes"} and pod["priorityClassName"] == "low"
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists"}]
+    assert pod["serviceAccountName"] == "worker" and pod["restartPolicy"] == "Never"
+    [worker] = pod["containers"]
+    assert worker["resources"] == {"limits": {"nvidia.com/gpu": "1"}}
+    assert worker["image"] == "img:1" and worker["command"] == ["autolabel-worker", "run"]
+    env = {e["name"]: e for e in worker["env"]}
+    assert env["FIFTYONE_DATABASE_URI"]["valueFrom"]["secretKeyRef"] == {"name": "db", "key": "uri"}
+    assert "value" not in env["FIFTYONE_DATABASE_URI"]  # never the URI itself
+    mounts = {m["mountPath"] for m in worker["volumeMounts"]}
+    assert mounts == {"/dev/shm", "/media"}
+
+
+def test_worker_config_is_what_the_worker_accepts() -> None:
+    job = build_job()
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    config = WorkerConfig.from_json(env["AUTOLABEL_WORKER_CONFIG"]["value"])
+    assert config.shards == 4 and config.target.tags == ["new"]
+    assert config.staging == staging_field(parse_spec(spec())) == "faces_in_review"
+    assert config.model.url == "triton.svc:8001" and config.model.output_format == "boxes_scores_labels"
+    assert config.model.confidence_threshold == 0.4
+    assert config.progress.config_map == progress_config_map_name(METADATA)
+    assert [(r.from_, r.to) for r in config.media_path_rewrite] == [("/data", "/media")]
+
+
+@pytest.mark.parametrize(
+    ("task", "model"),
+    [
+        (
+            "classification",
+            {
+                "name": "efficientnet_lite0",
+                "outputFormat": "logits",
+                "embeddings": {"output": "EMBEDDINGS"},
+                "classes": ["tabby"],
+            },
+        ),
+        ("segmentation", {"name": "selfie_segmentation", "outputFormat": "mask"}),
+    ],
+)
+def test_worker_config_for_other_tasks_validates(task: str, model: dict[str, Any]) -> None:
+    body = spec(task=task, model={"endpoint": {"address": "t:8001"}, **model})
+    config = WorkerConfig.model_validate(worker_config(METADATA, parse_spec(body)))
+    assert config.task == task
+    if "embeddings" in model:
+        assert config.model.embeddings is not None and config.model.embeddings.field == "faces_embeddings"
+        assert config.model.keep_classes == ["tabby"]
+
+
+def test_sidecar_mode_adds_a_native_sidecar_holding_the_gpu() -> None:
+    sidecar = {
+        "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
+        "modelRepository": "/models",
+        "volume": {"claimName": "models", "mountPath": "/models"},
+        "grpcPort": 9001,
+        "resources": {"limits": {"nvidia.com/gpu": "1"}},
+    }
+    job = build_job(model={"sidecar": sidecar, "name": "face_detector", "outputFormat": "boxes"})
+    pod = job["spec"]["template"]["spec"]
+    [triton] = pod["initContainers"]
+    assert triton["restartPolicy"] == "Always"
+    assert "--model-repository=/models" in triton["args"] and "--grpc-port=9001" in triton["args"]
+    assert triton["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    config = json.loads(
+        next(e["value"] for e in pod["containers"][0]["env"] if e["name"] == "AUTOLABEL_WORKER_CONFIG")
+    )
+    assert config["model"]["url"] == "127.0.0.1:9001"
+    assert {v["name"] for v in pod["volumes"]} == {"dshm", "media", "models"}
+
+
+def test_suspend_is_carried_to_the_job() -> None:
+    assert build_job(suspend=True)["spec"]["suspend"] is True
