@@ -208,7 +208,8 @@ def test_deleting_a_run_mid_inference_removes_jobs_and_by_policy_its_predictions
 def test_progress_is_reported_while_inferring(
     cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
 ) -> None:
-    # One shard, one request in flight: long enough (~20 s here) to be seen part-way.
+    # One shard, one request in flight: long enough (~10 s here) to be seen part-way; progress counts
+    # written samples, so small write batches make it move often.
     dataset = new_dataset(tmp_path, 300)
     apply(
         cluster,
@@ -217,7 +218,7 @@ def test_progress_is_reported_while_inferring(
             operator.namespace,
             dataset.name,
             triton,
-            execution={"parallelism": 1, "maxInFlight": 1},
+            execution={"parallelism": 1, "maxInFlight": 1, "writeBatchSize": 16},
         ),
     )
     operator.wait_for_phase("progressing", {"Inferring"})
