@@ -32,11 +32,12 @@ from controller.api import (
 )
 from controller.kube import Kube
 from controller.names import job_name, progress_config_map_name
-from controller.reconcile import Actions, Event, JobSettings, Observed, reconcile
+from controller.reconcile import Actions, Event, JobSettings, Observed, Validation, reconcile
 from controller.shards import parse_progress
 from controller.validation import ValidationUnavailable, validate
 
 log = logging.getLogger("autolabel.controller")
+REVALIDATE_SECONDS = 30.0  # how often an unreachable database or Triton server is checked again
 
 
 @dataclass
@@ -53,9 +54,24 @@ class Engine:
         self.settings = settings
         self._locks: dict[str, asyncio.Lock] = {}
         self._written: dict[str, _Memory] = {}
+        self._validations: dict[str, tuple[float, Validation]] = {}
         self.phases = metrics.PhaseBook()
 
+    def _recent_validation(self, run: AutoLabelRun) -> Validation | None:
+        """The last verdict for this generation if younger than the re-check interval (transient failures)."""
+        cached = self._validations.get(run.metadata["uid"])
+        if cached is None:
+            return None
+        checked_at, validation = cached
+        fresh = time.monotonic() - checked_at < REVALIDATE_SECONDS
+        return (
+            validation
+            if fresh and validation.generation == int(run.metadata.get("generation") or 0)
+            else None
+        )
+
     def forget(self, uid: str) -> None:
+        self._validations.pop(uid, None)
         self._locks.pop(uid, None)
         self._written.pop(uid, None)
         self.phases.record(uid, None)
@@ -96,9 +112,12 @@ class Engine:
         observed = await self._observe(run, now)
         actions = reconcile(run, observed, self.settings)
         if actions.validate:
-            self._write(run, actions, patch)  # show "validating" while the probe runs
-            validation = await validate(run, self.kube)
-            metrics.VALIDATIONS.labels(validation.reason.value).inc()
+            validation = self._recent_validation(run)
+            if validation is None:
+                self._write(run, actions, patch)  # show "validating" while the probe runs
+                validation = await validate(run, self.kube)
+                metrics.VALIDATIONS.labels(validation.reason.value).inc()
+                self._validations[run.metadata["uid"]] = (time.monotonic(), validation)
             actions = reconcile(run, replace(observed, validation=validation), self.settings)
         await self._act(run.metadata["namespace"], actions)
         self._write(run, actions, patch)

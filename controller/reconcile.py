@@ -30,6 +30,8 @@ from controller.builders import progress_config_map, staging_field, worker_job
 from controller.names import job_name
 from controller.shards import ShardReport, overall_progress, shard_statuses
 
+TRANSIENT_VALIDATION_REASONS = frozenset({Reason.DATABASE_UNREACHABLE.value, Reason.TRITON_UNREACHABLE.value})
+
 
 @dataclass(frozen=True)
 class Validation:
@@ -108,16 +110,24 @@ class _StatusBuilder:
 
 
 def _validation_step(run: AutoLabelRun, observed: Observed, builder: _StatusBuilder) -> bool:
-    """Applies a validation result; returns True when a (re)validation must run first."""
+    """Applies a validation result; returns True when a (re)validation must run first.
+
+    A verdict stands for its generation, except an unreachable database or Triton server:
+    those are checked again (the engine spaces the checks out) until they answer.
+    """
     current = find_condition(builder.status.conditions, ConditionType.VALIDATED)
-    if (
+    settled = (
         current is not None
         and current.observed_generation == builder.generation
         and current.status is not ConditionStatus.UNKNOWN
-    ):
+    )
+    transient = settled and current is not None and current.reason in TRANSIENT_VALIDATION_REASONS
+    if settled and not transient:
         return False
     result = observed.validation
     if result is None or result.generation != builder.generation:
+        if transient:
+            return True
         if current is None or current.status is not ConditionStatus.UNKNOWN:
             builder.set(
                 ConditionType.VALIDATED,

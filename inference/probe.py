@@ -29,7 +29,7 @@ def _dataset_checks(config: WorkerConfig) -> tuple[dict[str, Any] | None, int]:
 
     try:
         exists = fo.dataset_exists(config.dataset)
-    except PyMongoError as error:
+    except (PyMongoError, ConnectionError) as error:
         return _verdict(
             False,
             "DatabaseUnreachable",

@@ -231,3 +231,40 @@ def test_progress_is_reported_while_inferring(
     shown = cluster.kubectl("get", "alr", "progressing", "-n", operator.namespace).stdout
     assert "/300" in shown
     operator.wait_for_phase("progressing", {"Review"}, timeout=300)
+
+
+def test_an_unreachable_database_fails_validation_and_never_blocks_deletion(
+    cluster: ClusterHandle, operator: Operator, triton: Any, tmp_path: Path
+) -> None:
+    dead = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "dead-db", "namespace": operator.namespace},
+        "stringData": {"uri": "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=500&connectTimeoutMS=500"},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(dead))
+    manifest = run_manifest("dead-db", operator.namespace, "any", triton, deletionPolicy="delete")
+    manifest["spec"]["dataset"]["databaseSecretRef"]["name"] = "dead-db"
+    apply(cluster, manifest)
+    run = operator.wait_for_phase("dead-db", {"Failed", "Review"}, timeout=120)
+    failed = next(c for c in run["status"]["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "DatabaseUnreachable"
+    cluster.kubectl("delete", "alr", "dead-db", "-n", operator.namespace, "--wait=false")
+
+    def gone() -> bool:
+        result = cluster.kubectl("get", "alr", "dead-db", "-n", operator.namespace, check=False)
+        return result.returncode != 0
+
+    wait_until("the run to be deleted despite the dead database", gone, 180)
+    events = json.loads(
+        cluster.kubectl(
+            "get",
+            "events",
+            "-n",
+            operator.namespace,
+            "--field-selector=involvedObject.name=dead-db",
+            "-o",
+            "json",
+        ).stdout
+    )["items"]
+    assert "CleanupAbandoned" in {event["reason"] for event in events}

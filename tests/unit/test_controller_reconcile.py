@@ -195,3 +195,17 @@ def test_malformed_progress_entries_are_ignored() -> None:
         {"shard-0": "{not json", "shard-x": "{}", "other": "1", "shard-2": json.dumps({"processed": 4})}
     )
     assert list(reports) == [2] and reports[2].processed == 4
+
+
+def test_an_unreachable_database_is_checked_again_without_flapping() -> None:
+    verdict = Validation(1, False, Reason.DATABASE_UNREACHABLE, "cannot reach the database")
+    failed = reconcile(run(), Observed(now=NOW, validation=verdict))
+    assert failed.status.phase is Phase.FAILED
+    again = reconcile(run(status=failed.status.dump()), Observed(now=NOW))
+    assert again.validate  # environment problems are re-checked, the spec is unchanged
+    assert again.status.phase is Phase.FAILED and not again.events  # no Pending/Failed flapping meanwhile
+    healed = reconcile(
+        run(status=failed.status.dump()),
+        Observed(now=NOW, validation=Validation(1, True, Reason.VALIDATION_PASSED, "ok", 3)),
+    )
+    assert healed.status.phase is Phase.INFERRING and healed.create_job is not None
