@@ -1,5 +1,9 @@
 """Command line: ``python -m inference run --config FILE`` (or the config JSON in AUTOLABEL_WORKER_CONFIG).
 
+Also the one-shot commands the controller runs as subprocesses: ``probe``,
+``discard`` and the review commands of `inference.review_commands`
+(``review``, ``review-stats``, ``apply-rules``, ``visualize``, ``finalize``).
+
 The shard index comes from ``JOB_COMPLETION_INDEX`` (Indexed Jobs set it; 0 when
 unset, for local runs). Exit codes: 0 shard done (images that failed to decode
 are counted, not fatal); 1 fatal error; 2 invalid configuration; 143 stopped by SIGTERM.
@@ -18,6 +22,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from inference import review_commands
 from inference.config import WorkerConfig
 from inference.errors import ConfigError, FatalError
 from inference.progress import ConfigMapReporter, NullReporter, ProgressReporter
@@ -64,16 +69,20 @@ async def _run(config: WorkerConfig, shard: int) -> None:
     await run_shard(config, shard, make_reporter(config, shard))
 
 
-def _one_shot(command: str, config: WorkerConfig, check_triton: bool) -> int:
-    """`probe` and `discard`: one JSON line on stdout (the controller parses it)."""
+def _one_shot(command: str, config: WorkerConfig, args: argparse.Namespace) -> int:
+    """`probe`, `discard` and the review commands: one JSON line on stdout (the controller parses it)."""
     if command == "probe":
         from inference.probe import probe
 
-        print(json.dumps(probe(config, check_triton)), flush=True)
-    else:
+        print(json.dumps(probe(config, not args.skip_triton)), flush=True)
+    elif command == "discard":
         from inference.discard import discard
 
+        if args.review_aids:
+            review_commands.discard_aids(config)
         print(json.dumps(discard(config)), flush=True)
+    else:
+        print(json.dumps(review_commands.run(command, config, args)), flush=True)
     return 0
 
 
@@ -87,12 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     probe.add_argument("--skip-triton", action="store_true", help="skip the Triton checks (sidecar mode)")
     discard = commands.add_parser("discard", help="remove this run's staged predictions from the dataset")
     discard.add_argument("--config", type=Path, default=None)
+    discard.add_argument("--review-aids", action="store_true", help="also remove saved views and brain run")
+    review_commands.add_parsers(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(args.config)
-        if args.command in ("probe", "discard"):
-            return _one_shot(args.command, config, check_triton=not getattr(args, "skip_triton", False))
+        if args.command in ("probe", "discard", *review_commands.COMMANDS):
+            return _one_shot(args.command, config, args)
         shard = shard_index(config)
     except ConfigError as error:
         print(f"fatal: {error}", file=sys.stderr, flush=True)

@@ -1,0 +1,241 @@
+"""Review on the dataset side: the decision tags, rule application and review statistics of one run.
+
+Every approval channel ends as a **label tag** on the run's predictions in the
+staging field (``<labelField>_in_review``):
+
+- ``autolabel:approved``: the label is kept by finalize;
+- ``autolabel:rejected``: the label is dropped by finalize (rejected wins when both are present).
+
+The ``autolabel:`` prefix keeps them apart from reviewers' own tags (the problem
+tags such as ``false_positive`` are ordinary label tags and are only counted).
+A FiftyOne App user tags labels in the run's saved views; ``spec.review``
+rules are applied by `apply_rules`, which also records on each label it tagged
+the attribute ``autolabel_decision`` (``approved`` / ``rejected``), so a later
+spec (a rule removed, ``autolabel undo``) takes back exactly the tags rules set
+and never a tag set by hand. Everything here reads the dataset in one bulk
+``values()`` query and writes with ``set_label_values`` (one bulk write per field).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from inference.config import WorkerConfig
+
+APPROVED_TAG = "autolabel:approved"
+REJECTED_TAG = "autolabel:rejected"
+DECISION_TAGS = {"approved": APPROVED_TAG, "rejected": REJECTED_TAG}
+DECISION_ATTRIBUTE = "autolabel_decision"
+"""Label attribute naming the decision a spec rule made (absent on labels no rule decided)."""
+MASK_CLASS = "mask"
+"""Class name reported for segmentation masks (they carry no class of their own)."""
+REVIEW_CONFIG_ENV = "AUTOLABEL_REVIEW_CONFIG"
+DEFAULT_PROBLEM_TAGS = (
+    "needs_correction",
+    "false_positive",
+    "wrong_class",
+    "poor_bbox",
+    "missing_object",
+    "low_confidence",
+    "ambiguous",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+
+
+class Rule(_Model):
+    """One approve/reject rule: classes (default all), minConfidence <= confidence < maxConfidence.
+
+    Same semantics as the controller's `ReviewRule.matches` (a unit test holds them together).
+    """
+
+    classes: list[str] | None = None
+    min_confidence: float | None = Field(default=None, ge=0, le=1)
+    max_confidence: float | None = Field(default=None, ge=0, le=1)
+
+    def matches(self, label: str, confidence: float | None) -> bool:
+        if self.classes is not None and label not in self.classes:
+            return False
+        if self.min_confidence is None and self.max_confidence is None:
+            return True
+        if confidence is None:
+            return False
+        if self.min_confidence is not None and confidence < self.min_confidence:
+            return False
+        if self.max_confidence is None or self.max_confidence >= 1:
+            return True
+        return confidence < self.max_confidence
+
+
+class ReviewConfig(_Model):
+    """The run's ``spec.review`` as the controller passes it (env ``AUTOLABEL_REVIEW_CONFIG``, camelCase)."""
+
+    approve: list[Rule] = []
+    reject: list[Rule] = []
+    problem_tags: list[str] = list(DEFAULT_PROBLEM_TAGS)
+    ground_truth_field: str | None = None
+    iou_threshold: float = Field(default=0.5, gt=0, le=1)
+    visualization_method: str = "pca"
+
+    def decide(self, label: str, confidence: float | None) -> str | None:
+        if any(rule.matches(label, confidence) for rule in self.reject):
+            return "rejected"
+        if any(rule.matches(label, confidence) for rule in self.approve):
+            return "approved"
+        return None
+
+
+@dataclass(frozen=True)
+class LabelRecord:
+    """One predicted label of the run, as read in bulk."""
+
+    sample_id: str
+    label_id: str
+    label: str
+    confidence: float | None
+    tags: tuple[str, ...]
+    decision: str | None
+
+    @property
+    def approved(self) -> bool:
+        return APPROVED_TAG in self.tags and REJECTED_TAG not in self.tags
+
+    @property
+    def rejected(self) -> bool:
+        return REJECTED_TAG in self.tags
+
+
+def run_view(dataset: Any, config: WorkerConfig) -> Any:
+    """The samples this run processed (marker field holds the run's uid)."""
+    from fiftyone import ViewField
+
+    if not dataset.has_sample_field(config.marker_field):
+        return dataset.limit(0)
+    return dataset.match(ViewField(config.marker_field) == config.run.uid)
+
+
+def label_list_field(dataset: Any, field: str) -> str | None:
+    """The list attribute of a label-list field (``detections``), or None for a single label."""
+    schema = dataset.get_field_schema()
+    document_type = getattr(schema.get(field), "document_type", None)
+    list_field = getattr(document_type, "_LABEL_LIST_FIELD", None) if document_type else None
+    return str(list_field) if list_field else None
+
+
+def label_path(dataset: Any, field: str) -> str:
+    """``field.detections`` for label lists, ``field`` for single labels."""
+    list_field = label_list_field(dataset, field)
+    return f"{field}.{list_field}" if list_field else field
+
+
+def _rows(value: Any, is_list: bool) -> Iterator[Any]:
+    if is_list:
+        yield from value or []
+    elif value is not None:
+        yield value
+
+
+def load_labels(dataset: Any, config: WorkerConfig) -> list[LabelRecord]:
+    """Every label of the run in the staging field, in one bulk query."""
+    if not dataset.has_sample_field(config.staging):
+        return []
+    is_list = label_list_field(dataset, config.staging) is not None
+    path = label_path(dataset, config.staging)
+    columns = [f"{path}.{name}" for name in ("id", "label", "confidence", "tags", DECISION_ATTRIBUTE)]
+    sample_ids, *values = run_view(dataset, config).values(["id", *columns])
+    records = []
+    for index, sample_id in enumerate(sample_ids):
+        per_column = [list(_rows(column[index], is_list)) for column in values]
+        for label_id, label, confidence, tags, decision in zip(*per_column, strict=True):
+            if label_id is None:
+                continue
+            records.append(
+                LabelRecord(
+                    sample_id=str(sample_id),
+                    label_id=str(label_id),
+                    label=str(label) if label is not None else MASK_CLASS,
+                    confidence=float(confidence) if confidence is not None else None,
+                    tags=tuple(tags or ()),
+                    decision=decision,
+                )
+            )
+    return records
+
+
+def apply_rules(dataset: Any, config: WorkerConfig, review: ReviewConfig) -> dict[str, int]:
+    """Tag the run's labels per the rules; take back tags of labels the rules no longer decide.
+
+    Idempotent: a second call with the same rules writes nothing.
+    """
+    records = load_labels(dataset, config)
+    tag_updates, decision_updates = [], []
+    for record in records:
+        wanted = review.decide(record.label, record.confidence)
+        if wanted == record.decision:
+            continue
+        tags = [t for t in record.tags if record.decision is None or t != DECISION_TAGS[record.decision]]
+        if wanted is not None and DECISION_TAGS[wanted] not in tags:
+            tags.append(DECISION_TAGS[wanted])
+        key = {"sample_id": record.sample_id, "label_id": record.label_id}
+        tag_updates.append({**key, "value": tags})
+        decision_updates.append({**key, "value": wanted})
+    if tag_updates:
+        path = label_path(dataset, config.staging)
+        dataset.set_label_values(f"{path}.tags", tag_updates)
+        dataset.set_label_values(f"{path}.{DECISION_ATTRIBUTE}", decision_updates, dynamic=True)
+    decided = [review.decide(r.label, r.confidence) for r in records]
+    return {
+        "changed": len(tag_updates),
+        "approved": decided.count("approved"),
+        "rejected": decided.count("rejected"),
+    }
+
+
+def statistics(records: list[LabelRecord], problem_tags: list[str]) -> dict[str, Any]:
+    """Totals, per-class numbers and problem-tag counts (status.review's shape, camelCase)."""
+    per_class: dict[str, list[LabelRecord]] = defaultdict(list)
+    for record in records:
+        per_class[record.label].append(record)
+    classes = []
+    for name in sorted(per_class):
+        members = per_class[name]
+        confidences = [r.confidence for r in members if r.confidence is not None]
+        classes.append(
+            {
+                "name": name,
+                "count": len(members),
+                "meanConfidence": (
+                    min(1.0, max(0.0, sum(confidences) / len(confidences))) if confidences else None
+                ),
+                "approved": sum(1 for r in members if r.approved),
+                "rejected": sum(1 for r in members if r.rejected),
+            }
+        )
+    approved = sum(1 for r in records if r.approved)
+    rejected = sum(1 for r in records if r.rejected)
+    return {
+        "total": len(records),
+        "approved": approved,
+        "rejected": rejected,
+        "unreviewed": len(records) - approved - rejected,
+        "classes": classes,
+        "problemTags": {tag: sum(1 for r in records if tag in r.tags) for tag in problem_tags},
+    }
+
+
+def review_stats(dataset: Any, config: WorkerConfig, review: ReviewConfig) -> dict[str, Any]:
+    """`statistics` of the run's labels, plus quality against ground truth when configured."""
+    from inference.quality import quality
+
+    stats = statistics(load_labels(dataset, config), list(review.problem_tags))
+    if review.ground_truth_field:
+        stats["quality"] = quality(dataset, config, review)
+    return stats

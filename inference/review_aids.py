@@ -1,0 +1,101 @@
+"""Review aids in FiftyOne for one run: an embeddings visualization and saved views, and their removal.
+
+- brain key ``autolabel_<run name>`` (non-identifier characters become ``_``):
+  fiftyone-brain ``compute_visualization`` over the run's samples and their stored
+  embeddings (``<labelField>_embeddings`` or ``spec.model.embeddings.field``);
+  skipped when the run stored no embeddings;
+- saved views ``autolabel-<run>-predictions`` (the run's samples; detection: its
+  label patches), ``autolabel-<run>-low-confidence`` (labels with confidence below
+  0.5) and ``autolabel-<run>-problems`` (labels carrying a problem tag).
+
+Creating them twice changes nothing (existing ones are kept / overwritten with
+the same definition). Finalize and discard remove them, since they point at the
+staging field that goes away.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from inference.config import WorkerConfig
+from inference.review import ReviewConfig, label_list_field, run_view
+
+LOW_CONFIDENCE = 0.5
+VIEW_SUFFIXES = ("predictions", "low-confidence", "problems")
+
+
+def brain_key(config: WorkerConfig) -> str:
+    return "autolabel_" + re.sub(r"[^A-Za-z0-9_]", "_", config.run.name)
+
+
+def view_names(config: WorkerConfig) -> list[str]:
+    return [f"autolabel-{config.run.name}-{suffix}" for suffix in VIEW_SUFFIXES]
+
+
+def embeddings_field(config: WorkerConfig) -> str:
+    return config.model.embeddings.field if config.model.embeddings else f"{config.label_field}_embeddings"
+
+
+def _views(dataset: Any, config: WorkerConfig, review: ReviewConfig) -> list[Any]:
+    from fiftyone import ViewField
+
+    run = run_view(dataset, config)
+    staging = config.staging
+    patches = label_list_field(dataset, staging) == "detections"
+    predictions = run.to_patches(staging) if patches else run
+    low = run.filter_labels(staging, ViewField("confidence") < LOW_CONFIDENCE)
+    problem_tags = list(review.problem_tags)
+    problems = (
+        run.filter_labels(staging, ViewField("tags").contains(problem_tags, all=False))
+        if problem_tags
+        else run.limit(0)
+    )
+    if patches:
+        low, problems = low.to_patches(staging), problems.to_patches(staging)
+    return [predictions, low, problems]
+
+
+def create_aids(dataset: Any, config: WorkerConfig, review: ReviewConfig) -> dict[str, Any]:
+    """Saved views, then the visualization; ``{"brainKey", "savedViews", "error"}``."""
+    names = []
+    if dataset.has_sample_field(config.staging):
+        for name, view in zip(view_names(config), _views(dataset, config, review), strict=True):
+            dataset.save_view(name, view, description=f"autolabel run {config.run.name}", overwrite=True)
+            names.append(name)
+    result: dict[str, Any] = {"brainKey": None, "savedViews": names, "error": None}
+    key, field = brain_key(config), embeddings_field(config)
+    if dataset.has_brain_run(key):
+        result["brainKey"] = key
+        return result
+    if not dataset.has_sample_field(field):
+        return result
+    samples = run_view(dataset, config).exists(field)
+    if samples.count() < 2:
+        return result
+    try:
+        import fiftyone.brain as fob
+
+        fob.compute_visualization(
+            samples,
+            embeddings=field,
+            method=review.visualization_method,
+            brain_key=key,
+            num_dims=2,
+            progress=False,
+        )
+    except Exception as error:  # e.g. umap not installed, too few samples for tsne: reported, not fatal
+        result["error"] = f"compute_visualization failed: {type(error).__name__}: {error}"
+    else:
+        result["brainKey"] = key
+    return result
+
+
+def remove_aids(dataset: Any, config: WorkerConfig) -> None:
+    """Deletes the run's saved views and brain run; absent ones are fine."""
+    for name in view_names(config):
+        if dataset.has_saved_view(name):
+            dataset.delete_saved_view(name)
+    key = brain_key(config)
+    if dataset.has_brain_run(key):
+        dataset.delete_brain_run(key)

@@ -1,0 +1,106 @@
+"""The review subcommands of ``python -m inference``; each prints one JSON line on stdout.
+
+- ``review-stats``: status.review numbers (and quality with a ground-truth field);
+- ``apply-rules``: tag labels per the rules (idempotent);
+- ``visualize``: saved views and the embeddings visualization;
+- ``review``: any of the above in one process (``--apply-rules``, ``--visualize``,
+  then always the statistics), which is what the controller runs on its timer:
+  one FiftyOne start-up instead of three;
+- ``finalize``: promote approved labels, remove the rest (``--apply-rules`` applies
+  the rules first);
+- ``discard``'s review part: ``--review-aids`` also removes the saved views and brain run.
+
+The review settings are the run's ``spec.review`` as JSON (camelCase), from
+``--review JSON`` or the env var ``AUTOLABEL_REVIEW_CONFIG``; the run itself
+comes from the worker configuration, as for ``probe``/``discard``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from inference.config import WorkerConfig
+from inference.errors import ConfigError
+from inference.review import REVIEW_CONFIG_ENV, ReviewConfig
+
+COMMANDS = ("review", "review-stats", "apply-rules", "visualize", "finalize")
+
+
+def add_parsers(commands: Any) -> None:
+    """Registers the review subcommands on the main parser's subparsers."""
+    helps = {
+        "review": "apply rules / create review aids when asked, then print review statistics",
+        "review-stats": "print the run's review statistics as JSON",
+        "apply-rules": "tag the run's labels approved/rejected per spec.review rules",
+        "visualize": "create the run's saved views and embeddings visualization",
+        "finalize": "keep approved labels in labelField, remove the rest of the run's predictions",
+    }
+    for name in COMMANDS:
+        parser = commands.add_parser(name, help=helps[name])
+        parser.add_argument("--config", type=Path, default=None)
+        parser.add_argument(
+            "--review", default=None, help=f"spec.review as JSON (default: ${REVIEW_CONFIG_ENV})"
+        )
+        if name in ("review", "finalize"):
+            parser.add_argument("--apply-rules", action="store_true", help="apply the rules first")
+        if name == "review":
+            parser.add_argument("--visualize", action="store_true", help="create the review aids too")
+        if name == "finalize":
+            parser.add_argument("--batch-size", type=int, default=1000, help="samples written per batch")
+
+
+def load_review(text: str | None) -> ReviewConfig:
+    raw = text if text is not None else os.environ.get(REVIEW_CONFIG_ENV)
+    if not raw:
+        return ReviewConfig()
+    try:
+        return ReviewConfig.model_validate_json(raw)
+    except ValidationError as error:
+        raise ConfigError(f"invalid review configuration: {error}") from error
+
+
+def run(command: str, config: WorkerConfig, args: argparse.Namespace) -> dict[str, Any]:
+    """Runs one review subcommand; the result is printed as the JSON verdict."""
+    import fiftyone as fo
+
+    review = load_review(args.review)
+    if command == "finalize":
+        from inference.finalize import finalize
+
+        if args.batch_size < 1:
+            raise ConfigError("--batch-size must be at least 1")
+        return finalize(config, review if args.apply_rules else None, args.batch_size)
+    if not fo.dataset_exists(config.dataset):
+        raise ConfigError(f"dataset {config.dataset!r} does not exist")
+    dataset = fo.load_dataset(config.dataset)
+    from inference.review import apply_rules, review_stats
+    from inference.review_aids import create_aids
+
+    if command == "apply-rules":
+        return apply_rules(dataset, config, review)
+    if command == "visualize":
+        return create_aids(dataset, config, review)
+    if command == "review-stats":
+        return review_stats(dataset, config, review)
+    result: dict[str, Any] = {"rules": None, "aids": None}
+    if args.apply_rules:
+        result["rules"] = apply_rules(dataset, config, review)
+    if args.visualize:
+        result["aids"] = create_aids(dataset, config, review)
+    result["stats"] = review_stats(dataset, config, review)
+    return result
+
+
+def discard_aids(config: WorkerConfig) -> None:
+    """The review aids' part of discard."""
+    import fiftyone as fo
+
+    if fo.dataset_exists(config.dataset):
+        from inference.review_aids import remove_aids
+
+        remove_aids(fo.load_dataset(config.dataset), config)
