@@ -52,5 +52,11 @@ verify: venv tools
 
 test: lint typecheck verify unit integration
 
+demo: venv tools
+	$(PY) -m tools.demo $(ARGS)
+
+bench: venv
+	$(PY) -m bench $(ARGS)
+
 clean: cluster-down
 	rm -rf $(STATE) .mypy_cache .ruff_cache .pytest_cache
