@@ -114,7 +114,6 @@ class Engine:
         if actions.validate:
             validation = self._recent_validation(run)
             if validation is None:
-                self._write(run, actions, patch)  # show "validating" while the probe runs
                 validation = await validate(run, self.kube)
                 metrics.VALIDATIONS.labels(validation.reason.value).inc()
                 self._validations[run.metadata["uid"]] = (time.monotonic(), validation)
