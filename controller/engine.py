@@ -4,6 +4,12 @@ One `Engine` serves every run. Calls for the same run are serialized by a
 per-run lock (kopf runs timers beside event handlers). The controller is the
 only writer of status, so the status it last wrote is remembered and preferred
 over a watch event that may still carry an older one.
+
+After inference, the review, finalize and discard work the pure reconcile asks
+for (`controller.review`) runs as an asyncio subprocess (`review_runner`) under
+the run's own lock only: other runs keep being reconciled while a long
+finalize goes on. A failed attempt is remembered so it is retried later, not
+on every timer tick.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from controller.api import (
 from controller.kube import Kube
 from controller.names import job_name, progress_config_map_name
 from controller.reconcile import Actions, Event, JobSettings, Observed, Validation, reconcile
+from controller.review import ReviewWork
+from controller.review_runner import run_work
 from controller.shards import parse_progress
 from controller.validation import ValidationUnavailable, validate
 
@@ -53,6 +61,7 @@ class Engine:
         self.kube = kube
         self.settings = settings
         self._locks: dict[str, asyncio.Lock] = {}
+        self._review_failures: dict[str, datetime] = {}
         self._written: dict[str, _Memory] = {}
         self._validations: dict[str, tuple[float, Validation]] = {}
         self.phases = metrics.PhaseBook()
@@ -71,6 +80,7 @@ class Engine:
         )
 
     def forget(self, uid: str) -> None:
+        self._review_failures.pop(uid, None)
         self._validations.pop(uid, None)
         self._locks.pop(uid, None)
         self._written.pop(uid, None)
@@ -110,6 +120,7 @@ class Engine:
             self._write_invalid_spec(current, error, now, patch)
             return
         observed = await self._observe(run, now)
+        observed = replace(observed, review_failed_at=self._review_failures.get(run.metadata["uid"]))
         actions = reconcile(run, observed, self.settings)
         if actions.validate:
             validation = self._recent_validation(run)
@@ -118,8 +129,23 @@ class Engine:
                 metrics.VALIDATIONS.labels(validation.reason.value).inc()
                 self._validations[run.metadata["uid"]] = (time.monotonic(), validation)
             actions = reconcile(run, replace(observed, validation=validation), self.settings)
+        if actions.review is not None:
+            actions = await self._review(run, observed, actions.review, now)
         await self._act(run.metadata["namespace"], actions)
         self._write(run, actions, patch)
+
+    async def _review(
+        self, run: AutoLabelRun, observed: Observed, work: ReviewWork, now: datetime
+    ) -> Actions:
+        """Runs the review/finalize/discard subprocess (the event loop stays free), then reconciles again."""
+        uid = run.metadata["uid"]
+        outcome = await run_work(run, work, self.kube)
+        if outcome.error is not None:
+            log.warning("run %s: %s failed: %s", run.metadata["name"], work.describe(), outcome.error)
+            self._review_failures[uid] = now
+        else:
+            self._review_failures.pop(uid, None)
+        return reconcile(run, replace(observed, review=outcome), self.settings)
 
     async def _observe(self, run: AutoLabelRun, now: datetime) -> Observed:
         metadata = run.metadata

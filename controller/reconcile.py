@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from controller import review
 from controller.api import (
     AutoLabelRun,
     AutoLabelRunStatus,
@@ -53,6 +54,8 @@ class Observed:
     pods: Sequence[Mapping[str, Any]] = ()
     progress: Mapping[int, ShardReport] = field(default_factory=dict)
     validation: Validation | None = None
+    review: review.ReviewOutcome | None = None
+    review_failed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class Actions:
     create_progress_config_map: dict[str, Any] | None = None
     create_job: dict[str, Any] | None = None
     patch_job: dict[str, Any] | None = None
+    review: review.ReviewWork | None = None
     events: list[Event] = field(default_factory=list)
 
 
@@ -244,19 +248,33 @@ def _suspend_step(run: AutoLabelRun, builder: _StatusBuilder) -> None:
         )
 
 
+def _review_step(run: AutoLabelRun, observed: Observed, builder: _StatusBuilder, actions: Actions) -> None:
+    """After inference: apply the outcome of review work, or ask for the work that is due."""
+    if observed.review is not None:
+        for change in review.apply_outcome(run, builder.status, observed.review, observed.now):
+            builder.set(*change)
+        return
+    actions.review = review.plan(run, builder.status, observed.now, observed.review_failed_at)
+
+
 def _headline(builder: _StatusBuilder, phase: Phase) -> str:
     """status.message: the condition that explains the phase."""
     by_phase = {
-        Phase.FAILED: ConditionType.FAILED,
-        Phase.PENDING: ConditionType.VALIDATED,
-        Phase.SUSPENDED: ConditionType.SUSPENDED,
-        Phase.INFERRING: ConditionType.INFERENCE_COMPLETE,
-        Phase.REVIEW: ConditionType.INFERENCE_COMPLETE,
+        Phase.FAILED: (ConditionType.FAILED,),
+        Phase.PENDING: (ConditionType.VALIDATED,),
+        Phase.SUSPENDED: (ConditionType.SUSPENDED,),
+        Phase.INFERRING: (ConditionType.INFERENCE_COMPLETE,),
+        Phase.REVIEW: (ConditionType.REVIEW_READY, ConditionType.INFERENCE_COMPLETE),
+        Phase.FINALIZING: (ConditionType.FINALIZED, ConditionType.REVIEW_READY),
+        Phase.FINALIZED: (ConditionType.FINALIZED,),
+        Phase.DISCARDING: (ConditionType.DISCARDED, ConditionType.FAILED),
+        Phase.DISCARDED: (ConditionType.DISCARDED,),
     }
-    condition = find_condition(
-        builder.status.conditions, by_phase.get(phase, ConditionType.INFERENCE_COMPLETE)
-    )
-    return condition.message if condition else ""
+    for condition_type in (*by_phase.get(phase, ()), ConditionType.INFERENCE_COMPLETE):
+        condition = find_condition(builder.status.conditions, condition_type)
+        if condition is not None:
+            return condition.message
+    return ""
 
 
 def _events(before: AutoLabelRunStatus, after: AutoLabelRunStatus) -> list[Event]:
@@ -296,6 +314,10 @@ def reconcile(run: AutoLabelRun, observed: Observed, settings: JobSettings = Job
         if observed.job is not None and not complete:
             _observe_job(run, observed, builder)
         _suspend_step(run, builder)
+    if builder.true(ConditionType.INFERENCE_COMPLETE) or (
+        run.spec.discard and builder.true(ConditionType.FAILED)
+    ):
+        _review_step(run, observed, builder, actions)
 
     builder.status.observed_generation = builder.generation
     phase = derive_phase(run.spec, builder.status.conditions)

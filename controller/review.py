@@ -1,0 +1,206 @@
+"""The pure part of the phases after inference: what dataset work is due, and how its result becomes status.
+
+Once ``InferenceComplete`` is True, each reconcile asks `plan` what to run
+(the engine runs it as a ``python -m inference`` subprocess and reconciles
+again with the `ReviewOutcome`; `apply_outcome` turns it into status):
+
+- ``spec.discard``: discard (also allowed from Failed), once; then ``Discarded``;
+- ``spec.finalize``: finalize (rules of a new generation applied first), once; then ``Finalized``;
+- otherwise, in Review: apply ``spec.review`` rules when the generation changed since
+  ``status.review.rulesAppliedGeneration``; create the saved views and the embeddings
+  visualization once; refresh the statistics every ``refreshIntervalSeconds`` (and
+  right after rules or aids changed anything).
+
+A failed attempt is retried after ``refreshIntervalSeconds`` (finalize and discard
+after `RETRY_SECONDS`); the engine remembers when the last one failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from controller.api import (
+    AutoLabelRun,
+    AutoLabelRunStatus,
+    ConditionStatus,
+    ConditionType,
+    Reason,
+    ReviewStatus,
+    is_true,
+)
+from controller.api.status import DiscardStatus, FinalizeStatus, QualityStatus
+
+RETRY_SECONDS = 30
+ConditionChange = tuple[ConditionType, ConditionStatus, Reason, str]
+
+
+@dataclass(frozen=True)
+class ReviewWork:
+    """Dataset work due for a run; exactly one of discard, finalize or a review pass."""
+
+    generation: int
+    discard: bool = False
+    finalize: bool = False
+    apply_rules: bool = False
+    visualize: bool = False
+
+    def argv(self) -> list[str]:
+        """The ``python -m inference`` arguments doing this work."""
+        if self.discard:
+            return ["discard", "--review-aids"]
+        command = ["finalize"] if self.finalize else ["review"]
+        if self.apply_rules:
+            command.append("--apply-rules")
+        if self.visualize:
+            command.append("--visualize")
+        return command
+
+    def describe(self) -> str:
+        if self.discard:
+            return "discard"
+        return "finalize" if self.finalize else "review statistics"
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    """What the subprocess answered: its JSON verdict, or why there is none."""
+
+    work: ReviewWork
+    result: Mapping[str, Any] | None = None
+    error: str | None = None
+
+
+def plan(
+    run: AutoLabelRun, status: AutoLabelRunStatus, now: datetime, failed_at: datetime | None = None
+) -> ReviewWork | None:
+    """The dataset work due now for `run` with `status` (None: nothing)."""
+    conditions = status.conditions
+    if is_true(conditions, ConditionType.FINALIZED) or is_true(conditions, ConditionType.DISCARDED):
+        return None
+    generation = int(run.metadata.get("generation") or 0)
+    complete = is_true(conditions, ConditionType.INFERENCE_COMPLETE)
+    failed = is_true(conditions, ConditionType.FAILED)
+    interval = run.spec.review.refresh_interval_seconds
+
+    def waiting(seconds: float) -> bool:
+        return failed_at is not None and (now - failed_at).total_seconds() < seconds
+
+    if run.spec.discard:
+        if (complete or failed) and not waiting(RETRY_SECONDS):
+            return ReviewWork(generation, discard=True)
+        return None
+    if not complete or failed:
+        return None
+    review = status.review
+    rules_due = review is None or review.rules_applied_generation != generation
+    if run.spec.finalize:
+        return (
+            None if waiting(RETRY_SECONDS) else ReviewWork(generation, finalize=True, apply_rules=rules_due)
+        )
+    if waiting(interval):
+        return None
+    visualize_due = review is None or not review.saved_views
+    stale = (
+        review is None or review.updated_at is None or (now - review.updated_at).total_seconds() >= interval
+    )
+    if rules_due or visualize_due or stale:
+        return ReviewWork(generation, apply_rules=rules_due, visualize=visualize_due)
+    return None
+
+
+def _review_status(
+    previous: ReviewStatus | None, outcome: ReviewOutcome, now: datetime
+) -> tuple[ReviewStatus, list[str]]:
+    """status.review from a review verdict, and notes worth showing (aids or quality errors)."""
+    assert outcome.result is not None
+    stats = dict(outcome.result.get("stats") or {})
+    notes = []
+    quality_doc = stats.pop("quality", None)
+    quality = None
+    if quality_doc:
+        if quality_doc.get("error"):
+            notes.append(f"quality: {quality_doc['error']}")
+        quality = QualityStatus.model_validate(
+            {key: value for key, value in quality_doc.items() if key != "error"}
+        )
+    review = ReviewStatus.model_validate(stats)
+    review.quality = quality
+    aids = outcome.result.get("aids")
+    if aids:
+        review.brain_key = aids.get("brainKey")
+        review.saved_views = list(aids.get("savedViews") or [])
+        if aids.get("error"):
+            notes.append(str(aids["error"]))
+    elif previous is not None:
+        review.brain_key, review.saved_views = previous.brain_key, list(previous.saved_views)
+    review.rules_applied_generation = (
+        outcome.work.generation
+        if outcome.work.apply_rules
+        else (previous.rules_applied_generation if previous else None)
+    )
+    review.updated_at = now
+    return review, notes
+
+
+def apply_outcome(
+    run: AutoLabelRun, status: AutoLabelRunStatus, outcome: ReviewOutcome, now: datetime
+) -> list[ConditionChange]:
+    """Writes the outcome's numbers into `status`; returns the condition changes to make."""
+    work, dataset = outcome.work, run.spec.dataset.name
+    if work.discard:
+        if outcome.error is not None or outcome.result is None:
+            return [
+                (ConditionType.DISCARDED, ConditionStatus.FALSE, Reason.DISCARD_FAILED, outcome.error or "")
+            ]
+        removed = int(outcome.result.get("removed", 0))
+        status.discarded = DiscardStatus(removed=removed)
+        message = f"removed the run's {removed} predicted labels from dataset {dataset!r}"
+        changes = [(ConditionType.DISCARDED, ConditionStatus.TRUE, Reason.DISCARD_SUCCEEDED, message)]
+        if status.review is not None:
+            changes.append(
+                (ConditionType.REVIEW_READY, ConditionStatus.FALSE, Reason.DISCARD_SUCCEEDED, message)
+            )
+        return changes
+    if work.finalize:
+        if outcome.error is not None or outcome.result is None:
+            return [
+                (
+                    ConditionType.FINALIZED,
+                    ConditionStatus.FALSE,
+                    Reason.FINALIZE_FAILED,
+                    f"{outcome.error}; finalize is retried (it is idempotent)",
+                )
+            ]
+        promoted, discarded = int(outcome.result["promoted"]), int(outcome.result["discarded"])
+        status.finalized = FinalizeStatus(promoted=promoted, discarded=discarded)
+        if status.review is not None and work.apply_rules:
+            status.review.rules_applied_generation = work.generation
+        message = (
+            f"kept {promoted} approved labels in {run.spec.label_field!r}, "
+            f"removed the other {discarded} labels of the run"
+        )
+        return [
+            (ConditionType.FINALIZED, ConditionStatus.TRUE, Reason.FINALIZE_SUCCEEDED, message),
+            (ConditionType.REVIEW_READY, ConditionStatus.FALSE, Reason.FINALIZE_SUCCEEDED, message),
+        ]
+    if outcome.error is not None or outcome.result is None:
+        return [
+            (
+                ConditionType.REVIEW_READY,
+                ConditionStatus.FALSE,
+                Reason.REVIEW_STATISTICS_FAILED,
+                f"{outcome.error}; retried in {run.spec.review.refresh_interval_seconds}s",
+            )
+        ]
+    review, notes = _review_status(status.review, outcome, now)
+    status.review = review
+    message = (
+        f"{review.total} labels: {review.approved} approved, {review.rejected} rejected, "
+        f"{review.unreviewed} unreviewed"
+    )
+    if notes:
+        message += " (" + "; ".join(notes) + ")"
+    return [(ConditionType.REVIEW_READY, ConditionStatus.TRUE, Reason.REVIEW_STATISTICS_UPDATED, message)]
