@@ -137,9 +137,10 @@ def label_path(dataset: Any, field: str) -> str:
 
 
 def _rows(value: Any, is_list: bool) -> Iterator[Any]:
+    """One entry per label: a list field's items, or the single value (None included, kept aligned)."""
     if is_list:
         yield from value or []
-    elif value is not None:
+    else:
         yield value
 
 
