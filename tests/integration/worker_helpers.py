@@ -10,41 +10,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image
 
+from tools.images import skimage_rgb
+from tools.images import write_images as write_images  # re-exported: the tests import it from here
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SKIMAGE_IMAGES = ("astronaut", "chelsea", "coffee", "rocket", "cat", "immunohistochemistry")
-
-
-def skimage_rgb(name: str) -> np.ndarray[Any, Any]:
-    from skimage import data
-
-    image = getattr(data, name)()
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)
-    return np.asarray(image[..., :3], dtype=np.uint8)
-
-
-def write_images(directory: Path, count: int, max_side: int = 320) -> list[Path]:
-    """``count`` real JPEGs: the skimage photos, cycled, each variant mirrored or cropped a little."""
-    directory.mkdir(parents=True, exist_ok=True)
-    sources = [skimage_rgb(name) for name in SKIMAGE_IMAGES]
-    paths = []
-    for index in range(count):
-        pixels = sources[index % len(sources)]
-        variant = index // len(sources)
-        if variant % 2:
-            pixels = pixels[:, ::-1]
-        crop = (variant // 2) * 4
-        if crop:
-            pixels = pixels[crop:-crop, crop:-crop]
-        image = Image.fromarray(np.ascontiguousarray(pixels))
-        image.thumbnail((max_side, max_side))
-        path = directory / f"{SKIMAGE_IMAGES[index % len(sources)]}-{index:04d}.jpg"
-        image.save(path, quality=90)
-        paths.append(path)
-    return paths
 
 
 def named_image(directory: Path, name: str) -> Path:
