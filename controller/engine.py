@@ -130,6 +130,8 @@ class Engine:
                 self._validations[run.metadata["uid"]] = (time.monotonic(), validation)
             actions = reconcile(run, replace(observed, validation=validation), self.settings)
         if actions.review is not None:
+            if actions.review.finalize or actions.review.discard:
+                await self._write_now(run, actions)
             actions = await self._review(run, observed, actions.review, now)
         await self._act(run.metadata["namespace"], actions)
         self._write(run, actions, patch)
@@ -167,17 +169,37 @@ class Engine:
         if actions.patch_job is not None and actions.status.job_name is not None:
             await self.kube.patch_job(namespace, actions.status.job_name, actions.patch_job)
 
-    def _write(self, run: AutoLabelRun, actions: Actions, patch: kopf.Patch) -> None:
-        """Patches status only when it changed, posts the Events, updates metrics."""
+    def _status_changes(self, run: AutoLabelRun, actions: Actions) -> dict[str, Any] | None:
+        """The merge patch from the status last written to `actions.status` (None: no change)."""
         uid = run.metadata["uid"]
         new = actions.status.dump()
         old = dict(self._written[uid].status) if uid in self._written else dict(run.status.dump())
-        if new != old:
-            patch.status.update({**{key: None for key in old if key not in new}, **new})
-            self._written[uid] = _Memory(new, int(run.metadata.get("generation") or 0))
+        if new == old:
+            return None
+        self._written[uid] = _Memory(new, int(run.metadata.get("generation") or 0))
+        return {**{key: None for key in old if key not in new}, **new}
+
+    async def _write_now(self, run: AutoLabelRun, actions: Actions) -> None:
+        """Writes status before long work (finalize, discard), so `Finalizing` shows while it runs."""
+        changes = self._status_changes(run, actions)
+        if changes is not None:
+            await self.kube.patch_run_status(run.metadata["namespace"], run.metadata["name"], changes)
+        self._post_events(run, actions)
+
+    def _post_events(self, run: AutoLabelRun, actions: Actions) -> None:
         body = {"apiVersion": "autolabel.dev/v1alpha1", "kind": "AutoLabelRun", "metadata": run.metadata}
         for event in actions.events:
             _post(body, event)
+        actions.events.clear()
+
+    def _write(self, run: AutoLabelRun, actions: Actions, patch: kopf.Patch) -> None:
+        """Patches status only when it changed, posts the Events, updates metrics."""
+        uid = run.metadata["uid"]
+        old = dict(self._written[uid].status) if uid in self._written else dict(run.status.dump())
+        changes = self._status_changes(run, actions)
+        if changes is not None:
+            patch.status.update(changes)
+        self._post_events(run, actions)
         self.phases.record(uid, actions.status.phase.value if actions.status.phase else None)
         previous = AutoLabelRunStatus.model_validate(old) if old else None
         if (
@@ -189,7 +211,6 @@ class Engine:
             metrics.JOB_DURATION.observe(
                 (actions.status.completion_time - actions.status.start_time).total_seconds()
             )
-        actions.events.clear()
 
     def _write_invalid_spec(
         self, current: Mapping[str, Any], error: ValidationError, now: datetime, patch: kopf.Patch

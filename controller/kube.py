@@ -15,6 +15,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
+from controller.api import GROUP, PLURAL, VERSION
 from controller.names import RUN_UID_LABEL
 
 
@@ -34,6 +35,7 @@ class Kube:
         self.api = api_client
         self.core = client.CoreV1Api(api_client)
         self.batch = client.BatchV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
 
     def _plain(self, obj: Any) -> dict[str, Any]:
         result: dict[str, Any] = self.api.sanitize_for_serialization(obj)
@@ -109,6 +111,18 @@ class Kube:
                     raise
 
         await asyncio.to_thread(delete)
+
+    async def patch_run_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Merge-patches an AutoLabelRun's status subresource."""
+        await asyncio.to_thread(
+            self.custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            {"status": dict(status)},
+        )
 
     async def patch_job(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
         await asyncio.to_thread(self.batch.patch_namespaced_job, name, namespace, dict(patch))

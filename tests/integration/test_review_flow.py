@@ -131,6 +131,11 @@ def test_review_with_app_gitops_and_cli_then_finalize(
     assert run["status"]["phase"] == "Finalized", json.dumps(run["status"], indent=1)
     kept = 1 + counts[other]
     assert run["status"]["finalized"] == {"promoted": kept, "discarded": 6 - kept}
+    events = cluster.kubectl(
+        "get", "events", "-n", namespace, f"--field-selector=involvedObject.name={name}", "-o", "json"
+    ).stdout
+    # Finalizing was written (and announced) before the finalize work started, not only after.
+    assert {"PhaseFinalizing", "PhaseFinalized"} <= {e["reason"] for e in json.loads(events)["items"]}
     dataset.reload()
     assert not dataset.has_sample_field(staging) and not dataset.has_sample_field(f"{staging}_run")
     labels = [label for label in dataset.values(label_field) if label is not None]
