@@ -1,0 +1,244 @@
+"""``python -m bench`` (``make bench``): worker vs raw Triton vs FiftyOne ``apply_model``, side by side.
+
+One mongod and one Triton server (python backend, ``models/``) serve the whole
+run. For each model (efficientnet_lite0, compute-heavy; light_classifier,
+cheap next to decoding and writing) it measures, one after the other on the
+same images:
+
+(a) raw Triton with preloaded uint8 tensors over ``tritonclient.grpc.aio``,
+    the best of a few (batch, in-flight) patterns: the ceiling;
+(b) the worker end to end (read, decode, infer, write back) on 500+ JPEGs of
+    640x480, with the best raw pattern and with the default one;
+(c) FiftyOne's ``apply_model`` in-process with the same weights and
+    preprocessing, the best of a few ``batch_size``/``num_workers``;
+
+then write-back samples/s (our writer vs raw ``bulk_write``) and the worker's
+peak RSS at two shard sizes. The machine is shared, so absolute numbers drift;
+the ratios come from measurements taken minutes apart in one run. Results go
+to ``bench/results/<timestamp>.json`` and a table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from bench.deps import torchvision_path
+from bench.images import write_bench_images
+from bench.models import LIGHT, MODELS, BenchModel, Setting
+from bench.raw_triton import sweep
+from bench.worker_run import WorkerResult, run_worker
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+IMAGE_CACHE = Path.home() / ".cache" / "autolabel-operator" / "bench-images"
+DEFAULT_SETTING = Setting(1, 16)  # the worker's defaults: batchSize 1, maxInFlight 16
+TARGETS = {
+    "heavy": {"worker_over_triton": 0.8, "worker_over_apply_model": 1.0},
+    "light": {"worker_over_apply_model": 1.5},
+}
+RSS_LIMIT_MIB = 1024.0
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=512, help="distinct 640x480 JPEGs (default 512)")
+    parser.add_argument(
+        "--rss-sizes",
+        default="2000,10000",
+        help="shard sizes for the worker's peak RSS, comma-separated ('' to skip; default 2000,10000)",
+    )
+    parser.add_argument("--models", default=",".join(m.name for m in MODELS), help="models to measure")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    return parser.parse_args(argv)
+
+
+def _preloaded(paths: list[Path], count: int = 64) -> npt.NDArray[np.uint8]:
+    """The first ``count`` images decoded and resized to 224x224 uint8, for raw Triton."""
+    rows = []
+    for path in paths[:count]:
+        with Image.open(path) as image:
+            rows.append(np.asarray(image.convert("RGB").resize((224, 224), Image.Resampling.BILINEAR)))
+    stacked: npt.NDArray[np.uint8] = np.stack(rows).astype(np.uint8)
+    return stacked
+
+
+def _dataset(paths: list[Path], size: int) -> Any:
+    """A FiftyOne dataset of ``size`` samples over ``paths`` (cycled when ``size`` is larger)."""
+    import fiftyone as fo
+
+    dataset = fo.Dataset(f"bench-{size}-{uuid.uuid4().hex[:8]}")
+    dataset.add_samples(
+        [fo.Sample(filepath=str(paths[index % len(paths)])) for index in range(size)], progress=False
+    )
+    return dataset
+
+
+def _apply_model(dataset: str, model: BenchModel) -> list[dict[str, Any]]:
+    """(c) in a child process: a clean torch/DataLoader state, no gRPC threads to fork."""
+    settings = [f"{batch}:{workers}" for batch, workers in model.apply_model_settings]
+    output = subprocess.run(
+        [sys.executable, "-m", "bench.fo_models", dataset, model.name, *settings],
+        cwd=REPO_ROOT,
+        env=dict(
+            os.environ, PYTHONPATH=os.pathsep.join(str(p) for p in (REPO_ROOT, torchvision_path()) if p)
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if output.returncode != 0:
+        raise RuntimeError(f"apply_model run failed:\n{output.stdout[-3000:]}\n{output.stderr[-3000:]}")
+    rows: list[dict[str, Any]] = json.loads(output.stdout.strip().splitlines()[-1])
+    for row in rows:
+        print(
+            f"  apply_model {model.name}: batch_size {row['batchSize']}, num_workers {row['numWorkers']}: "
+            f"{row['imagesPerSecond']:.1f} img/s",
+            flush=True,
+        )
+    return rows
+
+
+def _worker(
+    dataset: str, size: int, url: str, model: BenchModel, setting: Setting, work: Path
+) -> WorkerResult:
+    result = run_worker(dataset, size, url, model, setting, work)
+    print(
+        f"  worker {model.name}: {setting}: {result.images_per_second:.1f} img/s "
+        f"({result.processed} done, {result.failed} failed, {result.seconds:.1f} s + "
+        f"{result.wall_seconds - result.seconds:.1f} s start-up, peak RSS {result.peak_rss_mib:.0f} MiB)",
+        flush=True,
+    )
+    return result
+
+
+def _measure_model(
+    model: BenchModel, dataset: Any, images: npt.NDArray[np.uint8], url: str, work: Path
+) -> dict[str, Any]:
+    print(f"{model.name} ({model.kind}):", flush=True)
+    raw = sweep(url, model, images)
+    best_raw = max(raw, key=lambda row: row["imagesPerSecond"])
+    settings = list(dict.fromkeys([Setting(best_raw["batch"], best_raw["inFlight"]), DEFAULT_SETTING]))
+    workers = [_worker(dataset.name, len(dataset), url, model, s, work) for s in settings]
+    best_worker = max(workers, key=lambda result: result.images_per_second)
+    apply_rows = _apply_model(dataset.name, model)
+    best_apply = max(apply_rows, key=lambda row: row["imagesPerSecond"])
+    b = best_worker.images_per_second
+    return {
+        "kind": model.kind,
+        "images": len(dataset),
+        "rawTriton": {"best": best_raw, "sweep": raw},
+        "worker": {"best": best_worker.as_dict(), "runs": [w.as_dict() for w in workers]},
+        "applyModel": {"best": best_apply, "runs": apply_rows},
+        "worker_over_triton": b / best_raw["imagesPerSecond"],
+        "worker_over_apply_model": b / best_apply["imagesPerSecond"],
+    }
+
+
+def _table(results: dict[str, Any]) -> str:
+    lines = [
+        "| model | (a) raw Triton img/s | (b) worker img/s | (c) apply_model img/s | b/a | b/c | targets |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in results["models"].items():
+        raw, worker, apply = row["rawTriton"]["best"], row["worker"]["best"], row["applyModel"]["best"]
+        targets = ", ".join(
+            f"{'b/a' if key == 'worker_over_triton' else 'b/c'} >= {value} "
+            f"{'met' if row[key] >= value else 'MISSED'}"
+            for key, value in TARGETS[row["kind"]].items()
+        )
+        lines.append(
+            f"| {name} ({row['kind']}) | {raw['imagesPerSecond']:.1f} (batch {raw['batch']} x "
+            f"{raw['inFlight']}) | {worker['imagesPerSecond']:.1f} (batch {worker['batch']} x "
+            f"{worker['inFlight']}) | {apply['imagesPerSecond']:.1f} (batch_size {apply['batchSize']}, "
+            f"num_workers {apply['numWorkers']}) | {row['worker_over_triton']:.2f} | "
+            f"{row['worker_over_apply_model']:.2f} | {targets} |"
+        )
+    if "writeBack" in results:
+        wb = results["writeBack"]
+        lines.append("")
+        lines.append(
+            f"Write-back ({wb['samples']} classifications, 128 per batch): worker's writer "
+            f"{wb['writerSamplesPerSecond']:.0f} samples/s, raw pymongo bulk_write "
+            f"{wb['bulkWriteSamplesPerSecond']:.0f} samples/s "
+            f"({wb['writerSamplesPerSecond'] / wb['bulkWriteSamplesPerSecond']:.2f}x)."
+        )
+    for row in results.get("rss", []):
+        verdict = "under" if row["peakRssMiB"] < RSS_LIMIT_MIB else "OVER"
+        lines.append(
+            f"Worker peak RSS, {row['samples']} samples ({LIGHT.name}): {row['peakRssMiB']:.0f} MiB "
+            f"({verdict} 1 GiB), {row['imagesPerSecond']:.1f} img/s."
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    from tools.services.mongo import start_mongo
+    from tools.services.triton import DEFAULT_MODEL_REPOSITORY, start_triton
+
+    work = Path(tempfile.mkdtemp(prefix="autolabel-bench-"))
+    started = time.perf_counter()
+    mongo = start_mongo(work / "mongo")
+    os.environ.update(mongo.fiftyone_environment(database_name="autolabel-bench"))
+    triton = None
+    try:
+        triton = start_triton(DEFAULT_MODEL_REPOSITORY, work / "triton")
+        print(f"mongod {mongo.uri}, tritonserver {triton.grpc_url}; work dir {work}", flush=True)
+        paths = write_bench_images(IMAGE_CACHE, args.images)
+        dataset = _dataset(paths, len(paths))
+        images = _preloaded(paths)
+        wanted = args.models.split(",")
+        results: dict[str, Any] = {
+            "startedAt": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(), "gpu": False, "note": "shared with other developers' tests"},
+            "images": {"count": len(paths), "size": "640x480", "source": "skimage photos, JPEG q90"},
+            "models": {},
+        }
+        for model in MODELS:
+            if model.name in wanted:
+                results["models"][model.name] = _measure_model(model, dataset, images, triton.grpc_url, work)
+        from bench import writeback
+
+        print("write-back:", flush=True)
+        results["writeBack"] = writeback.measure(_dataset(paths, 2000))
+        results["rss"] = []
+        sizes = [int(size) for size in args.rss_sizes.split(",") if size.strip()]
+        for size in sizes:
+            print(f"worker peak RSS, {size} samples:", flush=True)
+            best = results["models"].get(LIGHT.name, {}).get("worker", {}).get("best")
+            setting = Setting(best["batch"], best["inFlight"]) if best else DEFAULT_SETTING
+            shard = _dataset(paths, size)
+            results["rss"].append(_worker(shard.name, size, triton.grpc_url, LIGHT, setting, work).as_dict())
+        results["seconds"] = time.perf_counter() - started
+        table = _table(results)
+        results["table"] = table
+        args.results_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        out = args.results_dir / f"{stamp}.json"
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print()
+        print(table)
+        print(f"\nresults: {out} ({results['seconds']:.0f} s)")
+    finally:
+        if triton is not None:
+            triton.stop()
+        mongo.stop(remove_data=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

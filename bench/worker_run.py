@@ -1,0 +1,126 @@
+"""(b) Our worker end to end: ``python -m inference run --config FILE`` as a Job pod runs it.
+
+Throughput counts from the moment the worker has loaded the dataset and passed
+preflight (its ``shard i/n:`` line) to its final ``state=Succeeded`` progress
+line: reading pages of filepaths, decoding, inference and write-back, all of
+it. Process start (importing FiftyOne, ~4 s here) is reported separately.
+Peak RSS is the worker process's own ``ru_maxrss`` from ``wait4``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.models import BenchModel, Setting
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class WorkerResult:
+    samples: int
+    processed: int
+    failed: int
+    seconds: float  # after preflight until done
+    wall_seconds: float  # process start to exit
+    peak_rss_mib: float
+    setting: Setting
+
+    @property
+    def images_per_second(self) -> float:
+        return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "samples": self.samples,
+            "processed": self.processed,
+            "failed": self.failed,
+            "seconds": self.seconds,
+            "wallSeconds": self.wall_seconds,
+            "imagesPerSecond": self.images_per_second,
+            "peakRssMiB": self.peak_rss_mib,
+            "batch": self.setting.batch,
+            "inFlight": self.setting.in_flight,
+        }
+
+
+def worker_config(dataset: str, url: str, model: BenchModel, setting: Setting) -> dict[str, Any]:
+    tag = uuid.uuid4().hex[:8]
+    return {
+        "run": {"namespace": "bench", "name": f"bench-{tag}", "uid": f"uid-{tag}"},
+        "dataset": dataset,
+        "labelField": f"bench_{model.kind}_{tag}",
+        "task": "classification",
+        "model": {
+            "url": url,
+            "name": model.name,
+            "outputFormat": model.output_format,
+            "tensors": {"output": model.output},
+        },
+        "batchSize": setting.batch,
+        "maxInFlight": setting.in_flight,
+        "progress": {"kind": "none", "intervalS": 5.0},
+    }
+
+
+def run_worker(
+    dataset: str, samples: int, url: str, model: BenchModel, setting: Setting, work_dir: Path
+) -> WorkerResult:
+    """Run one shard of ``dataset`` (all of it) and time it; raises if the worker fails."""
+    config = worker_config(dataset, url, model, setting)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    path = work_dir / f"worker-{config['run']['uid']}.json"
+    path.write_text(json.dumps(config))
+    env = dict(os.environ)
+    env.update({"JOB_COMPLETION_INDEX": "0", "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"})
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inference", "run", "--config", str(path)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    marks: dict[str, float] = {}
+    lines: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            now = time.perf_counter()
+            lines.append(line.rstrip())
+            if line.startswith("shard "):
+                marks["start"] = now
+            if "state=Succeeded" in line:
+                marks["end"] = now
+                marks["processed"] = float(line.split("processed=")[1].split("/")[0])
+                marks["failed"] = float(line.split("failed=")[1].split()[0])
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    reader.join(timeout=10)
+    if process.returncode != 0 or "start" not in marks or "end" not in marks:
+        tail = "\n".join(lines[-20:])
+        raise RuntimeError(f"worker exited {process.returncode}:\n{tail}")
+    return WorkerResult(
+        samples=samples,
+        processed=int(marks["processed"]),
+        failed=int(marks["failed"]),
+        seconds=marks["end"] - marks["start"],
+        wall_seconds=wall,
+        peak_rss_mib=usage.ru_maxrss / 1024.0,  # Linux: KiB
+        setting=setting,
+    )
