@@ -171,5 +171,5 @@ def summary(runs: list[dict[str, Any]], reviews: dict[str, dict[str, Any]]) -> l
         to_finalized = _seconds(run["metadata"].get("creationTimestamp"), _finalized_time(status))
         if to_finalized is not None:
             timing += f", created to Finalized {to_finalized:.0f}s"
-        lines.append(timing + (f", {rate:.2f} images/s" if rate else ""))
+        lines.append(timing + (f", {rate:.2f} images/s (status.progress)" if rate else ""))
     return lines
