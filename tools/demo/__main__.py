@@ -38,6 +38,7 @@ from tools.images import write_images
 NAMESPACE = "labeling"
 DATASET = "autolabel-demo"
 START = time.monotonic()
+FINALIZE_TIMEOUT_S = 300  # finalize of a few dozen labels takes seconds; never hang on it
 
 
 def say(message: str) -> None:
@@ -154,7 +155,7 @@ def demo(stack: DemoStack, args: argparse.Namespace) -> int:
     else:
         for name in review_ready:
             say(f"$ autolabel finalize {name}\n" + autolabel(stack, "finalize", name).strip())
-        runs = watch(stack, lambda r: _phase(r) in {"Finalized", "Failed"}, args.timeout, "Finalized")
+        runs = watch(stack, lambda r: _phase(r) in {"Finalized", "Failed"}, FINALIZE_TIMEOUT_S, "Finalized")
     print("\n=== Summary " + "=" * 68, flush=True)
     print("\n".join(summary(runs, reviews)), flush=True)
     views = explore_views(dataset, runs, reviews)
