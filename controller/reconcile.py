@@ -202,6 +202,11 @@ def _observe_job(run: AutoLabelRun, observed: Observed, builder: _StatusBuilder)
             f"all {len(shards)} shards succeeded",
         )
         builder.status.completion_time = builder.status.completion_time or observed.now
+        progress, started = builder.status.progress, builder.status.start_time
+        if progress is not None and started is not None:
+            # Once done, the rate shown is the run's average over all shards, start to finish.
+            elapsed = max((builder.status.completion_time - started).total_seconds(), 1.0)
+            progress.images_per_second = round(progress.processed / elapsed, 2)
         return
     failed_job = _job_condition(observed.job, "Failed")
     if failed_job:

@@ -48,7 +48,7 @@ def run_manifest(
             "outputFormat": "logits",
             "tensors": {"output": "LOGITS"},
         },
-        "detection": {"name": "face_detector", "outputFormat": "boxes"},
+        "detection": {"name": "face_detector", "outputFormat": "boxes", "classNames": ["face"]},
         "segmentation": {"name": "selfie_segmentation", "outputFormat": "mask"},
     }
     body: dict[str, Any] = {

@@ -133,6 +133,7 @@ def test_shards_progress_and_completion() -> None:
         Observed(now=NOW, job=job(completed="0-1", condition={"type": "Complete"})),
     )
     assert done.status.phase is Phase.REVIEW and done.status.completion_time == NOW
+    assert done.status.progress is not None and done.status.progress.images_per_second == 7.0  # 7 in <= 1 s
     assert conditions(done.status)["InferenceComplete"] == ("True", "AllShardsSucceeded")
 
 
