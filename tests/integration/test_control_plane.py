@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import pytest
 import yaml
 
 from tests.fixtures.cluster import ClusterHandle
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -49,16 +48,6 @@ spec:
             properties:
               phase: {type: string}
 """
-
-
-def wait_until(what: str, predicate: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def get_json(cluster: ClusterHandle, *args: str) -> Any:

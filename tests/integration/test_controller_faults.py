@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import pytest
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.operator import Operator
 from tests.integration.run_helpers import apply, database_secret, new_dataset, run_manifest
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 SLOW_RUN: dict[str, Any] = {
@@ -30,16 +30,6 @@ SLOW_RUN: dict[str, Any] = {
 @pytest.fixture
 def secret(cluster: ClusterHandle, operator: Operator, mongo: Any) -> str:
     return database_secret(cluster, operator.namespace, mongo)
-
-
-def wait_until(what: str, predicate: Callable[[], Any], timeout: float = 180) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def worker_pids(run_uid: str, shard: int | None = None) -> list[int]:

@@ -7,7 +7,6 @@ pods through the local pod runner, real Triton models, real FiftyOne database.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -220,13 +219,3 @@ def test_corrected_spec_is_validated_again_and_proceeds(
     run = operator.wait_for_phase("fixed-later", {"Review"})
     assert condition(run, "Failed")["status"] == "False"
     assert condition(run, "Validated")["observedGeneration"] == run["metadata"]["generation"]
-
-
-def wait_until(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -30,10 +30,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
+from tools.cluster.kubeconfig import token_kubeconfig
 from tools.cluster.podspec import LocalContainer, PodSpecError, decode_secret_data, local_containers
 from tools.cluster.processes import die_with_parent, stop_process_group
 
@@ -150,25 +150,7 @@ class LocalPodRunner:
         token = self.core.create_namespaced_service_account_token(
             spec.get("serviceAccountName") or "default", metadata["namespace"], request
         ).status.token
-        admin = yaml.safe_load(self.kubeconfig.read_text())
-        cluster = admin["clusters"][0]["cluster"]
-        document = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "current-context": "pod",
-            "clusters": [{"name": "local", "cluster": cluster}],
-            "users": [{"name": "pod", "user": {"token": token}}],
-            "contexts": [
-                {
-                    "name": "pod",
-                    "context": {"cluster": "local", "user": "pod", "namespace": metadata["namespace"]},
-                }
-            ],
-        }
-        path = pod_dir / "kubeconfig"
-        path.write_text(yaml.safe_dump(document))
-        path.chmod(0o600)
-        return path
+        return token_kubeconfig(self.kubeconfig, token, pod_dir / "kubeconfig", metadata["namespace"])
 
     def _execute(self, pod: dict[str, Any]) -> None:
         metadata = pod["metadata"]

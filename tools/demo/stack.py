@@ -24,9 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from tools.cluster.harness import REPO_ROOT, LocalCluster, tool_bin_dir
+from tools.cluster.kubeconfig import token_kubeconfig
 from tools.cluster.processes import ManagedProcess, free_port
 from tools.services.mongo import MongoServer, start_mongo
 from tools.services.triton import (
@@ -136,18 +135,7 @@ class DemoStack:
         token = cluster.kubectl(
             "create", "token", CONTROLLER_SA, "-n", SYSTEM_NAMESPACE, "--duration=24h"
         ).stdout.strip()
-        admin = yaml.safe_load(cluster.kubeconfig.read_text())
-        document = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "current-context": "controller",
-            "clusters": [{"name": "local", "cluster": admin["clusters"][0]["cluster"]}],
-            "users": [{"name": "controller", "user": {"token": token}}],
-            "contexts": [{"name": "controller", "context": {"cluster": "local", "user": "controller"}}],
-        }
-        path.write_text(yaml.safe_dump(document))
-        path.chmod(0o600)
-        return path
+        return token_kubeconfig(cluster.kubeconfig, token, path)
 
     def start_app(self, port: int) -> str:
         """The FiftyOne App server on 127.0.0.1:`port`; returns its URL."""
