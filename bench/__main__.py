@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,18 @@ def _measure_model(
     print(f"{model.name} ({model.kind}):", flush=True)
     raw = sweep(url, model, images)
     best_raw = max(raw, key=lambda row: row["imagesPerSecond"])
-    settings = list(dict.fromkeys([Setting(best_raw["batch"], best_raw["inFlight"]), DEFAULT_SETTING]))
+    best = Setting(best_raw["batch"], best_raw["inFlight"])
+    # As many tries as apply_model gets: the raw optimum, the defaults, and the two config levers.
+    settings = list(
+        dict.fromkeys(
+            [
+                best,
+                DEFAULT_SETTING,
+                replace(best, decode_threads=3),
+                replace(best, write_batch=512),
+            ]
+        )
+    )
     workers = [_worker(dataset.name, len(dataset), url, model, s, work) for s in settings]
     best_worker = max(workers, key=lambda result: result.images_per_second)
     apply_rows = _apply_model(dataset.name, model)
@@ -139,7 +151,7 @@ def _measure_model(
     b = best_worker.images_per_second
     return {
         "kind": model.kind,
-        "images": len(dataset),
+        "samples": len(dataset),
         "rawTriton": {"best": best_raw, "sweep": raw},
         "worker": {"best": best_worker.as_dict(), "runs": [w.as_dict() for w in workers]},
         "applyModel": {"best": best_apply, "runs": apply_rows},
@@ -162,8 +174,8 @@ def _table(results: dict[str, Any]) -> str:
         )
         lines.append(
             f"| {name} ({row['kind']}) | {raw['imagesPerSecond']:.1f} (batch {raw['batch']} x "
-            f"{raw['inFlight']}) | {worker['imagesPerSecond']:.1f} (batch {worker['batch']} x "
-            f"{worker['inFlight']}) | {apply['imagesPerSecond']:.1f} (batch_size {apply['batchSize']}, "
+            f"{raw['inFlight']}) | {worker['imagesPerSecond']:.1f} ({worker['setting']}) | "
+            f"{apply['imagesPerSecond']:.1f} (batch_size {apply['batchSize']}, "
             f"num_workers {apply['numWorkers']}) | {row['worker_over_triton']:.2f} | "
             f"{row['worker_over_apply_model']:.2f} | {targets} |"
         )
@@ -179,7 +191,8 @@ def _table(results: dict[str, Any]) -> str:
     for row in results.get("rss", []):
         verdict = "under" if row["peakRssMiB"] < RSS_LIMIT_MIB else "OVER"
         lines.append(
-            f"Worker peak RSS, {row['samples']} samples ({LIGHT.name}): {row['peakRssMiB']:.0f} MiB "
+            f"Worker peak RSS, {row['samples']} samples ({LIGHT.name}, {row['setting']}): "
+            f"{row['peakRssMiB']:.0f} MiB "
             f"({verdict} 1 GiB), {row['imagesPerSecond']:.1f} img/s."
         )
     return "\n".join(lines)
@@ -199,7 +212,6 @@ def main(argv: list[str] | None = None) -> int:
         triton = start_triton(DEFAULT_MODEL_REPOSITORY, work / "triton")
         print(f"mongod {mongo.uri}, tritonserver {triton.grpc_url}; work dir {work}", flush=True)
         paths = write_bench_images(IMAGE_CACHE, args.images)
-        dataset = _dataset(paths, len(paths))
         images = _preloaded(paths)
         wanted = args.models.split(",")
         results: dict[str, Any] = {
@@ -210,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for model in MODELS:
             if model.name in wanted:
+                dataset = _dataset(paths, max(model.samples, len(paths)))
                 results["models"][model.name] = _measure_model(model, dataset, images, triton.grpc_url, work)
         from bench import writeback
 
@@ -220,7 +233,11 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             print(f"worker peak RSS, {size} samples:", flush=True)
             best = results["models"].get(LIGHT.name, {}).get("worker", {}).get("best")
-            setting = Setting(best["batch"], best["inFlight"]) if best else DEFAULT_SETTING
+            setting = (
+                Setting(best["batch"], best["inFlight"], best["decodeThreads"], best["writeBatchSize"])
+                if best
+                else DEFAULT_SETTING
+            )
             shard = _dataset(paths, size)
             results["rss"].append(_worker(shard.name, size, triton.grpc_url, LIGHT, setting, work).as_dict())
         results["seconds"] = time.perf_counter() - started

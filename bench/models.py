@@ -11,9 +11,16 @@ class Setting:
 
     batch: int
     in_flight: int
+    decode_threads: int = 2  # worker only (its default)
+    write_batch: int = 128  # worker only (its default writeBatchSize)
 
     def __str__(self) -> str:
-        return f"batch {self.batch} x {self.in_flight} in flight"
+        text = f"batch {self.batch} x {self.in_flight} in flight"
+        if self.decode_threads != 2:
+            text += f", {self.decode_threads} decode threads"
+        if self.write_batch != 128:
+            text += f", writes of {self.write_batch}"
+        return text
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class BenchModel:
     output_format: str
     raw_settings: tuple[Setting, ...]
     raw_images: int  # images sent per raw-Triton setting
+    samples: int  # samples in (b) and (c): the distinct JPEGs cycled, so a light run lasts seconds
     apply_model_settings: tuple[tuple[int, int], ...]  # (batch_size, num_workers)
 
 
@@ -34,6 +42,7 @@ HEAVY = BenchModel(
     output_format="logits",
     raw_settings=(Setting(1, 8), Setting(1, 16), Setting(1, 32), Setting(4, 4), Setting(8, 2)),
     raw_images=192,
+    samples=512,
     apply_model_settings=((4, 0), (4, 2), (16, 0), (16, 2)),
 )
 
@@ -44,6 +53,7 @@ LIGHT = BenchModel(
     output_format="probabilities",
     raw_settings=(Setting(1, 16), Setting(1, 64), Setting(16, 4), Setting(32, 4), Setting(64, 2)),
     raw_images=2048,
+    samples=2048,
     apply_model_settings=((16, 0), (16, 2), (64, 2), (64, 4)),
 )
 

@@ -50,6 +50,9 @@ class WorkerResult:
             "peakRssMiB": self.peak_rss_mib,
             "batch": self.setting.batch,
             "inFlight": self.setting.in_flight,
+            "decodeThreads": self.setting.decode_threads,
+            "writeBatchSize": self.setting.write_batch,
+            "setting": str(self.setting),
         }
 
 
@@ -68,6 +71,8 @@ def worker_config(dataset: str, url: str, model: BenchModel, setting: Setting) -
         },
         "batchSize": setting.batch,
         "maxInFlight": setting.in_flight,
+        "decodeThreads": setting.decode_threads,
+        "writeBatchSize": setting.write_batch,
         "progress": {"kind": "none", "intervalS": 5.0},
     }
 
