@@ -36,7 +36,7 @@ lint: venv
 	$(VENV)/bin/lint-imports
 
 typecheck: venv
-	$(VENV)/bin/mypy controller inference tools tests
+	$(VENV)/bin/mypy controller inference tools tests bench
 
 unit: venv
 	$(PY) -m pytest -q -m "not integration" tests

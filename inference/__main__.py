@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import logging
 import os
@@ -86,7 +87,26 @@ def _one_shot(command: str, config: WorkerConfig, args: argparse.Namespace) -> i
     return 0
 
 
+def _keep_other_datasets() -> None:
+    """Drops FiftyOne's exit hook that deletes every non-persistent dataset of the database.
+
+    FiftyOne runs it when a process that connected exits and believes itself the only
+    client; a short-lived worker or probe must never delete the datasets of the people
+    and notebooks sharing the database (seen in tests: a probe's exit removed them).
+    """
+    database = sys.modules.get("fiftyone.core.odm.database")
+    if database is not None:
+        atexit.unregister(database._delete_non_persistent_datasets_if_allowed)
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    finally:
+        _keep_other_datasets()
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inference", description="autolabel inference worker")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="label this pod's shard of a run")
