@@ -244,60 +244,36 @@ class LocalCluster:
         self.kubeconfig.write_text(yaml.safe_dump(document))
         self.kubeconfig.chmod(0o600)
 
-    def _start_controller_manager(self) -> None:
+    def _component_flags(self, name: str) -> list[str]:
+        """Flags kube-controller-manager and kube-scheduler share: admin kubeconfig, loopback serving."""
         kubeconfig = str(self.kubeconfig)
+        return [
+            str(self.bin_dir / name),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+            f"--cert-dir={self.state_dir / 'pki' / name}",
+            "--leader-elect=false",
+        ]
+
+    def _start_controller_manager(self) -> None:
         self.processes.start(
             "kube-controller-manager",
             [
-                str(self.bin_dir / "kube-controller-manager"),
-                "--kubeconfig",
-                kubeconfig,
-                "--authentication-kubeconfig",
-                kubeconfig,
-                "--authorization-kubeconfig",
-                kubeconfig,
-                "--bind-address",
-                "127.0.0.1",
-                "--secure-port",
-                str(free_port()),
-                "--cert-dir",
-                str(self.state_dir / "pki" / "kcm"),
-                "--leader-elect=false",
-                "--controllers",
-                CONTROLLERS,
-                "--service-account-private-key-file",
-                str(self.pki.service_account_key),
-                "--root-ca-file",
-                str(self.pki.ca_cert),
+                *self._component_flags("kube-controller-manager"),
+                f"--controllers={CONTROLLERS}",
+                f"--service-account-private-key-file={self.pki.service_account_key}",
+                f"--root-ca-file={self.pki.ca_cert}",
                 "--use-service-account-credentials=false",
-                "--concurrent-job-syncs",
-                "5",
-                "--concurrent-gc-syncs",
-                "5",
+                "--concurrent-job-syncs=5",
+                "--concurrent-gc-syncs=5",
             ],
         )
 
     def _start_scheduler(self) -> None:
-        kubeconfig = str(self.kubeconfig)
-        self.processes.start(
-            "kube-scheduler",
-            [
-                str(self.bin_dir / "kube-scheduler"),
-                "--kubeconfig",
-                kubeconfig,
-                "--authentication-kubeconfig",
-                kubeconfig,
-                "--authorization-kubeconfig",
-                kubeconfig,
-                "--bind-address",
-                "127.0.0.1",
-                "--secure-port",
-                str(free_port()),
-                "--cert-dir",
-                str(self.state_dir / "pki" / "scheduler"),
-                "--leader-elect=false",
-            ],
-        )
+        self.processes.start("kube-scheduler", self._component_flags("kube-scheduler"))
 
     def _start_kwok(self) -> None:
         self.processes.start(

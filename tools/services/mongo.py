@@ -12,11 +12,10 @@ import importlib.util
 import shutil
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.services.process import free_port, stop_process, wait_until
+from tools.services.process import free_port, serve_until_interrupted, stop_process, wait_until
 
 
 def mongod_binary() -> Path:
@@ -109,13 +108,7 @@ def start_mongo(work_dir: Path | None = None) -> MongoServer:
 def main() -> None:
     server = start_mongo()
     print(f"mongod ready: FIFTYONE_DATABASE_URI={server.uri} log={server.log_path}", flush=True)
-    try:
-        while server.process is not None and server.process.poll() is None:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_interrupted(server)
 
 
 if __name__ == "__main__":

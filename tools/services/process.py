@@ -9,10 +9,11 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tools.cluster.processes import free_port
 
-__all__ = ["free_port", "log_tail", "stop_process", "wait_until"]
+__all__ = ["free_port", "log_tail", "serve_until_interrupted", "stop_process", "wait_until"]
 
 
 def wait_until(
@@ -55,3 +56,14 @@ def stop_process(process: subprocess.Popen[bytes], *, timeout_s: float = 15.0) -
         with contextlib.suppress(ProcessLookupError):
             os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=timeout_s)
+
+
+def serve_until_interrupted(server: Any) -> None:
+    """Keeps a started server (with `.process` and `.stop()`) in the foreground until Ctrl-C or its exit."""
+    try:
+        while server.process is not None and server.process.poll() is None:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

@@ -21,12 +21,11 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.services.process import free_port, stop_process, wait_until
+from tools.services.process import free_port, serve_until_interrupted, stop_process, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_REPOSITORY = REPO_ROOT / "models"
@@ -178,13 +177,7 @@ def main() -> None:
     print(
         f"tritonserver ready: grpc={server.grpc_url} http={server.http_url} log={server.log_path}", flush=True
     )
-    try:
-        while server.process is not None and server.process.poll() is None:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    serve_until_interrupted(server)
 
 
 if __name__ == "__main__":
