@@ -82,7 +82,7 @@ class Actions:
 class JobSettings:
     """Operator-wide settings of worker Jobs (from the controller's environment)."""
 
-    image: str = "ghcr.io/autolabel-operator/autolabel-operator:0.1.0"
+    image: str = "ghcr.io/autolabel/autolabel-operator:0.1.0"  # the chart sets AUTOLABEL_WORKER_IMAGE
     service_account: str = "autolabel-worker"
     command: tuple[str, ...] = ("autolabel-worker", "run")
 
