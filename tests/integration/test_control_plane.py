@@ -54,6 +54,15 @@ def get_json(cluster: ClusterHandle, *args: str) -> Any:
     return json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
 
 
+def widget_manifest(name: str, namespace: str, size: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "harness.autolabel.dev/v1",
+        "kind": "Widget",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"size": size},
+    }
+
+
 @pytest.fixture(scope="module")
 def widget_crd(cluster: ClusterHandle) -> str:
     cluster.kubectl("apply", "-f", "-", input=WIDGET_CRD)
@@ -75,12 +84,7 @@ def test_server_reports_the_pinned_version(cluster: ClusterHandle) -> None:
 
 
 def test_applied_crd_is_served(cluster: ClusterHandle, widget_crd: str, namespace: str) -> None:
-    widget = {
-        "apiVersion": "harness.autolabel.dev/v1",
-        "kind": "Widget",
-        "metadata": {"name": "w1", "namespace": namespace},
-        "spec": {"size": 3},
-    }
+    widget = widget_manifest("w1", namespace, 3)
     cluster.kubectl("apply", "-f", "-", input=json.dumps(widget))
     assert get_json(cluster, "widget", "w1", "-n", namespace)["spec"] == {"size": 3}
 
@@ -88,12 +92,7 @@ def test_applied_crd_is_served(cluster: ClusterHandle, widget_crd: str, namespac
 def test_schema_violation_is_rejected_with_the_servers_message(
     cluster: ClusterHandle, widget_crd: str, namespace: str
 ) -> None:
-    widget = {
-        "apiVersion": "harness.autolabel.dev/v1",
-        "kind": "Widget",
-        "metadata": {"name": "too-big", "namespace": namespace},
-        "spec": {"size": 11},
-    }
+    widget = widget_manifest("too-big", namespace, 11)
     result = cluster.kubectl("apply", "-f", "-", input=json.dumps(widget), check=False)
     assert result.returncode != 0
     assert "spec.size" in result.stderr
@@ -104,12 +103,7 @@ def test_schema_violation_is_rejected_with_the_servers_message(
 def test_status_subresource_patch_and_pruning(
     cluster: ClusterHandle, widget_crd: str, namespace: str
 ) -> None:
-    widget = {
-        "apiVersion": "harness.autolabel.dev/v1",
-        "kind": "Widget",
-        "metadata": {"name": "w2", "namespace": namespace},
-        "spec": {"size": 2},
-    }
+    widget = widget_manifest("w2", namespace, 2)
     cluster.kubectl("apply", "-f", "-", input=json.dumps(widget))
     cluster.kubectl(
         "patch",
