@@ -1,8 +1,10 @@
-"""Pure builders of a run's children: the worker configuration, the progress ConfigMap, the Indexed Job.
+"""Pure builders of a run's children: the worker configuration, its ConfigMaps, the Indexed Job.
 
 Nothing here calls the API; the reconcile decides when to create what these
 return. The worker configuration is a JSON contract with `inference/config.py`
-(camelCase keys); the controller never imports the worker's code.
+(camelCase keys); the controller never imports the worker's code. It travels
+as the file `worker.json` of the run's snapshot ConfigMap, mounted into every
+pod of the run (an environment variable is limited to 128 KiB by Linux).
 """
 
 from __future__ import annotations
@@ -12,9 +14,22 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.api import KUEUE_QUEUE_LABEL, AutoLabelRunSpec, OutputFormat
-from controller.names import child_labels, job_name, owner_reference, progress_config_map_name
+from controller.names import (
+    child_labels,
+    job_name,
+    owner_reference,
+    progress_config_map_name,
+    result_config_map_name,
+    snapshot_config_map_name,
+)
 
-WORKER_CONFIG_ENV = "AUTOLABEL_WORKER_CONFIG"
+CONFIG_VOLUME = "autolabel-config"
+CONFIG_DIR = "/etc/autolabel"
+WORKER_CONFIG_KEY = "worker.json"
+SPEC_KEY = "spec.json"
+WORKER_CONFIG_PATH = f"{CONFIG_DIR}/{WORKER_CONFIG_KEY}"
+GENERATION_ANNOTATION = "autolabel.dev/generation"
+DATABASE_ADMIN_ENV = "FIFTYONE_DATABASE_ADMIN"
 DATABASE_URI_ENV = "FIFTYONE_DATABASE_URI"
 DATABASE_NAME_ENV = "FIFTYONE_DATABASE_NAME"
 DATABASE_NAME_KEY = "database"
@@ -133,15 +148,65 @@ def progress_config_map(metadata: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _database_env(spec: AutoLabelRunSpec) -> list[dict[str, Any]]:
+def snapshot_config_map(metadata: Mapping[str, Any], spec: AutoLabelRunSpec) -> dict[str, Any]:
+    """The run's snapshot: the spec of the generation validated and the worker configuration from it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": snapshot_config_map_name(metadata),
+            "namespace": metadata["namespace"],
+            "labels": child_labels(metadata, "snapshot"),
+            "annotations": {GENERATION_ANNOTATION: str(int(metadata.get("generation") or 0))},
+            "ownerReferences": [owner_reference(metadata)],
+        },
+        "data": {
+            WORKER_CONFIG_KEY: json.dumps(worker_config(metadata, spec), sort_keys=True),
+            SPEC_KEY: json.dumps(spec.dump(), sort_keys=True),
+        },
+    }
+
+
+def result_config_map(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The ConfigMap dataset-step pods write their verdicts into (one key per step)."""
+    manifest = progress_config_map(metadata)
+    manifest["metadata"]["name"] = result_config_map_name(metadata)
+    manifest["metadata"]["labels"] = child_labels(metadata, "result")
+    return manifest
+
+
+def config_volume(metadata: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(volume, volumeMount): the snapshot ConfigMap as files under CONFIG_DIR, read-only."""
+    volume = {"name": CONFIG_VOLUME, "configMap": {"name": snapshot_config_map_name(metadata)}}
+    return volume, {"name": CONFIG_VOLUME, "mountPath": CONFIG_DIR, "readOnly": True}
+
+
+def database_env(spec: AutoLabelRunSpec, optional: bool = False) -> list[dict[str, Any]]:
+    """The database URI from the run's Secret (resolved by the kubelet, never by the controller).
+
+    `optional`: a dataset step starts without it and reports the missing Secret as its verdict.
+    FiftyOne is told never to migrate the database (it belongs to the user).
+    """
     secret = spec.dataset.database_secret_ref
+    uri_ref: dict[str, Any] = {"name": secret.name, "key": secret.key}
+    if optional:
+        uri_ref["optional"] = True
     return [
-        {"name": DATABASE_URI_ENV, "valueFrom": {"secretKeyRef": {"name": secret.name, "key": secret.key}}},
+        {"name": DATABASE_URI_ENV, "valueFrom": {"secretKeyRef": uri_ref}},
         {
             "name": DATABASE_NAME_ENV,
             "valueFrom": {"secretKeyRef": {"name": secret.name, "key": DATABASE_NAME_KEY, "optional": True}},
         },
+        {"name": DATABASE_ADMIN_ENV, "value": "false"},
     ]
+
+
+WORKER_SECURITY_CONTEXT: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
 def _volumes(spec: AutoLabelRunSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -218,22 +283,17 @@ def worker_job(
     if execution.queue_name:
         labels[KUEUE_QUEUE_LABEL] = execution.queue_name
     volumes, mounts = _volumes(spec)
+    config_vol, config_mount = config_volume(metadata)
+    volumes.append(config_vol)
+    mounts.append(config_mount)
     worker: dict[str, Any] = {
         "name": "worker",
         "image": execution.image or default_image,
-        "command": command,
-        "env": [
-            {"name": WORKER_CONFIG_ENV, "value": json.dumps(worker_config(metadata, spec), sort_keys=True)},
-            *_database_env(spec),
-        ],
+        "command": [*command, "--config", WORKER_CONFIG_PATH],
+        "env": database_env(spec),
         "volumeMounts": mounts,
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": dict(WORKER_SECURITY_CONTEXT),
     }
     if execution.image_pull_policy:
         worker["imagePullPolicy"] = execution.image_pull_policy

@@ -18,6 +18,7 @@ import yaml
 
 from controller.api import constants
 from controller.api.common import cel_rule
+from controller.api.immutable import IMMUTABLE_FIELDS, immutable_rules
 from controller.api.openapi import JsonSchema, structural_schema
 from controller.api.spec import AutoLabelRunSpec
 from controller.api.status import AutoLabelRunStatus
@@ -39,6 +40,20 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
 ]
 
 
+def with_immutable_fields(spec: JsonSchema) -> JsonSchema:
+    """Adds the transition rules of `IMMUTABLE_FIELDS` to the spec schema's objects."""
+    for parent in IMMUTABLE_FIELDS:
+        node = spec
+        for part in parent:
+            node = node["properties"][part]
+        missing = [name for name in IMMUTABLE_FIELDS[parent] if name not in node["properties"]]
+        if missing:
+            raise KeyError(f"immutable fields {missing} are not in the schema of spec.{'.'.join(parent)}")
+        rules = immutable_rules(parent, set(node.get("required") or []))
+        node["x-kubernetes-validations"] = [*(node.get("x-kubernetes-validations") or []), *rules]
+    return spec
+
+
 def root_schema() -> JsonSchema:
     """The openAPIV3Schema of the CRD: the object envelope around the spec and status schemas."""
     return {
@@ -53,7 +68,7 @@ def root_schema() -> JsonSchema:
             },
             "kind": {"description": "Kind of the object: AutoLabelRun.", "type": "string"},
             "metadata": {"type": "object"},
-            "spec": structural_schema(AutoLabelRunSpec),
+            "spec": with_immutable_fields(structural_schema(AutoLabelRunSpec)),
             # No defaults in status: only the controller writes it, and it writes every field it means.
             "status": structural_schema(AutoLabelRunStatus, keep_defaults=False),
         },

@@ -5,11 +5,13 @@ per-run lock (kopf runs timers beside event handlers). The controller is the
 only writer of status, so the status it last wrote is remembered and preferred
 over a watch event that may still carry an older one.
 
-After inference, the review, finalize and discard work the pure reconcile asks
-for (`controller.review`) runs as an asyncio subprocess (`review_runner`) under
-the run's own lock only: other runs keep being reconciled while a long
-finalize goes on. A failed attempt is remembered so it is retried later, not
-on every timer tick.
+Validation, and after inference the review, finalize and discard work the pure
+reconcile asks for (`controller.review`), run as dataset steps: one-shot Jobs
+in the run's namespace (`steps.py`, `step_runner.py`). The engine starts a
+step and returns; a later reconcile finds its verdict in the result ConfigMap
+and reconciles with it. Nothing here waits on dataset I/O, holds a database
+credential or runs tenant code. A failed attempt is remembered so it is
+retried later, not on every timer tick.
 """
 
 from __future__ import annotations
@@ -39,10 +41,10 @@ from controller.api import (
 from controller.kube import Kube
 from controller.names import job_name, progress_config_map_name
 from controller.reconcile import Actions, Event, JobSettings, Observed, Validation, reconcile
-from controller.review import ReviewWork
-from controller.review_runner import run_work
+from controller.review import ReviewOutcome
 from controller.shards import parse_progress
-from controller.validation import ValidationUnavailable, validate
+from controller.step_runner import StepRunner, StepState
+from controller.steps import validation_step, work_step
 
 log = logging.getLogger("autolabel.controller")
 REVALIDATE_SECONDS = 30.0  # how often an unreachable database or Triton server is checked again
@@ -60,6 +62,8 @@ class Engine:
     def __init__(self, kube: Kube, settings: JobSettings) -> None:
         self.kube = kube
         self.settings = settings
+        self.steps = StepRunner(kube, settings.image, settings.service_account, list(settings.step_command))
+        self._validation_errors: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._review_failures: dict[str, datetime] = {}
         self._written: dict[str, _Memory] = {}
@@ -79,9 +83,15 @@ class Engine:
             else None
         )
 
+    def _may_validate(self, uid: str) -> bool:
+        """False for a while after a validation step that gave no verdict (it crashed)."""
+        failed_at = self._validation_errors.get(uid)
+        return failed_at is None or time.monotonic() - failed_at >= REVALIDATE_SECONDS
+
     def forget(self, uid: str) -> None:
         self._review_failures.pop(uid, None)
         self._validations.pop(uid, None)
+        self._validation_errors.pop(uid, None)
         self._locks.pop(uid, None)
         self._written.pop(uid, None)
         self.phases.record(uid, None)
@@ -93,7 +103,7 @@ class Engine:
         async with lock:
             try:
                 await self._reconcile(body, patch)
-            except (ValidationUnavailable, kopf.TemporaryError):
+            except kopf.TemporaryError:
                 metrics.RECONCILE_ERRORS.labels("temporary").inc()
                 raise
             except Exception:
@@ -119,35 +129,63 @@ class Engine:
         except ValidationError as error:
             self._write_invalid_spec(current, error, now, patch)
             return
+        uid = run.metadata["uid"]
         observed = await self._observe(run, now)
-        observed = replace(observed, review_failed_at=self._review_failures.get(run.metadata["uid"]))
+        step = await self.steps.current(run)
+        if step is not None and step.done:
+            observed = self._collect(run, step, observed, now)
+            await self.steps.finish(run, step)
+            step = None
+        observed = replace(observed, review_failed_at=self._review_failures.get(uid))
+        started = run.status.job_name is not None or observed.job is not None
         actions = reconcile(run, observed, self.settings)
-        if actions.validate:
+        if actions.validate and step is None:
             validation = self._recent_validation(run)
-            if validation is None:
-                validation = await validate(run, self.kube)
-                metrics.VALIDATIONS.labels(validation.reason.value).inc()
-                self._validations[run.metadata["uid"]] = (time.monotonic(), validation)
-            actions = reconcile(run, replace(observed, validation=validation), self.settings)
-        if actions.review is not None:
+            if validation is not None:
+                actions = reconcile(run, replace(observed, validation=validation), self.settings)
+            elif self._may_validate(uid):
+                await self.steps.start(run, validation_step(run, now), started)
+        if actions.review is not None and step is None:
             if actions.review.finalize or actions.review.discard:
                 await self._write_now(run, actions)
-            actions = await self._review(run, observed, actions.review, now)
+            await self.steps.start(run, work_step(run, actions.review, now), started=True)
+        if actions.create_job is not None and run.status.job_name is None:
+            await self.steps.ensure_snapshot(run, started=False)
         await self._act(run.metadata["namespace"], actions)
         self._write(run, actions, patch)
 
-    async def _review(
-        self, run: AutoLabelRun, observed: Observed, work: ReviewWork, now: datetime
-    ) -> Actions:
-        """Runs the review/finalize/discard subprocess (the event loop stays free), then reconciles again."""
-        uid = run.metadata["uid"]
-        outcome = await run_work(run, work, self.kube)
-        if outcome.error is not None:
-            log.warning("run %s: %s failed: %s", run.metadata["name"], work.describe(), outcome.error)
+    def _collect(self, run: AutoLabelRun, state: StepState, observed: Observed, now: datetime) -> Observed:
+        """A finished step's verdict as what reconcile observes (a validation, or a review outcome)."""
+        uid, name, step = run.metadata["uid"], run.metadata["name"], state.step
+        if step.kind == "validate":
+            if state.result is None:
+                log.warning("run %s: the validation step gave no verdict: %s", name, state.error)
+                self._validation_errors[uid] = time.monotonic()
+                return observed
+            try:
+                validation = Validation(
+                    generation=step.generation,
+                    ok=bool(state.result["ok"]),
+                    reason=Reason(state.result["reason"]),
+                    message=str(state.result["message"]),
+                    total=state.result.get("total"),
+                )
+            except (KeyError, ValueError) as error:
+                log.warning("run %s: unreadable validation verdict %s: %s", name, state.result, error)
+                self._validation_errors[uid] = time.monotonic()
+                return observed
+            metrics.VALIDATIONS.labels(validation.reason.value).inc()
+            self._validations[uid] = (time.monotonic(), validation)
+            self._validation_errors.pop(uid, None)
+            return replace(observed, validation=validation)
+        if step.work is None:
+            return observed  # a cleanup left over from a deletion that was not completed
+        if state.error is not None:
+            log.warning("run %s: %s failed: %s", name, step.work.describe(), state.error)
             self._review_failures[uid] = now
         else:
             self._review_failures.pop(uid, None)
-        return reconcile(run, replace(observed, review=outcome), self.settings)
+        return replace(observed, review=ReviewOutcome(step.work, result=state.result, error=state.error))
 
     async def _observe(self, run: AutoLabelRun, now: datetime) -> Observed:
         metadata = run.metadata

@@ -16,17 +16,18 @@ from typing import Any
 import kopf
 
 from controller.api import GROUP, PLURAL, VERSION, AutoLabelRun, DeletionPolicy, Phase
-from controller.cleanup import CleanupUnavailable, delete_predictions
 from controller.engine import Engine
 from controller.kube import Kube, load_client
 from controller.names import job_name
 from controller.reconcile import JobSettings
+from controller.step_runner import CleanupUnavailable, delete_predictions
 
 FINALIZER = "autolabel.dev/cleanup"
 ANNOTATION_PREFIX = "autolabel.dev"
 RECONCILE_INTERVAL_SECONDS = float(os.environ.get("AUTOLABEL_RECONCILE_INTERVAL", "5"))
 DELETE_ATTEMPTS = 5
 POD_STOP_WAIT_SECONDS = 60
+CLEANUP_WAIT_SECONDS = 180
 log = logging.getLogger("autolabel.controller")
 _engine: Engine | None = None
 
@@ -34,10 +35,14 @@ _engine: Engine | None = None
 def engine() -> Engine:
     global _engine
     if _engine is None:
+        command = tuple(os.environ.get("AUTOLABEL_WORKER_COMMAND", " ".join(JobSettings.command)).split())
+        # Dataset steps run the worker's entry point with another subcommand than `run`.
+        default_step = command[:-1] if command[-1:] == ("run",) else JobSettings.step_command
         settings = JobSettings(
             image=os.environ.get("AUTOLABEL_WORKER_IMAGE", JobSettings.image),
             service_account=os.environ.get("AUTOLABEL_WORKER_SERVICE_ACCOUNT", JobSettings.service_account),
-            command=tuple(os.environ.get("AUTOLABEL_WORKER_COMMAND", " ".join(JobSettings.command)).split()),
+            command=command,
+            step_command=tuple(os.environ.get("AUTOLABEL_STEP_COMMAND", " ".join(default_step)).split()),
         )
         _engine = Engine(Kube(load_client()), settings)
     return _engine
@@ -89,7 +94,7 @@ async def on_delete(body: kopf.Body, retry: int, **_: Any) -> None:
                 break
             await asyncio.sleep(1)
         try:
-            removed = await delete_predictions(run, kube)
+            removed = await delete_predictions(engine().steps, run, CLEANUP_WAIT_SECONDS)
         except CleanupUnavailable as error:
             if retry + 1 < DELETE_ATTEMPTS:
                 raise kopf.TemporaryError(

@@ -2,13 +2,14 @@
 
 The official client is synchronous, so every call runs in a worker thread. The
 set of calls here is the controller's RBAC: the chart's ClusterRole grants
-exactly these verbs. Creates treat 409 Conflict as success (idempotent).
+exactly these verbs (tests/unit/test_rbac.py compares them). No Secret is ever
+read: dataset work runs in pods that get the database URI from the kubelet.
+Creates treat 409 Conflict as success (idempotent).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +17,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from controller.api import GROUP, PLURAL, VERSION
-from controller.names import RUN_UID_LABEL
+from controller.names import COMPONENT_LABEL, RUN_UID_LABEL
 
 
 def load_client() -> Any:
@@ -41,18 +42,6 @@ class Kube:
         result: dict[str, Any] = self.api.sanitize_for_serialization(obj)
         return result
 
-    async def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        def read() -> dict[str, str] | None:
-            try:
-                secret = self.core.read_namespaced_secret(name, namespace)
-            except ApiException as error:
-                if error.status == 404:
-                    return None
-                raise
-            return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
-
-        return await asyncio.to_thread(read)
-
     async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         def read() -> dict[str, Any] | None:
             try:
@@ -64,12 +53,55 @@ class Kube:
 
         return await asyncio.to_thread(read)
 
-    async def list_run_pods(self, namespace: str, run_uid: str) -> list[dict[str, Any]]:
+    async def list_run_pods(
+        self, namespace: str, run_uid: str, component: str = "worker"
+    ) -> list[dict[str, Any]]:
+        """The run's pods of one component (the worker shards unless told)."""
+
         def read() -> list[dict[str, Any]]:
-            pods = self.core.list_namespaced_pod(namespace, label_selector=f"{RUN_UID_LABEL}={run_uid}")
+            selector = f"{RUN_UID_LABEL}={run_uid},{COMPONENT_LABEL}={component}"
+            pods = self.core.list_namespaced_pod(namespace, label_selector=selector)
             return [self._plain(pod) for pod in pods.items]
 
         return await asyncio.to_thread(read)
+
+    async def list_job_pods(self, namespace: str, job: str) -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
+            pods = self.core.list_namespaced_pod(namespace, label_selector=f"job-name={job}")
+            return [self._plain(pod) for pod in pods.items]
+
+        return await asyncio.to_thread(read)
+
+    async def list_run_jobs(self, namespace: str, run_uid: str, component: str) -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
+            selector = f"{RUN_UID_LABEL}={run_uid},{COMPONENT_LABEL}={component}"
+            jobs = self.batch.list_namespaced_job(namespace, label_selector=selector)
+            return [self._plain(job) for job in jobs.items]
+
+        return await asyncio.to_thread(read)
+
+    async def read_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+        def read() -> dict[str, Any] | None:
+            try:
+                return self._plain(self.core.read_namespaced_config_map(name, namespace))
+            except ApiException as error:
+                if error.status == 404:
+                    return None
+                raise
+
+        return await asyncio.to_thread(read)
+
+    async def patch_config_map(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        """Merge-patches a ConfigMap (a key set to None is removed); absent is fine."""
+
+        def update() -> None:
+            try:
+                self.core.patch_namespaced_config_map(name, namespace, dict(patch))
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+
+        await asyncio.to_thread(update)
 
     async def read_config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
         def read() -> dict[str, str] | None:

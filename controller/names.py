@@ -38,6 +38,21 @@ def progress_config_map_name(metadata: Mapping[str, Any]) -> str:
     return child_name(metadata["name"], metadata["uid"], "progress")
 
 
+def snapshot_config_map_name(metadata: Mapping[str, Any]) -> str:
+    """The run's snapshot: the validated spec and the worker configuration every pod mounts."""
+    return child_name(metadata["name"], metadata["uid"], "snapshot")
+
+
+def result_config_map_name(metadata: Mapping[str, Any]) -> str:
+    """Where dataset-step pods write their JSON verdicts (one key per step)."""
+    return child_name(metadata["name"], metadata["uid"], "result")
+
+
+def step_job_name(metadata: Mapping[str, Any], key: str) -> str:
+    """The one-shot Job of a dataset step, e.g. `alr-<name>-<hash>-validate-g3-1764582000`."""
+    return child_name(metadata["name"], metadata["uid"], key)
+
+
 def child_labels(metadata: Mapping[str, Any], component: str) -> dict[str, str]:
     # Label values are limited to 63 characters; run names may be longer (253).
     return {

@@ -36,7 +36,7 @@ TRANSIENT_VALIDATION_REASONS = frozenset({Reason.DATABASE_UNREACHABLE.value, Rea
 
 @dataclass(frozen=True)
 class Validation:
-    """The outcome of checking a spec generation against the world (dataset, Secret, Triton)."""
+    """The verdict of the validation step on a spec generation (dataset, Secret, Triton)."""
 
     generation: int
     ok: bool
@@ -85,6 +85,7 @@ class JobSettings:
     image: str = "ghcr.io/autolabel/autolabel-operator:0.1.0"  # the chart sets AUTOLABEL_WORKER_IMAGE
     service_account: str = "autolabel-worker"
     command: tuple[str, ...] = ("autolabel-worker", "run")
+    step_command: tuple[str, ...] = ("autolabel-worker",)  # dataset steps: `<step_command> probe ...`
 
 
 def _job_condition(job: Mapping[str, Any] | None, condition_type: str) -> Mapping[str, Any] | None:

@@ -1,8 +1,13 @@
 """Command line: ``python -m inference run --config FILE`` (or the config JSON in AUTOLABEL_WORKER_CONFIG).
 
-Also the one-shot commands the controller runs as subprocesses: ``probe``,
-``discard`` and the review commands of `inference.review_commands`
-(``review``, ``review-stats``, ``apply-rules``, ``visualize``, ``finalize``).
+Also the one-shot dataset steps the controller runs as Jobs in the run's
+namespace: ``probe``, ``discard`` and the review commands of
+`inference.review_commands` (``review``, ``review-stats``, ``apply-rules``,
+``visualize``, ``finalize``). Each publishes one JSON verdict (`inference.result`):
+on stdout and into the run's result ConfigMap; a crash becomes ``{"error": ...}``.
+
+Every command sets ``FIFTYONE_DATABASE_ADMIN=false`` before FiftyOne is imported:
+the database is the user's and is never migrated.
 
 The shard index comes from ``JOB_COMPLETION_INDEX`` (Indexed Jobs set it; 0 when
 unset, for local runs). Exit codes: 0 shard done (images that failed to decode
@@ -14,12 +19,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
-import json
 import logging
 import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -27,9 +32,13 @@ from inference import review_commands
 from inference.config import WorkerConfig
 from inference.errors import ConfigError, FatalError
 from inference.progress import ConfigMapReporter, NullReporter, ProgressReporter
+from inference.result import publish
 from inference.worker import run_shard
 
 CONFIG_ENV = "AUTOLABEL_WORKER_CONFIG"
+DATABASE_ADMIN_ENV = "FIFTYONE_DATABASE_ADMIN"
+DATABASE_URI_ENV = "FIFTYONE_DATABASE_URI"
+SECRET_REF_ENV = "AUTOLABEL_DATABASE_SECRET_REF"
 EXIT_FATAL, EXIT_CONFIG, EXIT_TERMINATED = 1, 2, 143
 
 
@@ -70,20 +79,46 @@ async def _run(config: WorkerConfig, shard: int) -> None:
     await run_shard(config, shard, make_reporter(config, shard))
 
 
-def _one_shot(command: str, config: WorkerConfig, args: argparse.Namespace) -> int:
-    """`probe`, `discard` and the review commands: one JSON line on stdout (the controller parses it)."""
+def _missing_database() -> str | None:
+    """A step pod's URI comes from an optional secretKeyRef: absent means a missing Secret or key."""
+    ref = os.environ.get(SECRET_REF_ENV)
+    if os.environ.get(DATABASE_URI_ENV) or not ref:
+        return None
+    name, _, key = ref.partition("/")
+    return (
+        f"Secret {name} named by dataset.databaseSecretRef does not exist or has no key {key!r}; "
+        f"create it with the database URI under key {key!r} (or set dataset.databaseSecretRef.key)"
+    )
+
+
+def _verdict(command: str, config: WorkerConfig, args: argparse.Namespace) -> dict[str, Any]:
+    missing = _missing_database()
     if command == "probe":
+        if missing:
+            return {"ok": False, "reason": "DatabaseSecretMissing", "message": missing, "total": None}
         from inference.probe import probe
 
-        print(json.dumps(probe(config, not args.skip_triton)), flush=True)
-    elif command == "discard":
+        return probe(config, not args.skip_triton)
+    if missing:
+        raise FatalError(missing)
+    if command == "discard":
         from inference.discard import discard
 
         if args.review_aids:
             review_commands.discard_aids(config)
-        print(json.dumps(discard(config)), flush=True)
-    else:
-        print(json.dumps(review_commands.run(command, config, args)), flush=True)
+        return dict(discard(config))
+    return review_commands.run(command, config, args)
+
+
+def _one_shot(command: str, config: WorkerConfig, args: argparse.Namespace) -> int:
+    """`probe`, `discard` and the review commands: one JSON verdict (stdout and the result ConfigMap)."""
+    try:
+        verdict = _verdict(command, config, args)
+    except Exception as error:
+        print(f"fatal: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        publish(config.run.namespace, {"error": f"{command}: {type(error).__name__}: {error}"[:4000]})
+        return EXIT_FATAL
+    publish(config.run.namespace, verdict)
     return 0
 
 
@@ -100,6 +135,7 @@ def _keep_other_datasets() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ[DATABASE_ADMIN_ENV] = "false"  # before anything imports FiftyOne
     try:
         return _main(argv)
     finally:

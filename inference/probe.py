@@ -29,7 +29,16 @@ def _dataset_checks(config: WorkerConfig) -> tuple[dict[str, Any] | None, int]:
 
     try:
         exists = fo.dataset_exists(config.dataset)
-    except (PyMongoError, ConnectionError) as error:
+    except OSError as error:
+        migration = _migration_verdict(error)
+        if migration is not None:
+            return migration, 0
+        return _verdict(
+            False,
+            "DatabaseUnreachable",
+            f"cannot reach the FiftyOne database named by dataset.databaseSecretRef: {error}",
+        ), 0
+    except PyMongoError as error:
         return _verdict(
             False,
             "DatabaseUnreachable",
@@ -52,6 +61,10 @@ def _dataset_checks(config: WorkerConfig) -> tuple[dict[str, Any] | None, int]:
             f"dataset {config.dataset!r} has no saved view "
             f"{target.view!r} (saved views: {saved}); fix dataset.target.view",
         ), 0
+    if target.view is not None:
+        refused = _view_stage_verdict(dataset, target.view)
+        if refused is not None:
+            return refused, 0
     from inference.reader import target_view
 
     total = int(target_view(dataset, target).count())
@@ -79,6 +92,30 @@ def _dataset_checks(config: WorkerConfig) -> tuple[dict[str, Any] | None, int]:
                 "labelField or discard that run",
             ), total
     return None, total
+
+
+def _migration_verdict(error: OSError) -> dict[str, Any] | None:
+    """FiftyOne refuses (FIFTYONE_DATABASE_ADMIN=false) a database of another version: never migrate it."""
+    text = str(error)
+    if "Cannot connect to database v" not in text and "Cannot migrate database" not in text:
+        return None
+    return _verdict(
+        False,
+        "DatabaseMigrationRequired",
+        f"{text.split('. See ')[0]}: the database would need a migration, which autolabel never runs "
+        "on a user's database; migrate it with `fiftyone migrate` as its admin, or use a matching FiftyOne",
+    )
+
+
+def _view_stage_verdict(dataset: Any, view: str) -> dict[str, Any] | None:
+    """Refuses a saved view with a stage that is not FiftyOne's own (see view_guard), before loading it."""
+    from inference.view_guard import ViewNotSupported, check_saved_view
+
+    try:
+        check_saved_view(dataset, view)
+    except ViewNotSupported as error:
+        return _verdict(False, "ViewNotSupported", f"{error}; fix dataset.target.view")
+    return None
 
 
 async def _triton_checks(config: WorkerConfig) -> dict[str, Any] | None:

@@ -128,13 +128,9 @@ class ConfigMapReporter:
 
     def _core_api(self) -> Any:
         if self._api is None:
-            from kubernetes import client, config
+            from inference.result import core_api
 
-            try:
-                config.load_incluster_config()  # type: ignore[no-untyped-call]
-            except config.ConfigException:
-                config.load_kube_config()  # type: ignore[no-untyped-call]
-            self._api = client.CoreV1Api()
+            self._api = core_api()
         return self._api
 
     def report(self, snapshot: ProgressSnapshot) -> None:

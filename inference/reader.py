@@ -11,6 +11,7 @@ from typing import Any
 
 from inference.config import Target
 from inference.errors import FatalError
+from inference.view_guard import check_saved_view
 
 
 def load_dataset(name: str) -> Any:
@@ -27,6 +28,7 @@ def target_view(dataset: Any, target: Target) -> Any:
     if target.view is not None:
         if not dataset.has_saved_view(target.view):
             raise FatalError(f"dataset {dataset.name!r} has no saved view {target.view!r}")
+        check_saved_view(dataset, target.view)
         return dataset.load_saved_view(target.view)
     if target.tags is not None:
         return dataset.match_tags(target.tags)

@@ -1,4 +1,4 @@
-"""Pure builders: child names, the worker configuration and the Indexed Job of a run."""
+"""Pure builders: child names, the worker configuration, the snapshot ConfigMap, the Indexed Job."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from controller.api import parse_spec
-from controller.builders import staging_field, worker_config, worker_job
-from controller.names import child_name, job_name, progress_config_map_name
+from controller.builders import snapshot_config_map, staging_field, worker_config, worker_job
+from controller.names import child_name, job_name, progress_config_map_name, snapshot_config_map_name
 from inference.config import WorkerConfig
 
 METADATA = {"name": "faces", "namespace": "labeling", "uid": "0b7c-11ee", "generation": 1}
@@ -91,18 +91,25 @@ def test_job_carries_every_execution_setting() -> None:
     assert pod["serviceAccountName"] == "worker" and pod["restartPolicy"] == "Never"
     [worker] = pod["containers"]
     assert worker["resources"] == {"limits": {"nvidia.com/gpu": "1"}}
-    assert worker["image"] == "img:1" and worker["command"] == ["autolabel-worker", "run"]
+    assert worker["image"] == "img:1"
+    assert worker["command"] == ["autolabel-worker", "run", "--config", "/etc/autolabel/worker.json"]
     env = {e["name"]: e for e in worker["env"]}
     assert env["FIFTYONE_DATABASE_URI"]["valueFrom"]["secretKeyRef"] == {"name": "db", "key": "uri"}
     assert "value" not in env["FIFTYONE_DATABASE_URI"]  # never the URI itself
+    assert env["FIFTYONE_DATABASE_ADMIN"]["value"] == "false"  # never migrate the user's database
+    assert "AUTOLABEL_WORKER_CONFIG" not in env  # the configuration is a mounted file
     mounts = {m["mountPath"] for m in worker["volumeMounts"]}
-    assert mounts == {"/dev/shm", "/media"}
+    assert mounts == {"/dev/shm", "/media", "/etc/autolabel"}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["autolabel-config"]["configMap"] == {"name": snapshot_config_map_name(METADATA)}
 
 
 def test_worker_config_is_what_the_worker_accepts() -> None:
-    job = build_job()
-    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
-    config = WorkerConfig.from_json(env["AUTOLABEL_WORKER_CONFIG"]["value"])
+    snapshot = snapshot_config_map(METADATA, parse_spec(spec()))
+    assert snapshot["metadata"]["ownerReferences"][0]["uid"] == "0b7c-11ee"
+    assert snapshot["metadata"]["annotations"]["autolabel.dev/generation"] == "1"
+    assert json.loads(snapshot["data"]["spec.json"])["labelField"] == "faces"
+    config = WorkerConfig.from_json(snapshot["data"]["worker.json"])
     assert config.shards == 4 and config.target.tags == ["new"]
     assert config.staging == staging_field(parse_spec(spec())) == "faces_in_review"
     assert config.model.url == "triton.svc:8001" and config.model.output_format == "boxes_scores_labels"
@@ -149,11 +156,11 @@ def test_sidecar_mode_adds_a_native_sidecar_holding_the_gpu() -> None:
     assert triton["restartPolicy"] == "Always"
     assert "--model-repository=/models" in triton["args"] and "--grpc-port=9001" in triton["args"]
     assert triton["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    config = json.loads(
-        next(e["value"] for e in pod["containers"][0]["env"] if e["name"] == "AUTOLABEL_WORKER_CONFIG")
-    )
+    model = {"sidecar": sidecar, "name": "face_detector", "outputFormat": "boxes"}
+    sidecar_spec = parse_spec(spec(model=model))
+    config = json.loads(snapshot_config_map(METADATA, sidecar_spec)["data"]["worker.json"])
     assert config["model"]["url"] == "127.0.0.1:9001"
-    assert {v["name"] for v in pod["volumes"]} == {"dshm", "media", "models"}
+    assert {v["name"] for v in pod["volumes"]} == {"dshm", "media", "models", "autolabel-config"}
 
 
 def test_suspend_is_carried_to_the_job() -> None:

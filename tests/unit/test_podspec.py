@@ -128,3 +128,34 @@ def test_volumes_are_local_directories_at_their_own_path(
 
 def test_expand_references_leaves_unknown_names() -> None:
     assert expand_references("$(A)/$(B)/$$", {"A": "1"}) == "1/$(B)/$"
+
+
+def test_config_map_volume_becomes_files_and_the_mount_path_is_rewritten() -> None:
+    container = {
+        "name": "worker",
+        "command": ["run", "--config", "/etc/autolabel/MODE"],
+        "env": [{"name": "CONFIG", "value": "/etc/autolabel/LEVEL"}],
+        "volumeMounts": [{"name": "config", "mountPath": "/etc/autolabel", "readOnly": True}],
+    }
+    volumes = [{"name": "config", "configMap": {"name": "cfg"}}]
+    [local] = local_containers(pod([container], volumes=volumes), lookup, {}, "/tmp/pod-1/volumes")
+    assert local.files == {
+        "/tmp/pod-1/volumes/worker/config/MODE": "fast",
+        "/tmp/pod-1/volumes/worker/config/LEVEL": "2",
+    }
+    assert local.argv == ["run", "--config", "/tmp/pod-1/volumes/worker/config/MODE"]
+    assert local.env["CONFIG"] == "/tmp/pod-1/volumes/worker/config/LEVEL"
+
+
+def test_config_map_volume_items_and_a_missing_config_map() -> None:
+    container = {
+        "name": "c",
+        "command": ["cat", "/cfg/mode.txt"],
+        "volumeMounts": [{"name": "config", "mountPath": "/cfg"}],
+    }
+    items = [{"name": "config", "configMap": {"name": "cfg", "items": [{"key": "MODE", "path": "mode.txt"}]}}]
+    [local] = local_containers(pod([container], volumes=items), lookup, {}, "/v")
+    assert local.files == {"/v/c/config/mode.txt": "fast"} and local.argv == ["cat", "/v/c/config/mode.txt"]
+    missing = [{"name": "config", "configMap": {"name": "nope"}}]
+    with pytest.raises(PodSpecError, match="ConfigMap ns/nope not found"):
+        local_containers(pod([container], volumes=missing), lookup, {}, "/v")

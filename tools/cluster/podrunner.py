@@ -13,8 +13,10 @@ that into phase Succeeded or Failed, and the real Job controller takes over.
 A pod deleted while running has its processes stopped (SIGTERM, then SIGKILL).
 
 Limits: no images (the command must exist on this machine), volumes only as
-local directories mounted at their own path, one process per container, no
-probes, no restarts inside a pod (the Job controller makes new pods instead).
+local directories mounted at their own path, or ConfigMaps (their keys written
+as files into the pod's directory, the mount path rewritten in argv and env,
+see podspec.py), one process per container, no probes, no restarts inside a
+pod (the Job controller makes new pods instead).
 """
 
 from __future__ import annotations
@@ -160,7 +162,11 @@ class LocalPodRunner:
         log_path = self.work_dir / "pod-logs" / f"{namespace}_{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            containers = local_containers(pod, self._lookup, self.pvc_dirs)
+            containers = local_containers(pod, self._lookup, self.pvc_dirs, str(pod_dir / "volumes"))
+            for container in containers:
+                for path, content in container.files.items():
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                    Path(path).write_text(content)
             kubeconfig = self._service_account_kubeconfig(pod, pod_dir)
         except (PodSpecError, ApiException) as error:
             log_path.write_text(f"local pod runner: {error}\n")

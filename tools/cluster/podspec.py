@@ -4,6 +4,11 @@ Pure functions over the pod dict (as returned by the API) plus lookups of the
 Secrets and ConfigMaps it references, so they can be unit-tested without a
 cluster. Kubernetes' `$(VAR)` expansion rules are followed for env values,
 command and args.
+
+ConfigMap volumes become files under a per-pod directory (`volume_root`): the
+caller writes `LocalContainer.files`, and the mount path is rewritten to that
+directory wherever it appears in the container's argv and environment values
+(no mount namespaces here, so the process cannot see `/etc/...` itself).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # (kind "Secret" | "ConfigMap", namespace, name) -> data (decoded strings) or None if absent.
@@ -35,6 +40,7 @@ class LocalContainer:
     env: dict[str, str]
     working_dir: str | None
     role: str = "main"  # "init" (runs to completion first), "sidecar" (background) or "main"
+    files: dict[str, str] = field(default_factory=dict)  # local path -> content (ConfigMap volumes)
 
 
 def expand_references(text: str, env: Mapping[str, str]) -> str:
@@ -116,8 +122,45 @@ def container_env(
     return env
 
 
+def config_map_mounts(
+    pod: Mapping[str, Any], container: Mapping[str, Any], lookup: ObjectLookup, volume_root: str | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(files to write, mount path -> local path) for the container's ConfigMap volumes."""
+    namespace = pod["metadata"]["namespace"]
+    volumes = {v["name"]: v for v in (pod.get("spec") or {}).get("volumes") or []}
+    files: dict[str, str] = {}
+    paths: dict[str, str] = {}
+    for mount in container.get("volumeMounts") or []:
+        source = (volumes.get(mount["name"]) or {}).get("configMap")
+        if source is None:
+            continue
+        if volume_root is None:
+            raise PodSpecError(f"volume {mount['name']!r}: ConfigMap volumes need a volume directory")
+        data = lookup("ConfigMap", namespace, source["name"])
+        if data is None:
+            if source.get("optional"):
+                data = {}
+            else:
+                raise PodSpecError(f"ConfigMap {namespace}/{source['name']} not found")
+        items = source.get("items") or [{"key": key, "path": key} for key in data]
+        local_dir = f"{volume_root.rstrip('/')}/{container['name']}/{mount['name']}"
+        for item in items:
+            if item["key"] not in data:
+                raise PodSpecError(f"key {item['key']!r} not found in ConfigMap {namespace}/{source['name']}")
+            files[f"{local_dir}/{item['path']}"] = data[item["key"]]
+        target = f"{local_dir}/{mount['subPath']}" if mount.get("subPath") else local_dir
+        paths[mount["mountPath"].rstrip("/")] = target
+    return files, paths
+
+
+def _rewrite_paths(text: str, paths: Mapping[str, str]) -> str:
+    for mount_path in sorted(paths, key=len, reverse=True):
+        text = text.replace(mount_path, paths[mount_path])
+    return text
+
+
 def check_volumes(pod: Mapping[str, Any], container: Mapping[str, Any], pvc_dirs: Mapping[str, str]) -> None:
-    """Volumes work only as local directories mounted at their own path; anything else fails the pod."""
+    """Volumes work only as local directories mounted at their own path, or ConfigMaps; else the pod fails."""
     volumes = {v["name"]: v for v in (pod.get("spec") or {}).get("volumes") or []}
     for mount in container.get("volumeMounts") or []:
         volume = volumes.get(mount["name"])
@@ -125,6 +168,8 @@ def check_volumes(pod: Mapping[str, Any], container: Mapping[str, Any], pvc_dirs
             raise PodSpecError(f"volumeMount {mount['name']!r} has no volume")
         if mount["name"].startswith(SERVICE_ACCOUNT_VOLUME_PREFIX):
             continue  # replaced by a kubeconfig holding the ServiceAccount's token
+        if "configMap" in volume:
+            continue  # files under the pod's volume directory (config_map_mounts)
         if "emptyDir" in volume and mount["mountPath"] == "/dev/shm":
             continue  # the pod's shared memory: the host's /dev/shm serves
         if "hostPath" in volume:
@@ -147,7 +192,10 @@ def check_volumes(pod: Mapping[str, Any], container: Mapping[str, Any], pvc_dirs
 
 
 def local_containers(
-    pod: Mapping[str, Any], lookup: ObjectLookup, pvc_dirs: Mapping[str, str]
+    pod: Mapping[str, Any],
+    lookup: ObjectLookup,
+    pvc_dirs: Mapping[str, str],
+    volume_root: str | None = None,
 ) -> list[LocalContainer]:
     """Init containers (sidecars flagged) then main containers, in the order they start."""
     spec = pod["spec"]
@@ -162,14 +210,19 @@ def local_containers(
                 "runs no images, so it needs an explicit command"
             )
         check_volumes(pod, container, pvc_dirs)
-        env = container_env(pod, container, lookup)
-        argv = [expand_references(part, env) for part in command + list(container.get("args") or [])]
+        files, paths = config_map_mounts(pod, container, lookup, volume_root)
+        env = {k: _rewrite_paths(v, paths) for k, v in container_env(pod, container, lookup).items()}
+        argv = [
+            _rewrite_paths(expand_references(part, env), paths)
+            for part in command + list(container.get("args") or [])
+        ]
         result.append(
             LocalContainer(
                 name=container["name"],
                 argv=argv,
                 env=env,
                 working_dir=container.get("workingDir"),
+                files=files,
                 role=("sidecar" if container.get("restartPolicy") == "Always" else "init")
                 if is_init
                 else "main",

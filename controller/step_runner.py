@@ -1,0 +1,150 @@
+"""Running a run's dataset steps (see steps.py) through the API: snapshot, start, collect, clean up.
+
+At most one step runs per run at a time. `current` finds the run's step Job (by
+label, so it survives a controller restart) and its verdict in the result
+ConfigMap; `finish` deletes the Job and the key once the verdict is in status.
+Before the worker Job exists the snapshot ConfigMap follows the spec's
+generation (each validation checks exactly what it holds); once the run has
+started it is never written again, and every later step mounts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from controller.api import AutoLabelRun
+from controller.builders import GENERATION_ANNOTATION, result_config_map, snapshot_config_map
+from controller.kube import Kube
+from controller.names import result_config_map_name, snapshot_config_map_name
+from controller.steps import STEP_ANNOTATION, STEP_COMPONENT, Step, cleanup_step, parse_verdict, step_job
+
+
+@dataclass(frozen=True)
+class StepState:
+    """A step Job of the run and, when it is done, its verdict or why there is none."""
+
+    step: Step
+    job_name: str
+    result: Mapping[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None or self.error is not None
+
+
+def _finished(job: Mapping[str, Any]) -> str | None:
+    """The Job's Failed condition message, when it failed."""
+    for condition in (job.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Failed" and condition.get("status") == "True":
+            return str(condition.get("message") or condition.get("reason") or "failed")
+    return None
+
+
+def _pod_message(pods: list[dict[str, Any]]) -> str:
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = (status.get("state") or {}).get("terminated") or {}
+            if terminated.get("message"):
+                lines = str(terminated["message"]).strip().splitlines()
+                return " | ".join(lines[-3:])
+        annotations = (pod.get("metadata") or {}).get("annotations") or {}
+        if annotations.get("autolabel.dev/termination-message"):
+            return " | ".join(str(annotations["autolabel.dev/termination-message"]).splitlines()[-3:])
+    return ""
+
+
+class StepRunner:
+    """The controller's side of dataset steps; every call is a Kubernetes call."""
+
+    def __init__(self, kube: Kube, image: str, service_account: str, command: list[str]) -> None:
+        self.kube = kube
+        self.image = image
+        self.service_account = service_account
+        self.command = command
+
+    async def ensure_snapshot(self, run: AutoLabelRun, started: bool) -> None:
+        """The snapshot exists; before the run started, it holds the current generation's spec."""
+        metadata, namespace = run.metadata, run.metadata["namespace"]
+        manifest = snapshot_config_map(metadata, run.spec)
+        if await self.kube.create(manifest) or started:
+            return
+        current = await self.kube.read_config_map(namespace, snapshot_config_map_name(metadata))
+        annotations = ((current or {}).get("metadata") or {}).get("annotations") or {}
+        wanted = manifest["metadata"]["annotations"][GENERATION_ANNOTATION]
+        if annotations.get(GENERATION_ANNOTATION) != wanted:
+            await self.kube.patch_config_map(
+                namespace,
+                snapshot_config_map_name(metadata),
+                {"metadata": {"annotations": manifest["metadata"]["annotations"]}, "data": manifest["data"]},
+            )
+
+    async def current(self, run: AutoLabelRun) -> StepState | None:
+        """The run's step (the oldest when several), with its verdict once written."""
+        namespace, uid = run.metadata["namespace"], run.metadata["uid"]
+        jobs = await self.kube.list_run_jobs(namespace, uid, STEP_COMPONENT)
+        jobs = [j for j in jobs if not (j.get("metadata") or {}).get("deletionTimestamp")]
+        if not jobs:
+            return None
+        jobs.sort(key=lambda j: str(j["metadata"].get("creationTimestamp") or ""))
+        job = jobs[0]
+        name = job["metadata"]["name"]
+        step = Step.from_annotation(job["metadata"]["annotations"][STEP_ANNOTATION])
+        data = await self.kube.read_config_map_data(namespace, result_config_map_name(run.metadata)) or {}
+        result, error = parse_verdict(data.get(step.key))
+        if result is None and error is None:
+            failed = _finished(job)
+            if failed is not None:
+                detail = _pod_message(await self.kube.list_job_pods(namespace, name))
+                error = f"{step.kind} Job {name} failed: {detail or failed}"[:2000]
+        return StepState(step, name, result, error)
+
+    async def start(self, run: AutoLabelRun, step: Step, started: bool) -> None:
+        await self.kube.create(result_config_map(run.metadata))
+        await self.ensure_snapshot(run, started)
+        await self.kube.create(
+            step_job(
+                run.metadata,
+                run.spec,
+                step,
+                image=self.image,
+                service_account=self.service_account,
+                command=self.command,
+            )
+        )
+
+    async def finish(self, run: AutoLabelRun, state: StepState) -> None:
+        namespace = run.metadata["namespace"]
+        await self.kube.delete_job(namespace, state.job_name)
+        await self.kube.patch_config_map(
+            namespace, result_config_map_name(run.metadata), {"data": {state.step.key: None}}
+        )
+
+
+class CleanupUnavailable(Exception):
+    """The run's predictions could not be removed now (the cleanup step failed or did not finish)."""
+
+
+async def delete_predictions(runner: StepRunner, run: AutoLabelRun, wait_seconds: float) -> int:
+    """Runs the cleanup step (stopping any other step first) and returns how many labels went."""
+    state = await runner.current(run)
+    while state is not None and state.step.kind != "cleanup":
+        await runner.finish(run, state)
+        state = await runner.current(run)
+    if state is None:
+        await runner.start(run, cleanup_step(run, datetime.now(UTC)), started=True)
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        state = await runner.current(run)
+        if state is not None and state.done:
+            await runner.finish(run, state)
+            if state.error is not None or state.result is None:
+                raise CleanupUnavailable(state.error or "the cleanup step gave no verdict")
+            return int(state.result.get("removed", 0))
+        await asyncio.sleep(1)
+    raise CleanupUnavailable(f"the cleanup step did not finish in {wait_seconds:.0f}s")
