@@ -28,6 +28,7 @@ import kopf
 from pydantic import ValidationError
 
 from controller import metrics
+from controller.agent_runner import ReviewAgents
 from controller.api import (
     AutoLabelRun,
     AutoLabelRunStatus,
@@ -39,7 +40,7 @@ from controller.api import (
     set_condition,
 )
 from controller.kube import Kube
-from controller.names import job_name, progress_config_map_name
+from controller.names import job_name, progress_config_map_name, result_config_map_name
 from controller.reconcile import Actions, Event, JobSettings, Observed, Validation, reconcile
 from controller.review import ReviewOutcome
 from controller.shards import parse_progress
@@ -62,7 +63,9 @@ class Engine:
     def __init__(self, kube: Kube, settings: JobSettings) -> None:
         self.kube = kube
         self.settings = settings
-        self.steps = StepRunner(kube, settings.image, settings.service_account, list(settings.step_command))
+        pods = (settings.image, settings.service_account, list(settings.step_command))
+        self.steps = StepRunner(kube, *pods)
+        self.agents = ReviewAgents(kube, *pods)
         self._validation_errors: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._review_failures: dict[str, datetime] = {}
@@ -92,6 +95,7 @@ class Engine:
         self._review_failures.pop(uid, None)
         self._validations.pop(uid, None)
         self._validation_errors.pop(uid, None)
+        self.agents.forget(uid)
         self._locks.pop(uid, None)
         self._written.pop(uid, None)
         self.phases.record(uid, None)
@@ -137,6 +141,9 @@ class Engine:
             await self.steps.finish(run, step)
             step = None
         observed = replace(observed, review_failed_at=self._review_failures.get(uid))
+        results = await self._review_results(run)
+        if observed.review is None and results and not (run.spec.finalize or run.spec.discard):
+            observed = replace(observed, review=self.agents.collect(run, results))
         started = run.status.job_name is not None or observed.job is not None
         actions = reconcile(run, observed, self.settings)
         if actions.validate and step is None:
@@ -147,12 +154,25 @@ class Engine:
                 await self.steps.start(run, validation_step(run, now), started)
         if actions.review is not None and step is None:
             if actions.review.finalize or actions.review.discard:
+                await self.agents.withdraw(run, results)
                 await self._write_now(run, actions)
-            await self.steps.start(run, work_step(run, actions.review, now), started=True)
+                await self.steps.start(run, work_step(run, actions.review, now), started=True)
+            else:
+                await self.agents.request(run, results)
         if actions.create_job is not None and run.status.job_name is None:
             await self.steps.ensure_snapshot(run, started=False)
         await self._act(run.metadata["namespace"], actions)
         self._write(run, actions, patch)
+
+    async def _review_results(self, run: AutoLabelRun) -> dict[str, str]:
+        """The result ConfigMap while the run is in Review (where the review agent's verdicts arrive)."""
+        conditions = run.status.conditions
+        if not is_true(conditions, ConditionType.INFERENCE_COMPLETE) or any(
+            is_true(conditions, done) for done in (ConditionType.FINALIZED, ConditionType.DISCARDED)
+        ):
+            return {}
+        name = result_config_map_name(run.metadata)
+        return await self.kube.read_config_map_data(run.metadata["namespace"], name) or {}
 
     def _collect(self, run: AutoLabelRun, state: StepState, observed: Observed, now: datetime) -> Observed:
         """A finished step's verdict as what reconcile observes (a validation, or a review outcome)."""

@@ -36,6 +36,7 @@ class Kube:
         self.api = api_client
         self.core = client.CoreV1Api(api_client)
         self.batch = client.BatchV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
 
     def _plain(self, obj: Any) -> dict[str, Any]:
@@ -115,13 +116,15 @@ class Kube:
         return await asyncio.to_thread(read)
 
     async def create(self, manifest: Mapping[str, Any]) -> bool:
-        """Creates a Job or ConfigMap; False when it already existed."""
+        """Creates a Job, Deployment or ConfigMap; False when it already existed."""
         namespace = manifest["metadata"]["namespace"]
 
         def create() -> bool:
             try:
                 if manifest["kind"] == "Job":
                     self.batch.create_namespaced_job(namespace, dict(manifest))
+                elif manifest["kind"] == "Deployment":
+                    self.apps.create_namespaced_deployment(namespace, dict(manifest))
                 else:
                     self.core.create_namespaced_config_map(namespace, dict(manifest))
             except ApiException as error:
@@ -158,3 +161,7 @@ class Kube:
 
     async def patch_job(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
         await asyncio.to_thread(self.batch.patch_namespaced_job, name, namespace, dict(patch))
+
+    async def patch_deployment(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        """Strategic-merge-patches a Deployment (the client's default for an object body)."""
+        await asyncio.to_thread(self.apps.patch_namespaced_deployment, name, namespace, dict(patch))

@@ -154,8 +154,14 @@ def _main(argv: list[str] | None = None) -> int:
     discard.add_argument("--config", type=Path, default=None)
     discard.add_argument("--review-aids", action="store_true", help="also remove saved views and brain run")
     review_commands.add_parsers(commands)
+    agent = commands.add_parser("review-agent", help="serve the review requests of this namespace's runs")
+    agent.add_argument("--agent", required=True, help="the agent name the controller addresses requests to")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "review-agent":
+        from inference.review_agent import main as agent_main
+
+        return agent_main(args.agent, _missing_database())
     try:
         config = load_config(args.config)
         if args.command in ("probe", "discard", *review_commands.COMMANDS):

@@ -48,3 +48,25 @@ def publish(namespace: str, verdict: dict[str, Any]) -> None:
                 raise
             LOG.warning("writing the verdict to configmap %s/%s failed: %s", namespace, name, error)
             time.sleep(1 + attempt)
+
+
+def list_config_maps(namespace: str, selector: str) -> list[tuple[str, dict[str, str], dict[str, str]]]:
+    """(name, labels, data) of the namespace's ConfigMaps matching a label selector."""
+    items = core_api().list_namespaced_config_map(namespace, label_selector=selector).items
+    return [(cm.metadata.name, dict(cm.metadata.labels or {}), dict(cm.data or {})) for cm in items]
+
+
+def read_config_map(namespace: str, name: str) -> dict[str, str] | None:
+    """A ConfigMap's data, None when it does not exist."""
+    from kubernetes.client.rest import ApiException
+
+    try:
+        return dict(core_api().read_namespaced_config_map(name, namespace).data or {})
+    except ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def write_key(namespace: str, name: str, key: str, text: str) -> None:
+    core_api().patch_namespaced_config_map(name, namespace, {"data": {key: text}})

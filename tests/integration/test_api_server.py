@@ -262,10 +262,10 @@ def test_helm_install_creates_release_objects_and_least_privilege(
         cluster.kubectl("get", "clusterrolebinding", cluster_name)
 
         worker = f"system:serviceaccount:{namespace}:autolabel-worker"
+        assert can_i(cluster, worker, "get", "configmaps", namespace)
         assert can_i(cluster, worker, "patch", "configmaps", namespace)
+        assert can_i(cluster, worker, "list", "configmaps", namespace)  # the review agent's requests
         for verb, resource in [
-            ("get", "configmaps"),  # the configuration arrives as a mounted file
-            ("list", "configmaps"),
             ("create", "configmaps"),
             ("delete", "configmaps"),
             ("get", "secrets"),

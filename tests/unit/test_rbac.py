@@ -2,8 +2,8 @@
 
 The controller's API calls are the methods of `controller.kube.Kube` (the only
 controller module besides the user CLI that imports the Kubernetes client);
-the pods' calls are the ConfigMap patches of `inference.progress` and
-`inference.result`. Both are read from the source, mapped to (apiGroup,
+the pods' calls are the ConfigMap calls of `inference.result` (progress,
+step verdicts, the review agent). Both are read from the source, mapped to (apiGroup,
 resource, verb) and compared with the Roles in charts/autolabel-operator/templates.
 """
 
@@ -22,6 +22,7 @@ _CALL = re.compile(r"\.(read|list|create|patch|delete|replace)_namespaced_(\w+?)
 _VERB = {"read": "get", "list": "list", "create": "create", "patch": "patch", "delete": "delete"}
 _RESOURCE = {
     "job": ("batch", "jobs"),
+    "deployment": ("apps", "deployments"),
     "pod": ("", "pods"),
     "config_map": ("", "configmaps"),
     "custom_object_status": ("autolabel.dev", "autolabelruns/status"),
@@ -84,7 +85,7 @@ def test_controller_cluster_role_is_exactly_the_calls_it_makes() -> None:
     assert not {g for g in granted if g[1] == "secrets"}  # never a database Secret
 
 
-def test_worker_role_is_exactly_the_configmap_patches_of_its_pods() -> None:
+def test_worker_role_is_exactly_the_configmap_calls_of_its_pods() -> None:
     inference = calls_in(*sorted((REPO / "inference").rglob("*.py")))
-    assert inference == {("", "configmaps", "patch")}
+    assert inference == {("", "configmaps", verb) for verb in ("get", "list", "patch")}
     assert role_grants("worker-rbac.yaml", "Role") == inference

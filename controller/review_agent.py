@@ -1,0 +1,136 @@
+"""The review agent: one long-lived pod per namespace and database Secret that keeps status.review fresh.
+
+A one-shot pass per refresh would pay FiftyOne's start-up (about 3 CPU-seconds,
+300 MiB) per run per interval. Instead the controller runs, per namespace and
+database Secret, a Deployment of `python -m inference review-agent` under the
+namespace's worker ServiceAccount (the URI from the Secret through the kubelet),
+and asks it to serve a run by writing a request into the key `review-request`
+of the run's result ConfigMap. The agent makes one cheap change check per run
+and interval and recomputes only on a change; its verdict (key `review`) comes
+back here as a `ReviewOutcome`. Every run served by an agent is one of its
+(non-controlling) owners, so the garbage collector removes it with the last one.
+
+Pure: names, the Deployment, the request and the parsing of a verdict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from controller.api import AutoLabelRunSpec
+from controller.builders import WORKER_SECURITY_CONTEXT, database_env
+from controller.names import (
+    COMPONENT_LABEL,
+    MANAGED_BY_LABEL,
+    MANAGER,
+    owner_reference,
+    snapshot_config_map_name,
+)
+from controller.review import ReviewOutcome, ReviewWork
+from controller.steps import SECRET_REF_ENV
+
+AGENT_COMPONENT = "review-agent"
+AGENT_LABEL = "autolabel.dev/review-agent"
+REQUEST_KEY = "review-request"
+RESULT_KEY = "review"
+
+
+def agent_name(spec: AutoLabelRunSpec) -> str:
+    """`alr-review-<secret>-<hash of secret and key>`: one agent per database, a DNS label within 63."""
+    ref = spec.dataset.database_secret_ref
+    digest = hashlib.sha256(f"{ref.name}/{ref.key}".encode()).hexdigest()[:8]
+    stem = ref.name.replace(".", "-")[: 63 - len("alr-review--") - len(digest)].rstrip("-")
+    return f"alr-review-{stem}-{digest}"
+
+
+def agent_owner(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The run as one of the agent's owners; not the controlling one, and no deletion blocking."""
+    return {**owner_reference(metadata), "controller": False, "blockOwnerDeletion": False}
+
+
+def agent_deployment(
+    metadata: Mapping[str, Any],
+    spec: AutoLabelRunSpec,
+    *,
+    image: str,
+    service_account: str,
+    command: list[str],
+) -> dict[str, Any]:
+    name = agent_name(spec)
+    labels = {COMPONENT_LABEL: AGENT_COMPONENT, AGENT_LABEL: name, MANAGED_BY_LABEL: MANAGER}
+    ref = spec.dataset.database_secret_ref
+    container = {
+        "name": "agent",
+        "image": image,
+        "command": [*command, "review-agent", "--agent", name],
+        "env": [
+            *database_env(spec, optional=True),
+            {"name": SECRET_REF_ENV, "value": f"{ref.name}/{ref.key}"},
+            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        ],
+        "resources": {"requests": {"cpu": "50m", "memory": "384Mi"}, "limits": {"memory": "1Gi"}},
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "securityContext": dict(WORKER_SECURITY_CONTEXT),
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": metadata["namespace"],
+            "labels": labels,
+            "ownerReferences": [agent_owner(metadata)],
+        },
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},  # never two agents writing the same verdicts
+            "selector": {"matchLabels": {COMPONENT_LABEL: AGENT_COMPONENT, AGENT_LABEL: name}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"serviceAccountName": service_account, "containers": [container]},
+            },
+        },
+    }
+
+
+def review_request(metadata: Mapping[str, Any], spec: AutoLabelRunSpec) -> str:
+    """The request the agent serves: same text, same request (it recomputes in full on a new one)."""
+    return json.dumps(
+        {
+            "agent": agent_name(spec),
+            "generation": int(metadata.get("generation") or 0),
+            "review": spec.review.dump(),
+            "refreshIntervalSeconds": spec.review.refresh_interval_seconds,
+            "snapshot": snapshot_config_map_name(metadata),
+        },
+        sort_keys=True,
+    )
+
+
+def request_id(raw: str) -> str:
+    """Must match `inference.review_agent.request_id` (the agent echoes it in its verdict)."""
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def parse_verdict(raw: str | None, current: str) -> tuple[str, ReviewOutcome] | None:
+    """(computedAt, outcome) of the agent's verdict for the current request; None for none or another."""
+    if not raw:
+        return None
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or document.get("requestId") != current:
+        return None
+    computed_at = str(document.get("computedAt") or "")
+    generation = int(document.get("generation") or 0)
+    if document.get("error"):
+        work = ReviewWork(generation)
+        return computed_at, ReviewOutcome(work, error=str(document["error"])[:2000])
+    aids = document.get("aids")
+    work = ReviewWork(generation, apply_rules=bool(document.get("rulesApplied")), visualize=aids is not None)
+    result = {"rules": document.get("rules"), "aids": aids, "stats": document.get("stats") or {}}
+    return computed_at, ReviewOutcome(work, result=result)
