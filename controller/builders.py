@@ -30,6 +30,7 @@ SPEC_KEY = "spec.json"
 WORKER_CONFIG_PATH = f"{CONFIG_DIR}/{WORKER_CONFIG_KEY}"
 GENERATION_ANNOTATION = "autolabel.dev/generation"
 DATABASE_ADMIN_ENV = "FIFTYONE_DATABASE_ADMIN"
+RUN_UID_ENV = "AUTOLABEL_RUN_UID"  # for logs and for finding a run's processes; the config has it too
 DATABASE_URI_ENV = "FIFTYONE_DATABASE_URI"
 DATABASE_NAME_ENV = "FIFTYONE_DATABASE_NAME"
 DATABASE_NAME_KEY = "database"
@@ -290,7 +291,7 @@ def worker_job(
         "name": "worker",
         "image": execution.image or default_image,
         "command": [*command, "--config", WORKER_CONFIG_PATH],
-        "env": database_env(spec),
+        "env": [*database_env(spec), {"name": RUN_UID_ENV, "value": metadata["uid"]}],
         "volumeMounts": mounts,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": dict(WORKER_SECURITY_CONTEXT),

@@ -115,13 +115,14 @@ def test_sidecar_mode_runs_triton_next_to_each_worker(
     )
     [sidecar] = job["spec"]["template"]["spec"]["initContainers"]
     assert sidecar["restartPolicy"] == "Always" and sidecar["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    config = json.loads(
-        next(
-            e["value"]
-            for e in job["spec"]["template"]["spec"]["containers"][0]["env"]
-            if e["name"] == "AUTOLABEL_WORKER_CONFIG"
-        )
+    # The worker configuration is the run's snapshot ConfigMap, mounted as a file into the worker.
+    [config_volume] = [v for v in job["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
+    snapshot = json.loads(
+        cluster.kubectl(
+            "get", "configmap", config_volume["configMap"]["name"], "-n", operator.namespace, "-o", "json"
+        ).stdout
     )
+    config = json.loads(snapshot["data"]["worker.json"])
     assert config["model"]["url"] == f"127.0.0.1:{port}"
     assert run["status"]["progress"]["summary"] == "4/4"
 
@@ -209,12 +210,15 @@ def test_corrected_spec_is_validated_again_and_proceeds(
     cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
 ) -> None:
     dataset = new_dataset(tmp_path, 2)
+    # model.name is immutable now (it fixes what the run writes), so the fix is an editable field:
+    # the database Secret the run names.
     manifest = run_manifest("fixed-later", operator.namespace, dataset.name, triton)
-    manifest["spec"]["model"]["name"] = "no_such_model"
+    manifest["spec"]["dataset"]["databaseSecretRef"]["name"] = "not-created-yet"
     apply(cluster, manifest)
     run = operator.wait_for_phase("fixed-later", {"Failed"}, timeout=120)
-    assert condition(run, "Failed")["reason"] == "ModelNotReady"
-    manifest["spec"]["model"]["name"] = "efficientnet_lite0"
+    assert condition(run, "Failed")["reason"] == "DatabaseSecretMissing"
+    assert "not-created-yet" in condition(run, "Failed")["message"]
+    manifest["spec"]["dataset"]["databaseSecretRef"]["name"] = secret
     apply(cluster, manifest)
     run = operator.wait_for_phase("fixed-later", {"Review"})
     assert condition(run, "Failed")["status"] == "False"

@@ -100,9 +100,12 @@ def test_review_with_app_gitops_and_cli_then_finalize(
     # App: a reviewer approves the first sample's label and flags it for correction.
     first = dataset.first()
     first_class = first[staging].label
+    tagged = time.monotonic()
     dataset.select(first.id).tag_labels(APPROVED, label_fields=staging)
     dataset.select(first.id).tag_labels("needs_correction", label_fields=staging)
     wait_for(operator, name, lambda s: review_of(s).get("approved") == 1)
+    # The review agent sees the App's tag within refreshIntervalSeconds (5) + 10 s.
+    assert time.monotonic() - tagged <= 5 + 10
     assert review_of(operator.get_run(name)["status"])["problemTags"]["needs_correction"] == 1
 
     # CLI: approve another class, look at the table, then undo that class.
