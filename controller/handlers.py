@@ -3,14 +3,19 @@
 - create / update / resume and a timer all call `Engine.reconcile`;
 - deletion runs the documented deletion policy (retain, or delete the run's
   unfinalized predictions) with bounded retries, then lets go with an Event;
-- kopf keeps its own bookkeeping in annotations, so `status` holds only ours.
+- kopf keeps its own bookkeeping in annotations, so `status` holds only ours; its copy of the
+  last handled spec carries a digest of `sampleIds`, not the ids (10,000 of them would pass the
+  256 KiB that all annotations of an object may hold together).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -48,11 +53,24 @@ def engine() -> Engine:
     return _engine
 
 
+class CompactDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """kopf's last-handled configuration, with `spec.dataset.target.sampleIds` reduced to a digest."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
+        essence = super().build(body=body, extra_fields=extra_fields)
+        target = ((essence.get("spec") or {}).get("dataset") or {}).get("target") or {}
+        ids = target.get("sampleIds")
+        if isinstance(ids, list) and ids:
+            digest = hashlib.sha256(json.dumps(ids).encode()).hexdigest()
+            target["sampleIds"] = [f"sha256:{digest} ({len(ids)} ids)"]
+        return essence
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+    settings.persistence.diffbase_storage = CompactDiffBaseStorage(
         prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING  # our own Events say what happened; kopf's only errors
