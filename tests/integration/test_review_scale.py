@@ -3,7 +3,8 @@
 20 runs reach Review (created five at a time, so this 2-core machine is not asked to start 20
 FiftyOne processes at once), one review agent serves them all, and the controller's peak resident
 memory (VmHWM of its process, read from /proc: measured, not limited) stays under 256 MiB while a
-label tagged in the App still reaches status.review within refreshIntervalSeconds + 10 s.
+label tagged in the App still reaches status.review within refreshIntervalSeconds + 10 s. An idle run
+is not recomputed (its verdict keeps its time), only checked for changes.
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ def peak_rss_kib(pid: int) -> int:
 def reconciles(operator: Operator) -> float:
     match = re.search(r"^autolabel_reconcile_duration_seconds_count (\S+)$", operator.metrics(), re.MULTILINE)
     return float(match.group(1)) if match else 0.0
+
+
+def verdict_time(cluster: ClusterHandle, operator: Operator, name: str) -> str:
+    """When the review agent last recomputed the run (its verdict in the result ConfigMap)."""
+    result_map = operator.get_run(name)["status"]["jobName"] + "-result"
+    data = json.loads(
+        cluster.kubectl("get", "configmap", result_map, "-n", operator.namespace, "-o", "json").stdout
+    )["data"]
+    return str(json.loads(data["review"])["computedAt"])
 
 
 def approved_one(operator: Operator, name: str) -> bool:
@@ -75,6 +85,11 @@ def test_twenty_runs_in_review_keep_being_reconciled_in_little_memory(
     time.sleep(10)
     # Every run is reconciled on the timer (2 s in tests): 20 runs over 10 s is ~100 passes.
     assert reconciles(operator) - before >= RUNS * 2
+
+    # Idle runs are not recomputed: the agent's verdict of each run stays the one it wrote last.
+    verdicts = {name: verdict_time(cluster, operator, name) for name in names}
+    time.sleep(2 * INTERVAL + 2)
+    assert {name: verdict_time(cluster, operator, name) for name in names} == verdicts
 
     # The App: a reviewer approves a label of the first and of the last run; both show in time.
     for name, dataset in ((names[0], datasets[0]), (names[-1], datasets[-1])):
