@@ -1,9 +1,11 @@
 """The worker's configuration: one JSON document written by the controller (or by hand for local runs).
 
-The controller writes it into the Job (a ConfigMap file for ``--config`` or the
-env var ``AUTOLABEL_WORKER_CONFIG``); keys are camelCase like the CRD. The
-database URI never travels here: it comes from the env var
-``FIFTYONE_DATABASE_URI`` (a secretKeyRef in the Job). The shard index comes
+The controller writes it as the key ``worker.json`` of the run's snapshot
+ConfigMap, mounted into every pod of the run and read with ``--config FILE``
+(an environment variable, ``AUTOLABEL_WORKER_CONFIG``, still works for local
+runs, but Linux caps one at 128 KiB: about 4,800 sampleIds). Keys are camelCase
+like the CRD. The database URI never travels here: it comes from the env var
+``FIFTYONE_DATABASE_URI`` (a secretKeyRef in the pod). The shard index comes
 from ``JOB_COMPLETION_INDEX``.
 
 Predictions go to ``stagingField`` (default ``<labelField>_in_review``), never
