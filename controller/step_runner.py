@@ -88,7 +88,12 @@ class StepRunner:
         """The run's step (the oldest when several), with its verdict once written."""
         namespace, uid = run.metadata["namespace"], run.metadata["uid"]
         jobs = await self.kube.list_run_jobs(namespace, uid, STEP_COMPONENT)
-        jobs = [j for j in jobs if not (j.get("metadata") or {}).get("deletionTimestamp")]
+        jobs = [
+            j
+            for j in jobs
+            if not (j.get("metadata") or {}).get("deletionTimestamp")
+            and STEP_ANNOTATION in ((j.get("metadata") or {}).get("annotations") or {})
+        ]
         if not jobs:
             return None
         jobs.sort(key=lambda j: str(j["metadata"].get("creationTimestamp") or ""))
