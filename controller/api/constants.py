@@ -135,6 +135,8 @@ class Reason(StrEnum):
     DATABASE_UNREACHABLE = "DatabaseUnreachable"
     DATASET_NOT_FOUND = "DatasetNotFound"
     VIEW_NOT_FOUND = "ViewNotFound"
+    VIEW_NOT_SUPPORTED = "ViewNotSupported"
+    DATABASE_MIGRATION_REQUIRED = "DatabaseMigrationRequired"
     EMPTY_TARGET = "EmptyTarget"
     LABEL_FIELD_EXISTS = "LabelFieldExists"
     TRITON_UNREACHABLE = "TritonUnreachable"
