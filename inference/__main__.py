@@ -117,7 +117,7 @@ def _one_shot(command: str, config: WorkerConfig, args: argparse.Namespace) -> i
     except Exception as error:
         print(f"fatal: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         publish(config.run.namespace, {"error": f"{command}: {type(error).__name__}: {error}"[:4000]})
-        return EXIT_FATAL
+        return EXIT_CONFIG if isinstance(error, ConfigError) else EXIT_FATAL
     publish(config.run.namespace, verdict)
     return 0
 
