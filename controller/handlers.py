@@ -2,7 +2,8 @@
 
 - create / update / resume and a timer all call `Engine.reconcile`;
 - deletion runs the documented deletion policy (retain, or delete the run's
-  unfinalized predictions) with bounded retries, then lets go with an Event;
+  unfinalized predictions through the `cleanup` dataset step, a pod in the run's
+  namespace) with bounded retries, then lets go with an Event;
 - kopf keeps its own bookkeeping in annotations, so `status` holds only ours; its copy of the
   last handled spec carries a digest of `sampleIds`, not the ids (10,000 of them would pass the
   256 KiB that all annotations of an object may hold together).
