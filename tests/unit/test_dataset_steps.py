@@ -112,3 +112,20 @@ def test_agent_verdicts_count_only_for_the_current_request() -> None:
     assert parse_verdict(json.dumps({**verdict, "requestId": "old"}), request_id(raw)) is None
     failed = parse_verdict(json.dumps({"requestId": request_id(raw), "error": "db down"}), request_id(raw))
     assert failed is not None and failed[1].error == "db down"
+
+
+def test_kopfs_copy_of_the_spec_holds_a_digest_of_the_sample_ids() -> None:
+    import kopf
+
+    from controller.handlers import CompactDiffBaseStorage
+
+    ids = [f"{index:024x}" for index in range(10_000)]
+    body: Any = {"metadata": {"name": "r"}, "spec": {"dataset": {"name": "d", "target": {"sampleIds": ids}}}}
+    storage = CompactDiffBaseStorage(prefix="autolabel.dev", key="last-handled-configuration")
+    essence = storage.build(body=kopf.Body(body))
+    [digest] = essence["spec"]["dataset"]["target"]["sampleIds"]
+    assert digest.startswith("sha256:") and "(10000 ids)" in digest
+    assert len(json.dumps(essence)) < 1024  # far below the 256 KiB of all annotations
+    assert body["spec"]["dataset"]["target"]["sampleIds"] == ids  # the run itself is untouched
+    changed: Any = {**body, "spec": {"dataset": {"name": "d", "target": {"sampleIds": ids[:-1]}}}}
+    assert storage.build(body=kopf.Body(changed)) != essence  # a change is still a change
