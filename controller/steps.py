@@ -131,6 +131,8 @@ def step_job(
         "command": [*command, *step.argv, "--config", WORKER_CONFIG_PATH],
         "env": env,
         "volumeMounts": [mount],
+        # FiftyOne alone is about 300 MiB resident; no limit: a finalize of a large dataset needs more.
+        "resources": {"requests": {"cpu": "100m", "memory": "384Mi"}},
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": dict(WORKER_SECURITY_CONTEXT),
     }
