@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from inference.claims import CLAIMS_COLLECTION, claim_and_declare
+from inference.config import WorkerConfig
 from inference.review import APPROVED_TAG, REJECTED_TAG
 from tests.integration.worker_helpers import REPO_ROOT
 
@@ -29,6 +31,7 @@ def make_run_dataset(samples: int = 6) -> Any:
 
     dataset = fo.Dataset(f"review-{uuid.uuid4().hex[:8]}")
     dataset.add_samples([fo.Sample(filepath=f"/data/img-{i:02d}.jpg") for i in range(samples)])
+    claim_and_declare(dataset, WorkerConfig.model_validate(config(dataset)))  # what the probe does
     ids = dataset.values("id")
     rng = np.random.default_rng(0)
     staged, truth, other = {}, {}, {}
@@ -177,7 +180,13 @@ def prepared_pair() -> tuple[Any, Any]:
     original.filter_labels(STAGING, F("label") == "cat").limit(1).tag_labels(
         "ambiguous", label_fields=STAGING
     )
-    return original, original.clone(f"{original.name}-copy")
+    copy = original.clone(f"{original.name}-copy")
+    import fiftyone.core.odm as foo
+
+    claims = foo.get_db_conn()[CLAIMS_COLLECTION]
+    for claim in claims.find({"dataset": str(original._doc.id)}, {"_id": 0}):
+        claims.insert_one({**claim, "dataset": str(copy._doc.id)})  # the clone's fields are the run's too
+    return original, copy
 
 
 REVIEW = {"approve": [{"classes": ["cat"], "minConfidence": 0.7}], "reject": [{"classes": ["dog"]}]}
