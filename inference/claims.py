@@ -115,6 +115,20 @@ def _taken(dataset: Any, field: str, holder: dict[str, Any] | None) -> FieldTake
     )
 
 
+def _claim_document(
+    dataset_id: str, config: WorkerConfig, name: str, role: str, created: bool
+) -> dict[str, Any]:
+    return {
+        "dataset": dataset_id,
+        "field": name,
+        "run": config.run.uid,
+        "runName": f"{config.run.namespace}/{config.run.name}",
+        "role": role,
+        "created": created,
+        "claimedAt": datetime.now(UTC),
+    }
+
+
 def claim(dataset: Any, config: WorkerConfig, fields: list[RunField]) -> dict[str, bool]:
     """Claims `fields` for the run, all or none; returns ``{field: created}``.
 
@@ -131,15 +145,7 @@ def claim(dataset: Any, config: WorkerConfig, fields: list[RunField]) -> dict[st
     created: dict[str, bool] = {}
     try:
         for spec in sorted(fields, key=lambda f: f.name):
-            document = {
-                "dataset": dataset_id,
-                "field": spec.name,
-                "run": config.run.uid,
-                "runName": f"{config.run.namespace}/{config.run.name}",
-                "role": spec.role,
-                "created": spec.name not in schema,
-                "claimedAt": datetime.now(UTC),
-            }
+            document = _claim_document(dataset_id, config, spec.name, spec.role, spec.name not in schema)
             try:
                 retried(
                     f"claiming field {spec.name!r}",
@@ -168,6 +174,20 @@ def claim(dataset: Any, config: WorkerConfig, fields: list[RunField]) -> dict[st
             )
         raise
     return created
+
+
+def claim_aid(dataset: Any, config: WorkerConfig, name: str, existed: bool) -> bool:
+    """Claims the name of a review aid (``view:<name>``, ``brain:<key>``); True when the run created it."""
+    from pymongo.errors import DuplicateKeyError
+
+    collection = _collection(config)
+    document = _claim_document(str(dataset._doc.id), config, name, "aid", not existed)
+    try:
+        retried(f"claiming {name!r}", config.database, partial(collection.insert_one, document))
+    except DuplicateKeyError:
+        holder = _holder(collection, str(dataset._doc.id), name, config) or {}
+        return holder.get("run") == config.run.uid and bool(holder.get("created"))
+    return not existed
 
 
 def holder_of(dataset: Any, config: WorkerConfig, field: str) -> dict[str, Any] | None:

@@ -137,15 +137,15 @@ def test_app_tags_rules_undo_and_statistics(mongo: Any) -> None:
 def test_review_aids_are_created_once_and_removed_by_finalize(mongo: Any) -> None:
     dataset = make_run_dataset()
     result = inference(dataset, "review", "--visualize")
-    assert result["aids"]["brainKey"] == "autolabel_review_run" and result["aids"]["error"] is None
+    assert result["aids"]["brainKey"] == "autolabel_review_run_uidrevie" and result["aids"]["error"] is None
     assert result["aids"]["savedViews"] == [
-        "autolabel-review-run-predictions",
-        "autolabel-review-run-low-confidence",
-        "autolabel-review-run-problems",
+        "autolabel-review-run-uidrevie-predictions",
+        "autolabel-review-run-uidrevie-low-confidence",
+        "autolabel-review-run-uidrevie-problems",
     ]
-    assert dataset.load_saved_view("autolabel-review-run-predictions").count() == 12  # label patches
-    assert dataset.load_saved_view("autolabel-review-run-low-confidence").count() == 5
-    assert inference(dataset, "visualize")["brainKey"] == "autolabel_review_run"
+    assert dataset.load_saved_view("autolabel-review-run-uidrevie-predictions").count() == 12  # label patches
+    assert dataset.load_saved_view("autolabel-review-run-uidrevie-low-confidence").count() == 5
+    assert inference(dataset, "visualize")["brainKey"] == "autolabel_review_run_uidrevie"
     inference(dataset, "finalize")
     assert dataset.list_saved_views() == [] and dataset.list_brain_runs() == []
 
