@@ -84,8 +84,8 @@ async def run_shard(
         dataset = await asyncio.to_thread(
             retried, "loading the dataset", config.database, lambda: load_dataset(config.dataset)
         )
+        plan = await preflight(client, config)  # a model that does not fit leaves the dataset untouched
         await asyncio.to_thread(prepare_fields, dataset, config)
-        plan = await preflight(client, config)
         all_ids = await asyncio.to_thread(
             retried, "reading the target", config.database, lambda: target_ids(dataset, config.target)
         )
