@@ -90,6 +90,26 @@ def test_mongod_killed_during_a_shard_loses_no_prediction(
     _assert_exactly_one_prediction_each(dataset, uid)
 
 
+def test_predictions_lost_after_their_write_are_processed_again_before_the_shard_succeeds(
+    mongo: Any, triton: Any, tmp_path: Path
+):
+    """As an acknowledged batch that a crash takes back: the end-of-shard check finds and redoes it."""
+    dataset = make_dataset(write_images(tmp_path / "images", IMAGES))
+    config = worker_config(dataset.name, classifier_model(triton.grpc_url), "classification", maxInFlight=2)
+    uid = config["run"]["uid"]
+    process = start_worker(config, 0, tmp_path)
+    _wait_for_marked(dataset, uid, 24, process)
+    lost = dataset._sample_collection.update_many(
+        {"auto_in_review_run": uid}, {"$unset": {"auto_in_review": "", "auto_in_review_run": ""}}
+    ).modified_count
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output[-3000:]
+    assert 24 <= lost < IMAGES, "the shard finished before the loss; the test needs more images"
+    assert f"verification pass 1: {lost} samples hold no prediction of this run" in output, output[-3000:]
+    assert f"state=Succeeded processed={IMAGES}/{IMAGES} failed=0" in output
+    _assert_exactly_one_prediction_each(dataset, uid)
+
+
 def test_database_down_longer_than_the_patience_fails_the_shard_and_a_retry_completes_it(
     mongo: Any, triton: Any, tmp_path: Path
 ):
