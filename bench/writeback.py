@@ -1,10 +1,10 @@
 """Write-back: samples/s of the worker's ``PredictionWriter`` against raw pymongo ``bulk_write``.
 
 Both write one classification plus the run marker per sample, 128 samples per
-batch (the worker's default ``writeBatchSize``). The writer goes through
-FiftyOne's ``set_values`` (labels, then markers: two round trips per batch);
-raw ``bulk_write`` sends one ``UpdateOne`` per sample with both fields, the
-least a client can do.
+batch (the worker's default ``writeBatchSize``). The writer sends one
+``UpdateOne`` per sample with both fields, with the durable write concern
+(journaled / majority) and FiftyOne's serialization; raw ``bulk_write`` does the
+same with the server's default write concern, the least a client can do.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from bson import ObjectId
 from pymongo import UpdateOne
 
 from inference.adapters.base import ClassificationPrediction
-from inference.config import Task
+from inference.claims import claim_and_declare
+from inference.config import WorkerConfig
 from inference.writer import PredictionWriter, SampleResult
 
 BATCH = 128
@@ -27,13 +28,17 @@ def _batches(ids: list[str]) -> list[list[str]]:
 
 
 def writer_rate(dataset: Any, ids: list[str]) -> float:
-    writer = PredictionWriter(
-        dataset,
-        task=Task.CLASSIFICATION,
-        staging_field="wb_writer_in_review",
-        marker_field="wb_writer_in_review_run",
-        run_uid="uid-writeback",
+    config = WorkerConfig.model_validate(
+        {
+            "run": {"namespace": "bench", "name": "writeback", "uid": "uid-writeback"},
+            "dataset": dataset.name,
+            "labelField": "wb_writer",
+            "task": "classification",
+            "model": {"url": "127.0.0.1:1", "name": "none", "outputFormat": "logits"},
+        }
     )
+    claim_and_declare(dataset, config)
+    writer = PredictionWriter(dataset, config)
     start = time.perf_counter()
     for batch in _batches(ids):
         writer.write([SampleResult(sample_id, ClassificationPrediction("cat", 0.9)) for sample_id in batch])

@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from inference import review_commands
+from inference import durable, review_commands
 from inference.config import WorkerConfig
 from inference.errors import ConfigError, FatalError
 from inference.progress import ConfigMapReporter, NullReporter, ProgressReporter
@@ -164,6 +164,7 @@ def _main(argv: list[str] | None = None) -> int:
         return agent_main(args.agent, _missing_database())
     try:
         config = load_config(args.config)
+        durable.configure_process(config.database)  # before FiftyOne connects: every write is durable
         if args.command in ("probe", "discard", *review_commands.COMMANDS):
             return _one_shot(args.command, config, args)
         shard = shard_index(config)

@@ -150,6 +150,18 @@ class ProgressChannel(_Model):
         return self
 
 
+class WriteConcernMode(StrEnum):
+    MAJORITY = "majority"  # w=majority, j=true: journaled on a standalone server, majority on a replica set
+    JOURNALED = "journaled"  # w=1, j=true: journaled on the primary only
+
+
+class DatabaseWrites(_Model):
+    """How the run's writes reach the database: the write concern and how long errors are retried."""
+
+    write_concern: WriteConcernMode = WriteConcernMode.MAJORITY
+    patience_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
+
+
 class WorkerConfig(_Model):
     run: RunIdentity
     dataset: str
@@ -167,6 +179,7 @@ class WorkerConfig(_Model):
     media_path_rewrite: list[PathRewrite] = []
     mask_dir: str | None = None  # segmentation: write masks as PNG files here instead of inline
     progress: ProgressChannel = ProgressChannel()
+    database: DatabaseWrites = DatabaseWrites()
 
     @model_validator(mode="after")
     def _format_fits_task(self) -> Self:

@@ -1,9 +1,13 @@
 """`python -m inference discard`: remove a run's staged predictions and markers from its dataset.
 
-Only what this run wrote goes: values are cleared on the samples whose marker
-names this run's uid, and the staging, marker and embeddings fields are
-dropped from the schema only when no other run's values remain in them.
-Running it twice gives the same dataset. Prints `{"removed": <labels>}`.
+Only what this run wrote goes, with the durable write concern: values are
+unset on the samples whose marker names this run's uid (the embeddings too
+when the run created that field; embeddings in a field that existed before the
+run stay), a fresh count must find none of the run's markers left, the run's
+mask files that no label references are deleted, and the staging, marker and
+embeddings fields are dropped from the schema only when the run created them
+(its field claim says so) and no value remains. Then the run's claims are
+released. Running it twice gives the same dataset. Prints `{"removed": <labels>}`.
 """
 
 from __future__ import annotations
@@ -28,24 +32,24 @@ def discard(config: WorkerConfig) -> dict[str, int]:
     import fiftyone as fo
     from fiftyone import ViewField
 
+    from inference.claims import created_by_run, release, run_fields
+    from inference.masks import remove_unreferenced_masks
+    from inference.run_values import drop_created_fields, unset_run_values
+
     if not fo.dataset_exists(config.dataset):
         return {"removed": 0}
     dataset = fo.load_dataset(config.dataset)
     marker = config.marker_field
-    if not dataset.has_sample_field(marker):
-        return {"removed": 0}
-    fields = [
-        f
-        for f in (config.staging, config.model.embeddings.field if config.model.embeddings else None)
-        if f and dataset.has_sample_field(f)
-    ]
-    ours = dataset.match(ViewField(marker) == config.run.uid)
-    removed = _label_count(ours, config.staging)
-    others = dataset.exists(marker).match(ViewField(marker) != config.run.uid).count()
-    if others == 0:
-        for field in [*fields, marker]:
-            dataset.delete_sample_field(field)
-    else:
-        for field in [*fields, marker]:
-            ours.set_field(field, None).save(field)
+    removed = 0
+    if dataset.has_sample_field(marker):
+        removed = _label_count(dataset.match(ViewField(marker) == config.run.uid), config.staging)
+    embeddings = config.model.embeddings.field if config.model.embeddings else None
+    fields = [config.staging, marker]
+    if embeddings and created_by_run(dataset, config, embeddings):
+        fields.append(embeddings)
+    unset_run_values(dataset, config, fields)
+    dataset.reload()
+    remove_unreferenced_masks(dataset, config)
+    drop_created_fields(dataset, config, fields)
+    release(dataset, config, [field.name for field in run_fields(config)])
     return {"removed": removed}

@@ -1,18 +1,25 @@
 """`python -m inference finalize`: keep the run's approved labels in labelField, remove everything else.
 
-Crash-safe and idempotent, in two steps recorded in ``dataset.info``:
+Crash-safe and idempotent, in two steps; every write goes with the durable
+write concern (`inference.durable`) and is limited to the run's own samples
+(marker field == the run's uid):
 
-1. **promote**: for every sample of the run, the labelField value is computed
-   from the staging value alone (approved labels only, same label and container
-   ids, tags and attributes kept; None when nothing was approved) and written
-   with ``set_values``, in batches. Rerunning rewrites the same values, so a kill
-   in the middle is repaired by running again. When all batches are written,
-   the counts go to ``dataset.info["autolabel_finalized"][<run uid>]``; from then
-   on promote is never redone (the staging field may already be gone).
-2. **remove**: the run's saved views and brain run are deleted, then the staging
-   and marker fields are unset on every sample (a raw ``$unset``, repeated
-   on rerun, so a kill inside FiftyOne's own field deletion leaves nothing
-   behind) and dropped from the schema.
+1. **promote**: labelField is claimed by the run (a field that existed before
+   the run, or that another run holds, is refused: finalize writes only into a
+   field it created) and declared with one atomic push. For every sample of the
+   run, the labelField value is computed from the staging value alone
+   (approved labels only, same label and container ids, tags and attributes
+   kept; None when nothing was approved) and written in batches. Then the
+   result is verified by reading it back: samples whose labelField does not
+   hold exactly their approved labels are written again (bounded passes), and
+   only then the counts go to ``dataset.info["autolabel_finalized"][<run uid>]``
+   (one atomic ``$set``, not a save of the dataset document); from then on
+   promote is never redone (the staging field may already be gone).
+2. **remove**: the run's review aids are deleted, the staging and marker values
+   are unset on the run's samples (repeated on rerun) and checked gone, the
+   run's mask files that no label references any more are deleted, the staging
+   and marker fields are dropped from the schema when the run created them and
+   no value is left, and the run's field claims are released.
 
 Labels in other fields, and the embeddings field, are never touched. Prints
 ``{"promoted": n, "discarded": m}``. ``AUTOLABEL_FINALIZE_PAUSE_S`` (tests
@@ -25,9 +32,14 @@ import logging
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any
 
+from inference.claims import FieldTaken, RunField, claim, declare, release, run_fields
 from inference.config import WorkerConfig
+from inference.durable import database, retried, samples
+from inference.errors import FatalError
+from inference.masks import remove_unreferenced_masks
 from inference.review import (
     ReviewConfig,
     apply_rules,
@@ -36,8 +48,10 @@ from inference.review import (
     run_view,
 )
 from inference.review_aids import remove_aids
+from inference.run_values import drop_created_fields, unset_run_values
 
 INFO_KEY = "autolabel_finalized"
+VERIFY_PASSES = 3
 PAUSE_ENV = "AUTOLABEL_FINALIZE_PAUSE_S"
 log = logging.getLogger("autolabel.finalize")
 
@@ -69,15 +83,77 @@ def _promoted_value(value: Any, list_field: str | None) -> Any:
 
 
 def _ensure_label_field(dataset: Any, config: WorkerConfig) -> None:
-    """Declares labelField with the staging field's label type (even when no sample gets a label)."""
-    import fiftyone as fo
+    """Claims labelField (it must be new, or this run's own) and declares it with one atomic push."""
+    from inference.claims import holder_of
 
-    if dataset.has_sample_field(config.label_field):
-        return
-    staging = dataset.get_field_schema()[config.staging]
-    dataset.add_sample_field(
-        config.label_field, fo.EmbeddedDocumentField, embedded_doc_type=staging.document_type
+    field = RunField(config.label_field, "label")
+    created = claim(dataset, config, [field])
+    holder = holder_of(dataset, config, config.label_field) or {}
+    if not created[config.label_field] or (
+        dataset.has_sample_field(config.label_field) and not holder.get("declared")
+    ):
+        raise FieldTaken(
+            f"labelField {config.label_field!r} existed in dataset {config.dataset!r} before run "
+            f"{config.run.namespace}/{config.run.name}; finalize writes only into a field the run created"
+        )
+    declare(dataset, config, [field])
+
+
+def _approved_ids(value: Any, list_field: str | None) -> list[str]:
+    if value is None:
+        return []
+    labels = (getattr(value, list_field) or []) if list_field else [value]
+    return sorted(label.id for label in labels)
+
+
+def _write_promoted(dataset: Any, config: WorkerConfig, batch: list[str], list_field: str | None) -> None:
+    from bson import ObjectId
+    from pymongo import UpdateOne
+
+    field = dataset.get_field(config.staging)
+    ids, values = retried(
+        "reading staged labels",
+        config.database,
+        lambda: dataset.select(batch).values(["id", config.staging]),
     )
+    now = datetime.now(UTC).replace(tzinfo=None)
+    operations = []
+    for sample_id, value in zip(ids, values, strict=True):
+        promoted = _promoted_value(value, list_field)
+        operations.append(
+            UpdateOne(
+                {"_id": ObjectId(sample_id), config.marker_field: config.run.uid},
+                {
+                    "$set": {
+                        config.label_field: None if promoted is None else field.to_mongo(promoted),
+                        "last_modified_at": now,
+                    }
+                },
+            )
+        )
+    if operations:
+        collection = samples(dataset, config.database)
+        retried(
+            "writing promoted labels",
+            config.database,
+            lambda: collection.bulk_write(operations, ordered=False),
+        )
+
+
+def _unpromoted(
+    dataset: Any, config: WorkerConfig, sample_ids: list[str], list_field: str | None
+) -> list[str]:
+    """The run's samples whose labelField (read now) does not hold exactly their approved labels."""
+    ids, staged, promoted = retried(
+        "reading promoted labels",
+        config.database,
+        lambda: dataset.select(sample_ids).values(["id", config.staging, config.label_field]),
+    )
+    return [
+        sample_id
+        for sample_id, value, stored in zip(ids, staged, promoted, strict=True)
+        if _approved_ids(_promoted_value(value, list_field), list_field) != _approved_ids(stored, list_field)
+    ]
 
 
 def _promote(dataset: Any, config: WorkerConfig, batch_size: int) -> dict[str, int]:
@@ -88,30 +164,59 @@ def _promote(dataset: Any, config: WorkerConfig, batch_size: int) -> dict[str, i
         return counts
     _ensure_label_field(dataset, config)
     list_field = label_list_field(dataset, config.staging)
-    sample_ids = run_view(dataset, config).values("id")
-    for start in range(0, len(sample_ids), batch_size):
-        batch = sample_ids[start : start + batch_size]
-        ids, values = dataset.select(batch).values(["id", config.staging])
-        promoted_values = {
-            sample_id: _promoted_value(value, list_field)
-            for sample_id, value in zip(ids, values, strict=True)
-        }
-        dataset.set_values(config.label_field, promoted_values, key_field="id")
-        _step(f"promoted batch {start // batch_size + 1}")
-    return counts
+    sample_ids: list[str] = run_view(dataset, config).values("id")
+    pending = sample_ids
+    for attempt in range(1, VERIFY_PASSES + 1):
+        for start in range(0, len(pending), batch_size):
+            _write_promoted(dataset, config, pending[start : start + batch_size], list_field)
+            _step(f"promoted batch {start // batch_size + 1}")
+        pending = _unpromoted(dataset, config, sample_ids, list_field)
+        if not pending:
+            return counts
+        log.warning("verification pass %d: %d samples lack their promoted labels", attempt, len(pending))
+    raise FatalError(
+        f"{len(pending)} samples of dataset {config.dataset!r} do not hold their approved labels in "
+        f"{config.label_field!r} after {VERIFY_PASSES} passes; nothing was recorded, run finalize again"
+    )
+
+
+def _recorded(dataset: Any, config: WorkerConfig) -> dict[str, Any] | None:
+    """The completion record of this run, read now from the database."""
+    document = retried(
+        "reading the finalize record",
+        config.database,
+        lambda: database(config.database).datasets.find_one({"_id": dataset._doc.id}, {"info": 1}),
+    )
+    record = ((document or {}).get("info") or {}).get(INFO_KEY) or {}
+    done: dict[str, Any] | None = record.get(config.run.uid)
+    return done
+
+
+def _record(dataset: Any, config: WorkerConfig, counts: dict[str, int]) -> None:
+    datasets = database(config.database).datasets
+    retried(
+        "recording the promotion",
+        config.database,
+        lambda: datasets.update_one(
+            {"_id": dataset._doc.id}, {"$set": {f"info.{INFO_KEY}.{config.run.uid}": counts}}
+        ),
+    )
+    if _recorded(dataset, config) != counts:
+        raise FatalError(
+            f"the finalize record of dataset {config.dataset!r} did not persist; run finalize again"
+        )
 
 
 def _remove(dataset: Any, config: WorkerConfig) -> None:
     remove_aids(dataset, config)
     _step("removed review aids")
-    fields = [config.staging, config.marker_field]
-    # Raw $unset first: idempotent, and it also clears values left behind by a delete killed half-way.
-    dataset._sample_collection.update_many({}, {"$unset": {field: "" for field in fields}})
+    unset_run_values(dataset, config, [config.staging, config.marker_field])
     _step("unset staging values")
-    present = [field for field in fields if dataset.has_sample_field(field)]
-    if present:
-        dataset.delete_sample_fields(present)
+    dataset.reload()
+    remove_unreferenced_masks(dataset, config)
+    drop_created_fields(dataset, config, [config.staging, config.marker_field])
     _step("dropped staging fields")
+    release(dataset, config, [field.name for field in run_fields(config)])
 
 
 def finalize(
@@ -123,14 +228,13 @@ def finalize(
     if not fo.dataset_exists(config.dataset):
         raise RuntimeError(f"dataset {config.dataset!r} does not exist")
     dataset = fo.load_dataset(config.dataset)
-    done = (dataset.info.get(INFO_KEY) or {}).get(config.run.uid)
+    done = _recorded(dataset, config)
     if done is None:
         if review is not None and dataset.has_sample_field(config.staging):
             apply_rules(dataset, config, review)
             _step("applied rules")
         counts = _promote(dataset, config, batch_size)
-        dataset.info[INFO_KEY] = {**(dataset.info.get(INFO_KEY) or {}), config.run.uid: counts}
-        dataset.save()
+        _record(dataset, config, counts)
         _step("recorded promotion")
     else:
         counts = {"promoted": int(done["promoted"]), "discarded": int(done["discarded"])}

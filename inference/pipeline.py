@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,9 +24,10 @@ import numpy.typing as npt
 
 from inference.config import WorkerConfig
 from inference.decode import DecodeError, Preprocessor, rewrite_path
+from inference.durable import retried
 from inference.preflight import Plan
 from inference.progress import ProgressTracker
-from inference.reader import filepath_pages
+from inference.reader import filepath_page
 from inference.triton_client import TritonClient
 from inference.writer import PredictionWriter, SampleResult
 
@@ -56,11 +58,12 @@ class ShardPipeline:
         self.tracker = tracker
         self.preprocessor = Preprocessor.for_model(plan.input_spec, config.model)
         self.batch_size = config.batch_size if plan.input_spec.batched else 1
+        self.failed_ids: set[str] = set()  # samples counted as failed (unreadable), never retried here
         self._pending: list[SampleResult] = []
         self._write_lock = asyncio.Lock()
 
     async def run(self, sample_ids: list[str]) -> None:
-        """Process ``sample_ids`` (the shard minus what is already done)."""
+        """Process ``sample_ids`` (the shard minus what is already done); may be called again for a retry."""
         slots = asyncio.Semaphore(self.config.max_in_flight)
         try:
             async with asyncio.TaskGroup() as group:
@@ -87,14 +90,15 @@ class ShardPipeline:
         loop = asyncio.get_running_loop()
         window_size = max(2 * self.batch_size * self.config.max_in_flight, 4 * self.config.decode_threads)
         window: deque[tuple[str, str, asyncio.Future[npt.NDArray[Any]]]] = deque()
-        pages: Iterator[list[tuple[str, str]]] = filepath_pages(
-            self.dataset, sample_ids, self.config.page_size
-        )
+        page_size = self.config.page_size
         with ThreadPoolExecutor(self.config.decode_threads, thread_name_prefix="decode") as pool:
-            while True:
-                page = await asyncio.to_thread(next, pages, None)
-                if page is None:
-                    break
+            for start in range(0, len(sample_ids), page_size):
+                page = await asyncio.to_thread(
+                    retried,
+                    "reading filepaths",
+                    self.config.database,
+                    partial(filepath_page, self.dataset, sample_ids[start : start + page_size]),
+                )
                 for sample_id, stored_path in page:
                     path = rewrite_path(stored_path, self.config.media_path_rewrite)
                     window.append((sample_id, path, loop.run_in_executor(pool, self.preprocessor.load, path)))
@@ -114,7 +118,9 @@ class ShardPipeline:
         try:
             return DecodedImage(sample_id, await future)
         except DecodeError as error:
-            self.tracker.add_failure(error.reason)
+            if sample_id not in self.failed_ids:
+                self.failed_ids.add(sample_id)
+                self.tracker.add_failure(error.reason)
             print(f"failed sample={sample_id} reason={error.reason!r} detail={error.detail!r}", flush=True)
             return None
 

@@ -6,6 +6,12 @@ connection is per run). It uses the worker's own target resolution and Triton
 preflight, so what it accepts is exactly what the worker will do. The verdict:
 `{"ok": bool, "reason": <CamelCase>, "message": str, "total": int | null}`; the
 reasons match the controller's Reason constants.
+
+When every other check passed, the probe claims the run's fields (labelField, staging,
+marker, embeddings) and declaring all but labelField, once, before any shard
+starts (`inference.claims`): a field another run holds, or a labelField /
+staging field that exists already, is ``LabelFieldExists``. Running the probe
+again for the same run changes nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ def _verdict(ok: bool, reason: str, message: str, total: int | None = None) -> d
 def _dataset_checks(config: WorkerConfig) -> tuple[dict[str, Any] | None, int]:
     """A failure verdict, or None and the target's size."""
     import fiftyone as fo
-    from fiftyone import ViewField
     from pymongo.errors import PyMongoError
 
     try:
@@ -75,22 +80,6 @@ def _dataset_checks(config: WorkerConfig) -> tuple[dict[str, Any] | None, int]:
             f"dataset.target selects no samples of {config.dataset!r}; "
             "widen the target (tags, view or sampleIds)",
         ), 0
-    if dataset.has_sample_field(config.label_field):
-        return _verdict(
-            False,
-            "LabelFieldExists",
-            f"field {config.label_field!r} already exists in dataset "
-            f"{config.dataset!r}; labelField must name a new field",
-        ), total
-    if dataset.has_sample_field(config.marker_field):
-        others = dataset.exists(config.marker_field).match(ViewField(config.marker_field) != config.run.uid)
-        if others.count():
-            return _verdict(
-                False,
-                "LabelFieldExists",
-                f"field {config.staging!r} holds predictions of another run; choose another "
-                "labelField or discard that run",
-            ), total
     return None, total
 
 
@@ -115,6 +104,22 @@ def _view_stage_verdict(dataset: Any, view: str) -> dict[str, Any] | None:
         check_saved_view(dataset, view)
     except ViewNotSupported as error:
         return _verdict(False, "ViewNotSupported", f"{error}; fix dataset.target.view")
+    return None
+
+
+def _claim_fields(config: WorkerConfig) -> dict[str, Any] | None:
+    """Claims the run's fields and declares them (see `inference.claims`); a failure verdict or None."""
+    import fiftyone as fo
+
+    from inference.claims import FieldTaken, claim_and_declare
+    from inference.durable import DatabaseUnavailable
+
+    try:
+        claim_and_declare(fo.load_dataset(config.dataset), config)
+    except FieldTaken as taken:
+        return _verdict(False, "LabelFieldExists", str(taken))
+    except DatabaseUnavailable as error:
+        return _verdict(False, "DatabaseUnreachable", str(error))
     return None
 
 
@@ -170,6 +175,9 @@ def probe(config: WorkerConfig, check_triton: bool) -> dict[str, Any]:
         failure = asyncio.run(_triton_checks(config))
         if failure is not None:
             return {**failure, "total": total}
+    failure = _claim_fields(config)  # last: a run refused for any other reason holds no field
+    if failure is not None:
+        return {**failure, "total": total}
     checked = (
         "dataset and Triton model checked"
         if check_triton

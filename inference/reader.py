@@ -61,7 +61,12 @@ def filepath_pages(
 ) -> Iterator[list[tuple[str, str]]]:
     """(id, filepath) pairs in the order of ``sample_ids``, ``page_size`` at a time."""
     for start in range(0, len(sample_ids), page_size):
-        page = list(sample_ids[start : start + page_size])
-        ids, paths = dataset.select(page).values(["id", "filepath"])
-        by_id = dict(zip(ids, paths, strict=True))
-        yield [(sample_id, by_id[sample_id]) for sample_id in page if sample_id in by_id]
+        yield filepath_page(dataset, sample_ids[start : start + page_size])
+
+
+def filepath_page(dataset: Any, sample_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """(id, filepath) pairs of ``sample_ids`` that still exist, in their order (one query)."""
+    page = list(sample_ids)
+    ids, paths = dataset.select(page).values(["id", "filepath"])
+    by_id = dict(zip(ids, paths, strict=True))
+    return [(sample_id, by_id[sample_id]) for sample_id in page if sample_id in by_id]

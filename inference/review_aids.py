@@ -1,16 +1,20 @@
 """Review aids in FiftyOne for one run: an embeddings visualization and saved views, and their removal.
 
-- brain key ``autolabel_<run name>`` (non-identifier characters become ``_``):
+- brain key ``autolabel_<run name>_<uid8>`` (non-identifier characters become
+  ``_``; ``uid8``: the first 8 letters and digits of the run's uid):
   fiftyone-brain ``compute_visualization`` over the run's samples and their stored
   embeddings (``<labelField>_embeddings`` or ``spec.model.embeddings.field``);
   skipped when the run stored no embeddings;
-- saved views ``autolabel-<run>-predictions`` (the run's samples; detection: its
-  label patches), ``autolabel-<run>-low-confidence`` (labels with confidence below
-  0.5) and ``autolabel-<run>-problems`` (labels carrying a problem tag).
+- saved views ``autolabel-<run>-<uid8>-predictions`` (the run's samples; detection:
+  its label patches), ``...-low-confidence`` (labels with confidence below 0.5) and
+  ``...-problems`` (labels carrying a problem tag).
 
-Creating them twice changes nothing (existing ones are kept / overwritten with
-the same definition). Finalize and discard remove them, since they point at the
-staging field that goes away.
+Each name is claimed for the run (`inference.claims`, like its fields) before
+the aid is written: an aid of the same name that the run did not create (another
+run's, a user's) is never overwritten nor deleted; it is left out and said in
+``error``. Creating them twice changes nothing (the run's own are overwritten with
+the same definition). Finalize and discard remove the run's own, since they
+point at the staging field that goes away. The names go to ``status.review``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from inference.claims import claim_aid, created_by_run, release
 from inference.config import WorkerConfig
 from inference.review import ReviewConfig, label_list_field, run_view
 
@@ -25,12 +30,16 @@ LOW_CONFIDENCE = 0.5
 VIEW_SUFFIXES = ("predictions", "low-confidence", "problems")
 
 
+def short_uid(config: WorkerConfig) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", config.run.uid)[:8].lower()
+
+
 def brain_key(config: WorkerConfig) -> str:
-    return "autolabel_" + re.sub(r"[^A-Za-z0-9_]", "_", config.run.name)
+    return "autolabel_" + re.sub(r"[^A-Za-z0-9_]", "_", f"{config.run.name}_{short_uid(config)}")
 
 
 def view_names(config: WorkerConfig) -> list[str]:
-    return [f"autolabel-{config.run.name}-{suffix}" for suffix in VIEW_SUFFIXES]
+    return [f"autolabel-{config.run.name}-{short_uid(config)}-{suffix}" for suffix in VIEW_SUFFIXES]
 
 
 def embeddings_field(config: WorkerConfig) -> str:
@@ -58,13 +67,22 @@ def _views(dataset: Any, config: WorkerConfig, review: ReviewConfig) -> list[Any
 
 def create_aids(dataset: Any, config: WorkerConfig, review: ReviewConfig) -> dict[str, Any]:
     """Saved views, then the visualization; ``{"brainKey", "savedViews", "error"}``."""
-    names = []
+    names, refused = [], []
     if dataset.has_sample_field(config.staging):
         for name, view in zip(view_names(config), _views(dataset, config, review), strict=True):
-            dataset.save_view(name, view, description=f"autolabel run {config.run.name}", overwrite=True)
+            if not claim_aid(dataset, config, f"view:{name}", dataset.has_saved_view(name)):
+                refused.append(name)
+                continue
+            description = f"autolabel run {config.run.namespace}/{config.run.name} ({config.run.uid})"
+            dataset.save_view(name, view, description=description, overwrite=True)
             names.append(name)
     result: dict[str, Any] = {"brainKey": None, "savedViews": names, "error": None}
+    if refused:
+        result["error"] = f"saved views {refused} exist and were not created by this run; left as they are"
     key, field = brain_key(config), embeddings_field(config)
+    if not claim_aid(dataset, config, f"brain:{key}", dataset.has_brain_run(key)):
+        result["error"] = f"brain run {key!r} exists and was not created by this run; left as it is"
+        return result
     if dataset.has_brain_run(key):
         result["brainKey"] = key
         return result
@@ -92,10 +110,12 @@ def create_aids(dataset: Any, config: WorkerConfig, review: ReviewConfig) -> dic
 
 
 def remove_aids(dataset: Any, config: WorkerConfig) -> None:
-    """Deletes the run's saved views and brain run; absent ones are fine."""
+    """Deletes the saved views and brain run this run created; absent ones are fine, others' stay."""
+    names = [f"view:{name}" for name in view_names(config)]
     for name in view_names(config):
-        if dataset.has_saved_view(name):
+        if dataset.has_saved_view(name) and created_by_run(dataset, config, f"view:{name}"):
             dataset.delete_saved_view(name)
     key = brain_key(config)
-    if dataset.has_brain_run(key):
+    if dataset.has_brain_run(key) and created_by_run(dataset, config, f"brain:{key}"):
         dataset.delete_brain_run(key)
+    release(dataset, config, [*names, f"brain:{key}"])

@@ -1,12 +1,27 @@
-"""One shard, start to finish: load the dataset, preflight Triton, partition, resume, run, report."""
+"""One shard, start to finish: load the dataset, preflight Triton, partition, resume, run, verify, report.
+
+Before any sample, the run's fields are checked in the dataset's schema by a
+fresh read (the validation step claimed and declared them; a worker started by
+hand adds what is missing with the same atomic push, never by saving the
+dataset document). After the pipeline, the shard is verified against the
+database: this run's markers are counted over the shard's samples and whatever
+is missing is processed again, at most `VERIFY_PASSES` times. The shard
+succeeds only when every sample holds this run's prediction or was counted as
+failed with its reason (unreadable image, sample deleted meanwhile);
+``processed`` then is the number the database holds, not the number written.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
+from inference.claims import claim, declare, run_fields
 from inference.config import WorkerConfig
+from inference.durable import retried
+from inference.errors import FatalError
 from inference.partition import shard_ids
 from inference.pipeline import ShardPipeline
 from inference.preflight import preflight
@@ -16,6 +31,8 @@ from inference.triton_client import TritonClient
 from inference.writer import PredictionWriter
 
 LOG = logging.getLogger(__name__)
+VERIFY_PASSES = 3
+SAMPLE_DELETED = "sample deleted during the run"
 
 
 def first_leaf(error: BaseException) -> BaseException:
@@ -31,6 +48,31 @@ async def _tick(reporter: ProgressReporter, tracker: ProgressTracker, shard: int
         await asyncio.sleep(interval_s)
 
 
+def prepare_fields(dataset: Any, config: WorkerConfig) -> None:
+    """The run's fields are claimed by this run and declared (checked by a fresh read)."""
+    fields = run_fields(config)
+    claim(dataset, config, fields)
+    declare(dataset, config, [spec for spec in fields if spec.declare])
+    dataset.reload()
+
+
+def missing_ids(dataset: Any, config: WorkerConfig, mine: list[str], excluded: set[str]) -> list[str]:
+    """The shard's samples whose marker (read now from the database) is not this run's."""
+    done = retried(
+        "counting the shard's markers",
+        config.database,
+        lambda: done_ids(dataset, mine, config.marker_field, config.run.uid),
+    )
+    return [sample_id for sample_id in mine if sample_id not in done and sample_id not in excluded]
+
+
+def existing_ids(dataset: Any, config: WorkerConfig, sample_ids: list[str]) -> set[str]:
+    found: list[str] = retried(
+        "reading sample ids", config.database, lambda: dataset.select(sample_ids).values("id")
+    )
+    return set(found)
+
+
 async def run_shard(
     config: WorkerConfig, shard: int, reporter: ProgressReporter, tracker: ProgressTracker | None = None
 ) -> ProgressTracker:
@@ -39,28 +81,26 @@ async def run_shard(
     ticker = asyncio.create_task(_tick(reporter, tracker, shard, config.progress.interval_s))
     client = TritonClient(config.model)
     try:
-        dataset = await asyncio.to_thread(load_dataset, config.dataset)
-        plan = await preflight(client, config)
-        all_ids = await asyncio.to_thread(target_ids, dataset, config.target)
+        dataset = await asyncio.to_thread(
+            retried, "loading the dataset", config.database, lambda: load_dataset(config.dataset)
+        )
+        plan = await preflight(client, config)  # a model that does not fit leaves the dataset untouched
+        await asyncio.to_thread(prepare_fields, dataset, config)
+        all_ids = await asyncio.to_thread(
+            retried, "reading the target", config.database, lambda: target_ids(dataset, config.target)
+        )
         mine = shard_ids(all_ids, shard, config.shards)
-        done = await asyncio.to_thread(done_ids, dataset, mine, config.marker_field, config.run.uid)
-        todo = [sample_id for sample_id in mine if sample_id not in done]
+        todo = await asyncio.to_thread(missing_ids, dataset, config, mine, set())
         tracker.start(total=len(mine), already_done=len(mine) - len(todo))
         print(
             f"shard {shard}/{config.shards}: {len(mine)} samples, {len(mine) - len(todo)} already done, "
             f"model {config.model.name} input {plan.input_spec.height}x{plan.input_spec.width}",
             flush=True,
         )
-        writer = PredictionWriter(
-            dataset,
-            task=config.task,
-            staging_field=config.staging,
-            marker_field=config.marker_field,
-            run_uid=config.run.uid,
-            mask_dir=config.mask_dir,
-            embeddings_field=plan.embeddings.field if plan.embeddings else None,
-        )
-        await ShardPipeline(config, plan, client, dataset, writer, tracker).run(todo)
+        writer = PredictionWriter(dataset, config, plan.embeddings.field if plan.embeddings else None)
+        pipeline = ShardPipeline(config, plan, client, dataset, writer, tracker)
+        await pipeline.run(todo)
+        await _verify(dataset, config, pipeline, tracker, mine, shard)
         tracker.state = State.SUCCEEDED
         return tracker
     except BaseException as error:
@@ -76,3 +116,39 @@ async def run_shard(
             await ticker
         await asyncio.to_thread(publish, reporter, tracker, shard)
         await client.close()
+
+
+async def _verify(
+    dataset: Any,
+    config: WorkerConfig,
+    pipeline: ShardPipeline,
+    tracker: ProgressTracker,
+    mine: list[str],
+    shard: int,
+) -> None:
+    """Processes again what the database does not hold; fails the shard if something stays missing."""
+    gone: set[str] = set()
+    for attempt in range(1, VERIFY_PASSES + 1):
+        excluded = pipeline.failed_ids | gone
+        missing = await asyncio.to_thread(missing_ids, dataset, config, mine, excluded)
+        if missing:
+            existing = await asyncio.to_thread(existing_ids, dataset, config, missing)
+            for sample_id in missing:
+                if sample_id not in existing:
+                    gone.add(sample_id)
+                    tracker.add_failure(SAMPLE_DELETED)
+            missing = [sample_id for sample_id in missing if sample_id in existing]
+        tracker.processed = len(mine) - len(missing) - len(pipeline.failed_ids | gone)
+        if not missing:
+            return
+        print(
+            f"shard {shard}: verification pass {attempt}: {len(missing)} samples hold no prediction "
+            "of this run in the database; processing them again",
+            flush=True,
+        )
+        if attempt < VERIFY_PASSES:
+            await pipeline.run(missing)
+    raise FatalError(
+        f"{len(missing)} samples of shard {shard} (first {missing[0]}) hold no prediction of this run "
+        f"in the database after {VERIFY_PASSES} passes"
+    )

@@ -1,15 +1,21 @@
 """Bulk write-back of predictions into the run's staging field, one batch per database round trip.
 
 Every label carries the run's uid (attribute ``autolabel_run``) and its
-confidence. After the labels, the batch's samples get the run uid in the marker
-field (``<stagingField>_run``); resume skips samples whose marker is this run.
-Writes overwrite the whole field value per sample, so a sample written twice
-(killed between writes, rerun) still holds exactly one prediction of the run.
+confidence. One update per sample sets, together, the label, the embedding and
+the run uid in the marker field (``<stagingField>_run``), so a marker never
+exists without its prediction; resume skips samples whose marker is this run.
+The batch goes as one unordered bulk write with the durable write concern
+(`inference.durable`), retried on transient errors. Writes overwrite the whole
+field value per sample, so a sample written twice (killed between writes,
+retried after an ambiguous error, rerun) still holds exactly one prediction of
+the run. The fields were declared beforehand (`inference.claims`): writing
+values never touches the dataset document.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +28,9 @@ from inference.adapters import (
     Prediction,
     SegmentationPrediction,
 )
-from inference.config import RUN_ATTRIBUTE, Task
+from inference.claims import RunField, schema_field
+from inference.config import RUN_ATTRIBUTE, Task, WorkerConfig
+from inference.durable import retried, samples
 
 
 @dataclass(frozen=True)
@@ -33,24 +41,18 @@ class SampleResult:
 
 
 class PredictionWriter:
-    def __init__(
-        self,
-        dataset: Any,
-        *,
-        task: Task,
-        staging_field: str,
-        marker_field: str,
-        run_uid: str,
-        mask_dir: str | None = None,
-        embeddings_field: str | None = None,
-    ) -> None:
+    def __init__(self, dataset: Any, config: WorkerConfig, embeddings_field: str | None = None) -> None:
         self.dataset = dataset
-        self.task = task
-        self.staging_field = staging_field
-        self.marker_field = marker_field
-        self.run_uid = run_uid
-        self.mask_dir = Path(mask_dir) / run_uid if mask_dir else None
+        self.config = config
+        self.task = config.task
+        self.staging_field = config.staging
+        self.marker_field = config.marker_field
+        self.run_uid = config.run.uid
+        self.mask_dir = Path(config.mask_dir) / config.run.uid if config.mask_dir else None
         self.embeddings_field = embeddings_field
+        self._label = schema_field(RunField(config.staging, "staging"), config)
+        self._vector = schema_field(RunField(embeddings_field or "", "embeddings"), config)
+        self._samples = samples(dataset, config.database)
 
     def to_label(self, sample_id: str, prediction: Prediction) -> Any:
         """The FiftyOne label for one prediction (None when nothing passed the filters)."""
@@ -97,15 +99,26 @@ class PredictionWriter:
         return str(path)
 
     def write(self, results: list[SampleResult]) -> None:
-        """Write one batch: embeddings, then labels, then the resume markers."""
+        """Write one batch: per sample, label, embedding and resume marker in one update."""
+        from bson import ObjectId
+        from pymongo import UpdateOne
+
         if not results:
             return
-        if self.embeddings_field is not None:
-            embeddings = {r.sample_id: r.embedding for r in results if r.embedding is not None}
-            if embeddings:
-                self.dataset.set_values(self.embeddings_field, embeddings, key_field="id")
-        labels = {r.sample_id: self.to_label(r.sample_id, r.prediction) for r in results}
-        self.dataset.set_values(self.staging_field, labels, key_field="id")
-        self.dataset.set_values(
-            self.marker_field, {r.sample_id: self.run_uid for r in results}, key_field="id"
+        now = datetime.now(UTC).replace(tzinfo=None)  # FiftyOne stores naive UTC times
+        operations = []
+        for result in results:
+            label = self.to_label(result.sample_id, result.prediction)
+            update: dict[str, Any] = {
+                self.staging_field: None if label is None else self._label.to_mongo(label),
+                self.marker_field: self.run_uid,
+                "last_modified_at": now,
+            }
+            if self.embeddings_field is not None and result.embedding is not None:
+                update[self.embeddings_field] = self._vector.to_mongo(result.embedding)
+            operations.append(UpdateOne({"_id": ObjectId(result.sample_id)}, {"$set": update}))
+        retried(
+            f"writing {len(operations)} predictions",
+            self.config.database,
+            lambda: self._samples.bulk_write(operations, ordered=False),
         )

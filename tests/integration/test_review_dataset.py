@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from inference.claims import CLAIMS_COLLECTION, claim_and_declare
+from inference.config import WorkerConfig
 from inference.review import APPROVED_TAG, REJECTED_TAG
 from tests.integration.worker_helpers import REPO_ROOT
 
@@ -29,6 +31,7 @@ def make_run_dataset(samples: int = 6) -> Any:
 
     dataset = fo.Dataset(f"review-{uuid.uuid4().hex[:8]}")
     dataset.add_samples([fo.Sample(filepath=f"/data/img-{i:02d}.jpg") for i in range(samples)])
+    claim_and_declare(dataset, WorkerConfig.model_validate(config(dataset)))  # what the probe does
     ids = dataset.values("id")
     rng = np.random.default_rng(0)
     staged, truth, other = {}, {}, {}
@@ -134,15 +137,15 @@ def test_app_tags_rules_undo_and_statistics(mongo: Any) -> None:
 def test_review_aids_are_created_once_and_removed_by_finalize(mongo: Any) -> None:
     dataset = make_run_dataset()
     result = inference(dataset, "review", "--visualize")
-    assert result["aids"]["brainKey"] == "autolabel_review_run" and result["aids"]["error"] is None
+    assert result["aids"]["brainKey"] == "autolabel_review_run_uidrevie" and result["aids"]["error"] is None
     assert result["aids"]["savedViews"] == [
-        "autolabel-review-run-predictions",
-        "autolabel-review-run-low-confidence",
-        "autolabel-review-run-problems",
+        "autolabel-review-run-uidrevie-predictions",
+        "autolabel-review-run-uidrevie-low-confidence",
+        "autolabel-review-run-uidrevie-problems",
     ]
-    assert dataset.load_saved_view("autolabel-review-run-predictions").count() == 12  # label patches
-    assert dataset.load_saved_view("autolabel-review-run-low-confidence").count() == 5
-    assert inference(dataset, "visualize")["brainKey"] == "autolabel_review_run"
+    assert dataset.load_saved_view("autolabel-review-run-uidrevie-predictions").count() == 12  # label patches
+    assert dataset.load_saved_view("autolabel-review-run-uidrevie-low-confidence").count() == 5
+    assert inference(dataset, "visualize")["brainKey"] == "autolabel_review_run_uidrevie"
     inference(dataset, "finalize")
     assert dataset.list_saved_views() == [] and dataset.list_brain_runs() == []
 
@@ -177,7 +180,13 @@ def prepared_pair() -> tuple[Any, Any]:
     original.filter_labels(STAGING, F("label") == "cat").limit(1).tag_labels(
         "ambiguous", label_fields=STAGING
     )
-    return original, original.clone(f"{original.name}-copy")
+    copy = original.clone(f"{original.name}-copy")
+    import fiftyone.core.odm as foo
+
+    claims = foo.get_db_conn()[CLAIMS_COLLECTION]
+    for claim in claims.find({"dataset": str(original._doc.id)}, {"_id": 0}):
+        claims.insert_one({**claim, "dataset": str(copy._doc.id)})  # the clone's fields are the run's too
+    return original, copy
 
 
 REVIEW = {"approve": [{"classes": ["cat"], "minConfidence": 0.7}], "reject": [{"classes": ["dog"]}]}

@@ -91,11 +91,14 @@ def test_review_with_app_gitops_and_cli_then_finalize(
         operator, name, lambda s: review_of(s).get("total") == 6 and bool(review_of(s).get("savedViews"))
     )
     review = run["status"]["review"]
-    assert review["brainKey"] == "autolabel_review_flow" and review["unreviewed"] == 6
+    uid8 = run["metadata"]["uid"].replace("-", "")[:8]
+    brain_key = f"autolabel_review_flow_{uid8}"
+    assert review["brainKey"] == brain_key and review["unreviewed"] == 6
     assert review["rulesAppliedGeneration"] == run["metadata"]["generation"]
     dataset.reload()
-    assert "autolabel-review-flow-predictions" in dataset.list_saved_views()
-    assert dataset.has_brain_run("autolabel_review_flow")
+    assert f"autolabel-review-flow-{uid8}-predictions" in dataset.list_saved_views()
+    assert review["savedViews"][0] == f"autolabel-review-flow-{uid8}-predictions"
+    assert dataset.has_brain_run(brain_key)
 
     # App: a reviewer approves the first sample's label and flags it for correction.
     first = dataset.first()
@@ -144,7 +147,7 @@ def test_review_with_app_gitops_and_cli_then_finalize(
     labels = [label for label in dataset.values(label_field) if label is not None]
     assert sorted(label.label for label in labels) == sorted([first_class] + [other] * counts[other])
     assert dataset.count_label_tags(label_field) == {APPROVED: kept, "needs_correction": 1}
-    assert dataset.list_saved_views() == [] and not dataset.has_brain_run("autolabel_review_flow")
+    assert dataset.list_saved_views() == [] and not dataset.has_brain_run(brain_key)
     again = autolabel(cluster, namespace, "approve", name, "--class", other)
     assert again.returncode == 4 and "phase Finalized" in again.stderr
 

@@ -96,3 +96,46 @@ def run_worker(
     process = start_worker(config, shard, config_dir)
     output, _ = process.communicate(timeout=timeout_s)
     return process.returncode, output
+
+
+def start_command(config: dict[str, Any], *argv: str, **env: str) -> subprocess.Popen[str]:
+    """``python -m inference <argv>`` (probe, finalize, discard, ...) with the config in its environment."""
+    environment = {**worker_environment(0), "AUTOLABEL_WORKER_CONFIG": json.dumps(config), **env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "inference", *argv],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_command(config: dict[str, Any], *argv: str, timeout_s: float = 180) -> dict[str, Any]:
+    """Runs a one-shot command; its JSON verdict (the last line), or AssertionError with its stderr."""
+    process = start_command(config, *argv)
+    stdout, stderr = process.communicate(timeout=timeout_s)
+    assert process.returncode == 0, stderr[-3000:]
+    verdict: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
+    return verdict
+
+
+def fresh_schema(dataset_name: str) -> dict[str, str]:
+    """The dataset's sample fields as a fresh process sees them: ``{name: type}``."""
+    script = (
+        "import json, sys, fiftyone as fo\n"
+        "schema = fo.load_dataset(sys.argv[1]).get_field_schema()\n"
+        "print(json.dumps({name: type(field).__name__ for name, field in schema.items()}))\n"
+        "import atexit, fiftyone.core.odm.database as d\n"
+        "atexit.unregister(d._delete_non_persistent_datasets_if_allowed)  # keep the tests' datasets\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, dataset_name],
+        env=worker_environment(0),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    schema: dict[str, str] = json.loads(result.stdout.strip().splitlines()[-1])
+    return schema

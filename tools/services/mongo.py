@@ -2,18 +2,26 @@
 
 One mongod per test session, on a free 127.0.0.1 port with a temporary dbpath;
 every process that uses FiftyOne points at it through ``FIFTYONE_DATABASE_URI``
-(see ``MongoServer.fiftyone_environment``). Run ``python -m tools.services.mongo``
-to serve one until interrupted.
+(see ``MongoServer.fiftyone_environment``). With ``replica_set`` it runs as a
+single-node replica set (``--replSet``, initiated here and waited on until it is
+primary), so write concern ``majority``, retryable writes and change streams
+behave as on a production cluster. ``kill()`` (SIGKILL) and ``start()`` again
+restart it on the same port and data, for crash tests. Run ``python -m
+tools.services.mongo [--replica-set]`` to serve one until interrupted.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tools.services.process import free_port, serve_until_interrupted, stop_process, wait_until
 
@@ -36,10 +44,13 @@ class MongoServer:
     db_path: Path
     port: int = field(default_factory=free_port)
     startup_timeout_s: float = 60.0
+    replica_set: str | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def uri(self) -> str:
+        if self.replica_set:
+            return f"mongodb://127.0.0.1:{self.port}/?replicaSet={self.replica_set}"
         return f"mongodb://127.0.0.1:{self.port}"
 
     @property
@@ -70,6 +81,8 @@ class MongoServer:
             "--wiredTigerCacheSizeGB",
             "0.5",
         ]
+        if self.replica_set:
+            command += ["--replSet", self.replica_set]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         wait_until(
             self.is_ready,
@@ -80,17 +93,39 @@ class MongoServer:
         )
         return self
 
-    def is_ready(self) -> bool:
+    def _direct_client(self) -> Any:
         import pymongo
 
-        client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
-            self.uri, serverSelectionTimeoutMS=500
+        return pymongo.MongoClient(
+            f"mongodb://127.0.0.1:{self.port}", directConnection=True, serverSelectionTimeoutMS=500
         )
+
+    def is_ready(self) -> bool:
+        """Answers pings; as a replica set, also initiated (once, here) and primary."""
+        from pymongo.errors import OperationFailure
+
+        client = self._direct_client()
         try:
-            client.admin.command("ping")
-            return True
+            if not self.replica_set:
+                client.admin.command("ping")
+                return True
+            try:
+                status = client.admin.command("replSetGetStatus")
+            except OperationFailure as error:
+                if error.code != 94:  # NotYetInitialized
+                    raise
+                members = [{"_id": 0, "host": f"127.0.0.1:{self.port}"}]
+                client.admin.command("replSetInitiate", {"_id": self.replica_set, "members": members})
+                return False
+            return bool(status.get("myState") == 1)  # PRIMARY
         finally:
             client.close()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: nothing is flushed beyond what the journal already holds."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
 
     def stop(self, *, remove_data: bool = False) -> None:
         if self.process is not None:
@@ -99,14 +134,16 @@ class MongoServer:
             shutil.rmtree(self.db_path.parent, ignore_errors=True)
 
 
-def start_mongo(work_dir: Path | None = None) -> MongoServer:
+def start_mongo(work_dir: Path | None = None, *, replica_set: bool = False) -> MongoServer:
     """Start a mongod with a fresh dbpath under ``work_dir`` (a temp dir by default)."""
     directory = work_dir or Path(tempfile.mkdtemp(prefix="mongod-"))
-    return MongoServer(db_path=directory / "db").start()
+    return MongoServer(db_path=directory / "db", replica_set="rs0" if replica_set else None).start()
 
 
 def main() -> None:
-    server = start_mongo()
+    parser = argparse.ArgumentParser(prog="python -m tools.services.mongo")
+    parser.add_argument("--replica-set", action="store_true", help="run as a single-node replica set")
+    server = start_mongo(replica_set=parser.parse_args().replica_set)
     print(f"mongod ready: FIFTYONE_DATABASE_URI={server.uri} log={server.log_path}", flush=True)
     serve_until_interrupted(server)
 
