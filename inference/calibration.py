@@ -13,8 +13,9 @@ fixed by the confidences alone, before any decision is looked at) and the search
 stops at the first threshold that fails. This is fixed-sequence testing: the chance
 that *any* accepted threshold has a true precision below the target is at most
 ``1 - confidence_level``, with no multiplicity correction. Testing starts where the
-sample above the threshold is large enough that a flawless record could pass at all
-(`min_sample_for`), so tiny counts at the very top do not end the search early.
+sample above the threshold is large enough that one wrong label among them could
+still pass (`first_test_size`, fixed by the target and level alone), so a single
+early error or a tiny count at the very top does not end the search.
 
 The promise is about the labels the sample represents (the class's labels at or
 above the threshold) and holds only if the sample is reviewed honestly; it says
@@ -67,6 +68,14 @@ def min_sample_for(target: float, confidence_level: float) -> int:
     if target <= 0:
         return 1
     return max(1, math.ceil(math.log(1.0 - confidence_level) / math.log(target)))
+
+
+def first_test_size(target: float, confidence_level: float) -> int:
+    """Sampled labels above the first threshold tested: the fewest where one error can still pass."""
+    trials = max(2, min_sample_for(target, confidence_level))
+    while lower_bound(trials - 1, trials, confidence_level) < target:
+        trials += 1
+    return trials
 
 
 @dataclass(frozen=True)
@@ -129,7 +138,7 @@ def calibrate_class(
             label, total, correct_total, None, overall, overall_lower, overall_interval, min_reviewed - total
         )
     ordered = sorted(reviewed, key=lambda item: item.confidence, reverse=True)
-    start = min_sample_for(target, confidence_level)
+    start = first_test_size(target, confidence_level)
     accepted: tuple[float, int, int] | None = None
     correct = 0
     for index, item in enumerate(ordered):

@@ -12,6 +12,7 @@ from inference.calibration import (
     Reviewed,
     calibrate_class,
     clopper_pearson,
+    first_test_size,
     lower_bound,
     min_sample_for,
     verification_sample,
@@ -52,6 +53,18 @@ def test_one_sided_lower_bound_of_a_flawless_record():
     assert lower_bound(0, 30, 0.95) == 0.0
     assert min_sample_for(0.9, 0.95) == 29  # 0.9**29 < 0.05 <= 0.9**28
     assert lower_bound(29, 29, 0.95) >= 0.9 > lower_bound(28, 28, 0.95)
+
+
+@pytest.mark.parametrize(("target", "level"), [(0.9, 0.95), (0.98, 0.95), (0.8, 0.99)])
+def test_first_test_tolerates_one_error(target, level):
+    size = first_test_size(target, level)
+    assert lower_bound(size - 1, size, level) >= target > lower_bound(size - 2, size - 1, level)
+
+
+def test_one_early_error_does_not_end_the_search():
+    reviewed = [Reviewed(0.99, True)] * 5 + [Reviewed(0.985, False)] + [Reviewed(0.9, True)] * 80
+    result = calibrate_class("cat", reviewed, target=0.9, confidence_level=0.95, min_reviewed=30)
+    assert result.threshold == 0.9
 
 
 @pytest.mark.parametrize(("successes", "trials"), [(-1, 5), (6, 5), (0, 0)])
