@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -97,23 +98,25 @@ class _Updates:
     def __init__(self, dataset: Any, config: WorkerConfig) -> None:
         self.collection = dataset._sample_collection
         self.field = config.staging
+        self.marker, self.uid = config.marker_field, config.run.uid  # only this run's samples
         self.list_field = label_list_field(dataset, config.staging)
         self.operations: list[UpdateOne] = []
 
     def add(self, label: _Label, update: dict[str, dict[str, Any]]) -> None:
-        """`update` names attributes of the label (``tags``, ...); they become paths into the sample."""
-        sample = ObjectId(label.sample_id)
+        """`update` names attributes of the label (``tags``, ...); they become paths into the sample.
+
+        The sample's ``last_modified_at`` moves too, as with FiftyOne's own writes.
+        """
+        match: dict[str, Any] = {"_id": ObjectId(label.sample_id), self.marker: self.uid}
+        array_filters = None
         if self.list_field:
-            prefix = f"{self.field}.{self.list_field}.$[label]"
-            operation = UpdateOne(
-                {"_id": sample},
-                _prefixed(update, prefix),
-                array_filters=[{"label._id": ObjectId(label.label_id)}],
-            )
+            operators = _prefixed(update, f"{self.field}.{self.list_field}.$[label]")
+            array_filters = [{"label._id": ObjectId(label.label_id)}]
         else:
-            match = {"_id": sample, f"{self.field}._id": ObjectId(label.label_id)}
-            operation = UpdateOne(match, _prefixed(update, self.field))
-        self.operations.append(operation)
+            operators = _prefixed(update, self.field)
+            match[f"{self.field}._id"] = ObjectId(label.label_id)
+        operators.setdefault("$set", {})["last_modified_at"] = datetime.now(UTC)
+        self.operations.append(UpdateOne(match, operators, array_filters=array_filters))
 
     def send(self) -> int:
         if self.operations:
