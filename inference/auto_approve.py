@@ -22,7 +22,7 @@ tags), never a rewritten tag list, so a tag a person adds at the same moment sur
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -108,7 +108,7 @@ class _Updates:
         The sample's ``last_modified_at`` moves too, as with FiftyOne's own writes.
         """
         match: dict[str, Any] = {"_id": ObjectId(label.sample_id), self.marker: self.uid}
-        array_filters = None
+        array_filters: list[Mapping[str, Any]] | None = None
         if self.list_field:
             operators = _prefixed(update, f"{self.field}.{self.list_field}.$[label]")
             array_filters = [{"label._id": ObjectId(label.label_id)}]
