@@ -8,7 +8,7 @@ STATE_BIN = $(shell ./tools/build-tools.sh)
 export PYTHONPATH := $(CURDIR)
 export FIFTYONE_DO_NOT_TRACK := true
 
-.PHONY: help venv tools cluster-up cluster-down lint typecheck unit integration test verify crds demo bench clean
+.PHONY: help venv tools cluster-up cluster-down lint typecheck unit integration test verify crds demo bench bench-calibration clean
 
 help:
 	@echo "make test         lint, types, CRD drift check, unit and integration tests"
@@ -16,6 +16,7 @@ help:
 	@echo "make cluster-up   start the local control plane (.cluster/kubeconfig, .cluster/bin/)"
 	@echo "make cluster-down stop it"
 	@echo "make bench        benchmarks (worker vs raw Triton vs FiftyOne apply_model)"
+	@echo "make bench-calibration  calibrated auto-approval on real labelled digits: true vs promised precision"
 
 venv: $(VENV)/.ready
 $(VENV)/.ready: requirements/lock.txt requirements/nodeps.txt tools/setup-venv.sh
@@ -58,6 +59,9 @@ demo: venv tools
 
 bench: venv
 	$(PY) -m bench $(ARGS)
+
+bench-calibration: venv
+	$(PY) -m bench.calibration $(ARGS)
 
 clean: cluster-down
 	rm -rf $(STATE) .mypy_cache .ruff_cache .pytest_cache

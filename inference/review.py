@@ -75,6 +75,16 @@ class Rule(_Model):
         return confidence < self.max_confidence
 
 
+class AutoApproveConfig(_Model):
+    """``spec.review.autoApprove``: calibrated auto-approval (see inference/auto_approve.py)."""
+
+    target_precision: float = Field(gt=0, lt=1)
+    confidence_level: float = Field(default=0.95, gt=0.5, lt=1)
+    min_reviewed_per_class: int = Field(default=30, ge=1)
+    sample_per_class: int = Field(default=100, ge=1)
+    confidence_bands: int = Field(default=5, ge=1, le=20)
+
+
 class ReviewConfig(_Model):
     """The run's ``spec.review`` as the controller passes it (env ``AUTOLABEL_REVIEW_CONFIG``, camelCase)."""
 
@@ -84,6 +94,7 @@ class ReviewConfig(_Model):
     ground_truth_field: str | None = None
     iou_threshold: float = Field(default=0.5, gt=0, le=1)
     visualization_method: str = "pca"
+    auto_approve: AutoApproveConfig | None = None
 
     def decide(self, label: str, confidence: float | None) -> str | None:
         if any(rule.matches(label, confidence) for rule in self.reject):

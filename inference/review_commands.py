@@ -4,7 +4,7 @@
 - ``apply-rules``: tag labels per the rules (idempotent);
 - ``visualize``: saved views and the embeddings visualization;
 - ``review``: any of the above in one process (``--apply-rules``, ``--visualize``,
-  then always the statistics), which is what the controller runs on its timer:
+  calibrated auto-approval when ``autoApprove`` is set, then always the statistics):
   one FiftyOne start-up instead of three;
 - ``finalize``: promote approved labels, remove the rest (``--apply-rules`` applies
   the rules first);
@@ -74,6 +74,10 @@ def run(command: str, config: WorkerConfig, args: argparse.Namespace) -> dict[st
 
         if args.batch_size < 1:
             raise ConfigError("--batch-size must be at least 1")
+        if review.auto_approve is not None and fo.dataset_exists(config.dataset):
+            from inference.auto_approve import auto_approve
+
+            auto_approve(fo.load_dataset(config.dataset), config, review.auto_approve)
         return finalize(config, review if args.apply_rules else None, args.batch_size)
     if not fo.dataset_exists(config.dataset):
         raise ConfigError(f"dataset {config.dataset!r} does not exist")
@@ -92,7 +96,13 @@ def run(command: str, config: WorkerConfig, args: argparse.Namespace) -> dict[st
         result["rules"] = apply_rules(dataset, config, review)
     if args.visualize:
         result["aids"] = create_aids(dataset, config, review)
+    calibration = None
+    if review.auto_approve is not None:
+        from inference.auto_approve import auto_approve
+
+        calibration = auto_approve(dataset, config, review.auto_approve)
     result["stats"] = review_stats(dataset, config, review)
+    result["stats"]["calibration"] = calibration
     return result
 
 

@@ -89,6 +89,42 @@ class VisualizationMethod(StrEnum):
     UMAP = "umap"
 
 
+class AutoApproveSpec(ApiModel):
+    """Calibrated auto-approval: people review a random verification sample; per class, labels at or above
+    the lowest confidence whose exact lower precision bound meets targetPrecision are approved for them.
+    """
+
+    target_precision: float = Field(
+        gt=0,
+        lt=1,
+        description="Precision the auto-approved labels of a class must have, e.g. 0.98.",
+    )
+    confidence_level: float = Field(
+        default=0.95,
+        ge=0.5,
+        lt=1,
+        description="Probability that the promise holds: the one-sided Clopper-Pearson bound's level.",
+    )
+    min_reviewed_per_class: int = Field(
+        default=30,
+        ge=1,
+        le=10000,
+        description="Reviewed sample labels a class needs before any of its labels is auto-approved.",
+    )
+    sample_per_class: int = Field(
+        default=100,
+        ge=1,
+        le=10000,
+        description="Labels per class drawn into the verification sample (stratified by confidence).",
+    )
+    confidence_bands: int = Field(
+        default=5,
+        ge=1,
+        le=20,
+        description="Confidence bands the sample is stratified over (equal-count bands of each class).",
+    )
+
+
 class ReviewSpec(ApiModel):
     """How the run's predictions are reviewed: rules applied by the controller, tags and quality metrics."""
 
@@ -121,6 +157,11 @@ class ReviewSpec(ApiModel):
     )
     visualization_method: VisualizationMethod = Field(
         default=VisualizationMethod.PCA, description="Embeddings plot method: pca (default), tsne or umap."
+    )
+    auto_approve: AutoApproveSpec | None = Field(
+        default=None,
+        description="Calibrated auto-approval from a reviewed verification sample (detection and "
+        "classification).",
     )
 
     def decide(self, label: str, confidence: float | None) -> Decision | None:

@@ -66,6 +66,11 @@ SPEC_RULES = cel_rules(
         field_path=".review.groundTruthField",
     ),
     cel_rule(
+        "!has(self.review.autoApprove) || self.task != 'segmentation'",
+        "review.autoApprove applies to detection and classification (masks carry no per-label confidence)",
+        field_path=".review.autoApprove",
+    ),
+    cel_rule(
         "!(self.finalize && self.discard)",
         "finalize and discard cannot both be true",
         field_path=".discard",
@@ -159,6 +164,8 @@ class AutoLabelRunSpec(ApiModel):
             errors.append("storeLogits applies only to task classification")
         if self.review.ground_truth_field == self.label_field:
             errors.append("review.groundTruthField must differ from labelField")
+        if self.review.auto_approve is not None and self.task is Task.SEGMENTATION:
+            errors.append("review.autoApprove applies to detection and classification")
         if self.finalize and self.discard:
             errors.append("finalize and discard cannot both be true")
         if self.label_field in RESERVED_FIELD_NAMES:

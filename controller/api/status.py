@@ -113,6 +113,48 @@ class QualityStatus(StatusModel):
     approved: QualityMetrics | None = Field(default=None, description="Only the approved predictions.")
 
 
+class ClassCalibrationStatus(StatusModel):
+    """What the verification sample proves for one class."""
+
+    name: str = Field(max_length=256, description="Class name.")
+    sampled: Count = Field(default=0, description="Labels of the class in the verification sample.")
+    reviewed: Count = Field(default=0, description="Sampled labels a person approved or rejected.")
+    correct: Count = Field(default=0, description="Reviewed sample labels that were approved.")
+    precision: float | None = Field(
+        default=None, ge=0, le=1, description="Precision of the reviewed sample labels at or above threshold."
+    )
+    lower_bound: float | None = Field(
+        default=None, ge=0, le=1, description="One-sided exact lower bound of that precision (tested)."
+    )
+    interval: list[float] | None = Field(
+        default=None, max_length=2, description="Two-sided Clopper-Pearson interval of that precision."
+    )
+    threshold: float | None = Field(
+        default=None, description="Lowest certified confidence; none while nothing is certified."
+    )
+    auto_approved: Count = Field(default=0, description="Labels approved by calibration.")
+    left_for_people: Count = Field(default=0, description="Labels of the class still undecided.")
+    more_reviews_needed: Count | None = Field(
+        default=None,
+        description="Sample labels still to review before a threshold can be tried (none: the precision "
+        "seen is below target, more reviews alone cannot certify it).",
+    )
+
+
+class CalibrationStatus(StatusModel):
+    """Calibrated auto-approval (spec.review.autoApprove)."""
+
+    target_precision: float = Field(ge=0, le=1, description="spec.review.autoApprove.targetPrecision.")
+    confidence_level: float = Field(ge=0, le=1, description="spec.review.autoApprove.confidenceLevel.")
+    sample_size: Count = Field(default=0, description="Labels in the verification sample.")
+    reviewed: Count = Field(default=0, description="Sample labels reviewed by a person.")
+    auto_approved: Count = Field(default=0, description="Labels approved by calibration.")
+    saved_view: str | None = Field(default=None, description="Saved view of the verification sample.")
+    classes: list[ClassCalibrationStatus] = Field(
+        default_factory=list, max_length=1000, description="Per class.", json_schema_extra=_list_map("name")
+    )
+
+
 class ReviewStatus(StatusModel):
     """Review statistics, refreshed while the run is in Review."""
 
@@ -131,6 +173,9 @@ class ReviewStatus(StatusModel):
     )
     quality: QualityStatus | None = Field(
         default=None, description="Precision/recall against ground truth, when asked."
+    )
+    calibration: CalibrationStatus | None = Field(
+        default=None, description="Calibrated auto-approval, with spec.review.autoApprove."
     )
     brain_key: str | None = Field(
         default=None, max_length=253, description="Brain key of the embeddings visualization."

@@ -126,6 +126,26 @@ BAD_INPUTS: list[BadInput] = [
     BadInput("deletion-policy-not-in-enum", {"spec/deletionPolicy": "orphan"}, "spec.deletionPolicy"),
     BadInput("threshold-as-string", {"spec/confidenceThreshold": "high"}, "spec.confidenceThreshold"),
     BadInput("run-name-too-long", {"metadata/name": "r" * 64}, "metadata.name"),
+    BadInput(
+        "auto-approve-for-segmentation",
+        {**SEGMENTATION, "spec/review/autoApprove": {"targetPrecision": 0.9}},
+        "spec.review.autoApprove",
+    ),
+    BadInput(
+        "auto-approve-target-of-one",
+        {"spec/review/autoApprove": {"targetPrecision": 1}},
+        "spec.review.autoApprove.targetPrecision",
+    ),
+    BadInput(
+        "auto-approve-without-target",
+        {"spec/review/autoApprove": {"confidenceLevel": 0.9}},
+        "spec.review.autoApprove.targetPrecision",
+    ),
+    BadInput(
+        "auto-approve-level-too-low",
+        {"spec/review/autoApprove": {"targetPrecision": 0.9, "confidenceLevel": 0.2}},
+        "spec.review.autoApprove.confidenceLevel",
+    ),
 ]
 
 # Updates the server must refuse: (changes applied to VALID_RUN first, then changes of the update, field).

@@ -280,3 +280,16 @@ def test_models_refuse_what_the_server_refuses(bad: BadInput) -> None:
         pytest.skip("checked by the API server only")
     with pytest.raises(ValidationError):
         AutoLabelRun.from_body(run_with(bad.changes))
+
+
+def test_auto_approve_defaults_and_the_review_pass_reads_them() -> None:
+    from inference.review import ReviewConfig
+
+    spec = parse_spec(spec_with(review__autoApprove={"targetPrecision": 0.98}))
+    assert spec.review.auto_approve is not None
+    assert spec.review.auto_approve.confidence_level == 0.95
+    assert spec.review.auto_approve.min_reviewed_per_class == 30
+    passed = ReviewConfig.model_validate(spec.review.model_dump(by_alias=True, mode="json"))
+    assert passed.auto_approve is not None
+    assert passed.auto_approve.target_precision == 0.98
+    assert passed.auto_approve.sample_per_class == spec.review.auto_approve.sample_per_class
