@@ -35,12 +35,15 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from inference.auto_approve import AUTO_APPROVED_ATTRIBUTE
 from inference.claims import FieldTaken, RunField, claim, declare, release, run_fields
 from inference.config import WorkerConfig
 from inference.durable import database, retried, samples
 from inference.errors import FatalError
 from inference.masks import remove_unreferenced_masks
 from inference.review import (
+    APPROVED_BY_ATTRIBUTE,
+    DECISION_ATTRIBUTE,
     ReviewConfig,
     apply_rules,
     label_list_field,
@@ -69,13 +72,31 @@ def _keep(label: Any) -> bool:
     return "autolabel:approved" in tags and "autolabel:rejected" not in tags
 
 
+def approved_by(label: Any) -> str:
+    """Who approved a kept label: ``calibration``, a spec ``rule`` (Git or the CLI) or a ``person``."""
+    if label.has_field(AUTO_APPROVED_ATTRIBUTE) and label.get_field(AUTO_APPROVED_ATTRIBUTE) is not None:
+        return "calibration"
+    if label.has_field(DECISION_ATTRIBUTE) and label.get_field(DECISION_ATTRIBUTE) == "approved":
+        return "rule"
+    return "person"
+
+
+def _with_provenance(label: Any) -> Any:
+    label.set_field(APPROVED_BY_ATTRIBUTE, approved_by(label), create=True)
+    return label
+
+
 def _promoted_value(value: Any, list_field: str | None) -> Any:
-    """The labelField value for one sample: the staging value with only its approved labels."""
+    """The labelField value for one sample: the staging value with only its approved labels.
+
+    Each kept label records who approved it (`APPROVED_BY_ATTRIBUTE`); the run's uid is
+    already on it (``autolabel_run``), so an audit can tell model- from person-approved labels.
+    """
     if value is None:
         return None
     if list_field is None:
-        return value if _keep(value) else None
-    kept = [label for label in getattr(value, list_field) or [] if _keep(label)]
+        return _with_provenance(value) if _keep(value) else None
+    kept = [_with_provenance(label) for label in getattr(value, list_field) or [] if _keep(label)]
     if not kept:
         return None
     setattr(value, list_field, kept)

@@ -33,6 +33,8 @@ REJECTED_TAG = "autolabel:rejected"
 DECISION_TAGS = {"approved": APPROVED_TAG, "rejected": REJECTED_TAG}
 DECISION_ATTRIBUTE = "autolabel_decision"
 """Label attribute naming the decision a spec rule made (absent on labels no rule decided)."""
+APPROVED_BY_ATTRIBUTE = "autolabel_approved_by"
+"""Set by finalize on every kept label: ``person``, ``rule`` or ``calibration`` (who approved it)."""
 MASK_CLASS = "mask"
 """Class name reported for segmentation masks (they carry no class of their own)."""
 REVIEW_CONFIG_ENV = "AUTOLABEL_REVIEW_CONFIG"

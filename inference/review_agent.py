@@ -144,7 +144,13 @@ class ReviewAgent:
         rules = apply_rules(dataset, config, review) if new_request else None
         if state.aids is None:
             state.aids = create_aids(dataset, config, review)
+        calibration = None
+        if review.auto_approve is not None:
+            from inference.auto_approve import auto_approve
+
+            calibration = auto_approve(dataset, config, review.auto_approve)
         stats = review_stats(dataset, config, review)
+        stats["calibration"] = calibration
         state.request_id, state.fingerprint = rid, fingerprint(dataset, config)
         return {"rulesApplied": True, "rules": rules, "aids": state.aids, "stats": stats}
 

@@ -166,3 +166,36 @@ def test_rule_decisions_in_the_sample_are_not_reviews(mongo):
     view.set_values(f"pred_in_review.{DECISION_ATTRIBUTE}", ["approved"] * len(view), dynamic=True)
     result = auto_approve(dataset, config, SETTINGS)
     assert result["reviewed"] == 0 and result["autoApproved"] == 0
+
+
+def test_finalize_records_who_approved_each_kept_label(mongo):
+    from inference.finalize import finalize
+    from inference.review import APPROVED_BY_ATTRIBUTE
+
+    dataset, config, truth = make_dataset("classification", samples=400)
+    auto_approve(dataset, config, SETTINGS)
+    stored = labels(dataset)
+    sampled = [row for row in stored if row["rank"] is not None]
+    tag(dataset, [r["id"] for r in sampled if truth[r["id"]]], APPROVED_TAG)
+    tag(dataset, [r["id"] for r in sampled if not truth[r["id"]]], REJECTED_TAG)
+    by_rule = next(r for r in stored if r["rank"] is None and r["confidence"] < 0.3)
+    view = dataset.select_labels(ids=[by_rule["id"]], fields="pred_in_review")
+    view.tag_labels(APPROVED_TAG, "pred_in_review")
+    view.set_values(f"pred_in_review.{DECISION_ATTRIBUTE}", ["approved"], dynamic=True)
+    result = auto_approve(dataset, config, SETTINGS)
+    assert result["autoApproved"] > 0
+    by_id = {row["id"]: row for row in labels(dataset)}
+
+    counts = finalize(config, None, 100)
+    dataset.reload()
+    kept = {label.id: label[APPROVED_BY_ATTRIBUTE] for label in dataset.values("pred") if label is not None}
+    assert counts["promoted"] == len(kept)
+    assert kept[by_rule["id"]] == "rule"
+    for label_id, by in kept.items():
+        row = by_id[label_id]
+        if row["rank"] is not None:
+            assert by == "person" and truth[label_id]
+        elif label_id != by_rule["id"]:
+            assert by == "calibration" and row["auto"] is not None
+    assert sum(1 for by in kept.values() if by == "calibration") == result["autoApproved"]
+    assert {row["rank"] is not None for row in by_id.values() if row["id"] in kept} == {True, False}
