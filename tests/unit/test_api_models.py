@@ -28,7 +28,7 @@ from controller.api import (
     set_condition,
     transition_errors,
 )
-from tests.integration.bad_manifests import BAD_INPUTS, BadInput, run_with
+from tests.integration.bad_manifests import BAD_INPUTS, GOOD_INPUTS, BadInput, run_with
 
 MINIMAL_SPEC: dict[str, Any] = {
     "task": "detection",
@@ -280,3 +280,8 @@ def test_models_refuse_what_the_server_refuses(bad: BadInput) -> None:
         pytest.skip("checked by the API server only")
     with pytest.raises(ValidationError):
         AutoLabelRun.from_body(run_with(bad.changes))
+
+
+@pytest.mark.parametrize(("case", "changes"), GOOD_INPUTS, ids=[case for case, _ in GOOD_INPUTS])
+def test_models_accept_valid_edge_values(case: str, changes: dict[str, Any]) -> None:
+    AutoLabelRun.from_body(run_with(changes))
