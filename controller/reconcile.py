@@ -29,7 +29,7 @@ from controller.api import (
 )
 from controller.builders import progress_config_map, staging_field, worker_job
 from controller.names import job_name
-from controller.shards import ShardReport, overall_progress, shard_statuses
+from controller.shards import ProgressReports, ShardReport, overall_progress, shard_statuses
 
 TRANSIENT_VALIDATION_REASONS = frozenset({Reason.DATABASE_UNREACHABLE.value, Reason.TRITON_UNREACHABLE.value})
 
@@ -329,5 +329,14 @@ def reconcile(run: AutoLabelRun, observed: Observed, settings: JobSettings = Job
     builder.status.phase = phase
     builder.status.message = _headline(builder, phase) or None
     actions.status = builder.status
-    actions.events = _events(run.status, builder.status)
+    actions.events = _events(run.status, builder.status) + _progress_events(observed)
     return actions
+
+
+def _progress_events(observed: Observed) -> list[Event]:
+    """A warning Event for progress entries that were left out or clamped (never an exception)."""
+    problems = observed.progress.problems if isinstance(observed.progress, ProgressReports) else []
+    if not problems:
+        return []
+    message = "progress ConfigMap entries not taken as written: " + "; ".join(problems)
+    return [Event("Warning", Reason.INVALID_PROGRESS_REPORT.value, message[:1024])]

@@ -147,6 +147,8 @@ class Reason(StrEnum):
     SHARD_FAILED = "ShardFailed"
     DEADLINE_EXCEEDED = "DeadlineExceeded"
     JOB_DELETED = "JobDeleted"
+    # Warning Events (no condition): a progress ConfigMap entry left out or clamped
+    INVALID_PROGRESS_REPORT = "InvalidProgressReport"
     # Suspended
     SUSPENDED_BY_SPEC = "SuspendedBySpec"
     RESUMED = "Resumed"
