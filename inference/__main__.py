@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from inference import review_commands
+from inference import redact, review_commands
 from inference.config import WorkerConfig
 from inference.errors import ConfigError, FatalError
 from inference.progress import ConfigMapReporter, NullReporter, ProgressReporter
@@ -100,6 +100,7 @@ def _keep_other_datasets() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    redact.install()  # before anything can print or log a database error
     try:
         return _main(argv)
     finally:
