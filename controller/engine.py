@@ -36,9 +36,9 @@ from controller.api import (
     is_true,
     set_condition,
 )
-from controller.kube import Kube
+from controller.kube import ChildRefused, Kube
 from controller.names import job_name, progress_config_map_name
-from controller.reconcile import Actions, Event, JobSettings, Observed, Validation, reconcile
+from controller.reconcile import Actions, Event, JobSettings, Observed, Validation, child_refused, reconcile
 from controller.review import ReviewWork
 from controller.review_runner import run_work
 from controller.shards import parse_progress
@@ -133,7 +133,10 @@ class Engine:
             if actions.review.finalize or actions.review.discard:
                 await self._write_now(run, actions)
             actions = await self._review(run, observed, actions.review, now)
-        await self._act(run.metadata["namespace"], actions)
+        try:
+            await self._act(run.metadata["namespace"], actions)
+        except ChildRefused as refused:
+            actions = child_refused(run, actions, refused.kind, refused.name, refused.message, now)
         self._write(run, actions, patch)
 
     async def _review(

@@ -1,19 +1,26 @@
 """Deterministic names and labels of a run's children.
 
-Children are named `alr-<run name>-<hash of the run's uid>` (truncated to fit
-63 characters), so a restarted controller computes the same names and a
-re-created run of the same name never adopts an old run's children.
+Children are named `alr-<run name>-<hash of the run's uid>`, so a restarted
+controller computes the same names and a re-created run of the same name never
+adopts an old run's children. Every name is a DNS label short enough that the
+Indexed Job's pod hostnames, `<job>-<index>`, are DNS labels too: a run name is a
+DNS subdomain (dots, up to 253 characters), so it is lower-cased, its other
+characters become `-`, and it is cut to fit; the uid hash keeps names apart.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from controller.api import API_VERSION, KIND
 
-MAX_NAME = 63
+MAX_LABEL = 63
+# Room for `-<index>` of an Indexed Job's pod hostname (completions are at most 1000: 3 digits, one spare).
+INDEX_ROOM = len("-") + 4
+MAX_NAME = MAX_LABEL - INDEX_ROOM
 RUN_LABEL = "autolabel.dev/run"
 RUN_UID_LABEL = "autolabel.dev/run-uid"
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -22,12 +29,12 @@ MANAGER = "autolabel-operator"
 
 
 def child_name(run_name: str, run_uid: str, suffix: str = "") -> str:
-    """`alr-<name>-<8 hex of uid>[-suffix]`, at most 63 characters, a valid DNS label."""
+    """`alr-<name>-<8 hex of uid>[-suffix]`: a DNS label of at most MAX_NAME characters, deterministic."""
     digest = hashlib.sha256(run_uid.encode()).hexdigest()[:8]
     tail = f"-{digest}" + (f"-{suffix}" if suffix else "")
     room = MAX_NAME - len("alr-") - len(tail)
-    stem = run_name[:room].rstrip("-.")
-    return f"alr-{stem}{tail}"
+    stem = re.sub(r"[^a-z0-9]+", "-", run_name.lower())[:room].strip("-")
+    return f"alr-{stem}{tail}" if stem else f"alr{tail}"
 
 
 def job_name(metadata: Mapping[str, Any]) -> str:

@@ -340,3 +340,37 @@ def _progress_events(observed: Observed) -> list[Event]:
         return []
     message = "progress ConfigMap entries not taken as written: " + "; ".join(problems)
     return [Event("Warning", Reason.INVALID_PROGRESS_REPORT.value, message[:1024])]
+
+
+def child_refused(
+    run: AutoLabelRun, actions: Actions, kind: str, name: str, message: str, now: datetime
+) -> Actions:
+    """`actions` after the API server refused to create a child: Failed with the server's message.
+
+    Retrying the same object cannot help, so the run stops; the Job was never created, so
+    the status forgets it and a corrected spec (a new generation) is validated and started again.
+    """
+    builder = _StatusBuilder(run, now)
+    builder.status = actions.status.model_copy(deep=True)
+    builder.status.conditions = [
+        c
+        for c in builder.status.conditions
+        if not (c.type == ConditionType.INFERENCE_COMPLETE and c.reason == Reason.JOB_CREATED.value)
+    ]
+    builder.set(
+        ConditionType.FAILED,
+        ConditionStatus.TRUE,
+        Reason.CHILD_REFUSED,
+        f"the API server refused to create {kind} {name}: {message}; fix the spec and apply it again",
+    )
+    builder.status.job_name = None
+    builder.status.start_time = None
+    builder.status.phase = derive_phase(run.spec, builder.status.conditions)
+    builder.status.message = _headline(builder, builder.status.phase) or None
+    return Actions(
+        status=builder.status, events=_events(run.status, builder.status) + _progress_events_of(actions)
+    )
+
+
+def _progress_events_of(actions: Actions) -> list[Event]:
+    return [e for e in actions.events if e.reason == Reason.INVALID_PROGRESS_REPORT.value]

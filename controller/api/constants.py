@@ -147,6 +147,7 @@ class Reason(StrEnum):
     SHARD_FAILED = "ShardFailed"
     DEADLINE_EXCEEDED = "DeadlineExceeded"
     JOB_DELETED = "JobDeleted"
+    CHILD_REFUSED = "ChildRefused"  # the API server refused the Job or ConfigMap as built (a 4xx)
     # Warning Events (no condition): a progress ConfigMap entry left out or clamped
     INVALID_PROGRESS_REPORT = "InvalidProgressReport"
     # Suspended
