@@ -1,4 +1,4 @@
-"""Rules never overwrite a person's decision: a reviewer tags labels while `apply-rules` tags tens of thousands.
+"""Rules never overwrite a person's decision: a reviewer tags labels while `apply-rules` tags 36,000.
 
 A second process tags labels the way the FiftyOne App does (`tag_labels`), chunk after
 chunk, for as long as the rules are being applied; afterwards every tag it set is still
@@ -31,23 +31,23 @@ import json, random, sys, pathlib
 import fiftyone as fo
 dataset = fo.load_dataset(sys.argv[1])
 stop, log = pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
-ids = [i for ids in dataset.values("%(path)s.id") for i in ids]
+ids = [i for ids in dataset.values("{path}.id") for i in ids]
 random.Random(7).shuffle(ids)
 done = []
 for start in range(0, len(ids), 40):
     chunk = ids[start:start + 40]
-    tag = "%(hand)s" if start %% 80 == 0 else "%(rejected)s"
-    dataset.select_labels(ids=chunk, fields="%(staging)s").tag_labels(tag, label_fields="%(staging)s")
+    tag = "{hand}" if start % 80 == 0 else "{rejected}"
+    dataset.select_labels(ids=chunk, fields="{staging}").tag_labels(tag, label_fields="{staging}")
     done.extend((label_id, tag) for label_id in chunk)
     log.write_text(json.dumps(done))
     if stop.exists():
         break
-""" % {
-    "path": f"{STAGING}.detections",
-    "hand": HAND_TAG,
-    "rejected": REJECTED_TAG,
-    "staging": STAGING,
-}
+""".format(
+    path=f"{STAGING}.detections",
+    hand=HAND_TAG,
+    rejected=REJECTED_TAG,
+    staging=STAGING,
+)
 
 
 def make_large_run_dataset() -> Any:
