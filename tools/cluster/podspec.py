@@ -37,6 +37,10 @@ class LocalContainer:
     role: str = "main"  # "init" (runs to completion first), "sidecar" (background) or "main"
 
 
+# emptyDir mounts a local process can take from the host as they are.
+LOCAL_SCRATCH_DIRS = ("/dev/shm", "/tmp")
+
+
 def expand_references(text: str, env: Mapping[str, str]) -> str:
     """Kubernetes `$(VAR)` expansion: known names are replaced, `$$` escapes, unknown stay."""
 
@@ -125,8 +129,8 @@ def check_volumes(pod: Mapping[str, Any], container: Mapping[str, Any], pvc_dirs
             raise PodSpecError(f"volumeMount {mount['name']!r} has no volume")
         if mount["name"].startswith(SERVICE_ACCOUNT_VOLUME_PREFIX):
             continue  # replaced by a kubeconfig holding the ServiceAccount's token
-        if "emptyDir" in volume and mount["mountPath"] == "/dev/shm":
-            continue  # the pod's shared memory: the host's /dev/shm serves
+        if "emptyDir" in volume and mount["mountPath"] in LOCAL_SCRATCH_DIRS:
+            continue  # the pod's shared memory or scratch space: the host's own serves
         if "hostPath" in volume:
             host_dir = volume["hostPath"]["path"]
         elif "persistentVolumeClaim" in volume:
