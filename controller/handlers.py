@@ -18,6 +18,7 @@ import kopf
 from controller.api import GROUP, PLURAL, VERSION, AutoLabelRun, DeletionPolicy, Phase
 from controller.cleanup import CleanupUnavailable, delete_predictions
 from controller.engine import Engine
+from controller.images import allowed_images_from_env
 from controller.kube import Kube, load_client
 from controller.names import job_name
 from controller.reconcile import JobSettings
@@ -38,6 +39,7 @@ def engine() -> Engine:
             image=os.environ.get("AUTOLABEL_WORKER_IMAGE", JobSettings.image),
             service_account=os.environ.get("AUTOLABEL_WORKER_SERVICE_ACCOUNT", JobSettings.service_account),
             command=tuple(os.environ.get("AUTOLABEL_WORKER_COMMAND", " ".join(JobSettings.command)).split()),
+            allowed_images=allowed_images_from_env(os.environ),
         )
         _engine = Engine(Kube(load_client()), settings)
     return _engine

@@ -28,10 +28,14 @@ from controller.api import (
     set_condition,
 )
 from controller.builders import progress_config_map, staging_field, worker_job
+from controller.images import DEFAULT_ALLOWED_IMAGES, image_refusal
 from controller.names import job_name
 from controller.shards import ProgressReports, ShardReport, overall_progress, shard_statuses
 
-TRANSIENT_VALIDATION_REASONS = frozenset({Reason.DATABASE_UNREACHABLE.value, Reason.TRITON_UNREACHABLE.value})
+# Checked again until they pass: an unreachable server, or an image the allow-list may come to allow.
+TRANSIENT_VALIDATION_REASONS = frozenset(
+    {Reason.DATABASE_UNREACHABLE.value, Reason.TRITON_UNREACHABLE.value, Reason.IMAGE_NOT_ALLOWED.value}
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class JobSettings:
     image: str = "ghcr.io/autolabel/autolabel-operator:0.1.0"  # the chart sets AUTOLABEL_WORKER_IMAGE
     service_account: str = "autolabel-worker"
     command: tuple[str, ...] = ("autolabel-worker", "run")
+    allowed_images: tuple[str, ...] = DEFAULT_ALLOWED_IMAGES  # AUTOLABEL_ALLOWED_IMAGES
 
 
 def _job_condition(job: Mapping[str, Any] | None, condition_type: str) -> Mapping[str, Any] | None:
@@ -311,7 +316,11 @@ def reconcile(run: AutoLabelRun, observed: Observed, settings: JobSettings = Job
     started = builder.status.job_name is not None or observed.job is not None
     complete = builder.true(ConditionType.INFERENCE_COMPLETE)
 
-    if not started and _validation_step(run, observed, builder):
+    refused_image = None if started else image_refusal(run.spec, settings.allowed_images, settings.image)
+    if refused_image is not None:
+        builder.set(ConditionType.VALIDATED, ConditionStatus.FALSE, Reason.IMAGE_NOT_ALLOWED, refused_image)
+        builder.set(ConditionType.FAILED, ConditionStatus.TRUE, Reason.IMAGE_NOT_ALLOWED, refused_image)
+    elif not started and _validation_step(run, observed, builder):
         actions.validate = True
     elif builder.true(ConditionType.VALIDATED) and not builder.true(ConditionType.FAILED):
         if not complete:

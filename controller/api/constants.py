@@ -140,6 +140,7 @@ class Reason(StrEnum):
     TRITON_UNREACHABLE = "TritonUnreachable"
     MODEL_NOT_READY = "ModelNotReady"
     MODEL_OUTPUT_MISMATCH = "ModelOutputMismatch"
+    IMAGE_NOT_ALLOWED = "ImageNotAllowed"  # an image outside the operator's allow-list
     # InferenceComplete / Failed
     JOB_CREATED = "JobCreated"
     SHARDS_RUNNING = "ShardsRunning"

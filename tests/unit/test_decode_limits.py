@@ -35,6 +35,7 @@ def spec(width: int, height: int, datatype: str = "FP32") -> InputSpec:
 
 
 def test_a_decompression_bomb_is_a_failed_image_with_its_reason(tmp_path: Path) -> None:
+    assert Image.MAX_IMAGE_PIXELS is not None
     side = int((2 * Image.MAX_IMAGE_PIXELS) ** 0.5) + 100  # past PIL's hard limit
     bomb = png_claiming(tmp_path / "bomb.png", side, side)
     with pytest.raises(DecodeError) as raised:
