@@ -1,4 +1,4 @@
-"""The image allow-list end to end: the chart passes it to the controller; a run naming another image fails."""
+"""The image allow-list the chart passes it to the controller; a run naming another image fails."""
 
 from __future__ import annotations
 
