@@ -42,6 +42,7 @@ from controller.reconcile import Actions, Event, JobSettings, Observed, Validati
 from controller.review import ReviewWork
 from controller.review_runner import run_work
 from controller.shards import parse_progress
+from controller.startup import startup_overdue
 from controller.validation import ValidationUnavailable, validate
 
 log = logging.getLogger("autolabel.controller")
@@ -162,7 +163,12 @@ class Engine:
             self.kube.list_run_pods(namespace, metadata["uid"]),
             self.kube.read_config_map_data(namespace, progress_config_map_name(metadata)),
         )
-        return Observed(now=now, job=job, pods=pods, progress=parse_progress(progress))
+        events = (
+            await self.kube.list_events(namespace, "Job", job_name(metadata))
+            if startup_overdue(run.spec, job, pods, now)
+            else []
+        )
+        return Observed(now=now, job=job, pods=pods, progress=parse_progress(progress), job_events=events)
 
     async def _act(self, namespace: str, actions: Actions) -> None:
         if actions.create_progress_config_map is not None:

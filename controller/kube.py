@@ -103,6 +103,16 @@ class Kube:
 
         return await asyncio.to_thread(read)
 
+    async def list_events(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+        """The Events about one object (the Job's FailedCreate says why its pods do not exist)."""
+
+        def read() -> list[dict[str, Any]]:
+            selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+            events = self.core.list_namespaced_event(namespace, field_selector=selector)
+            return [self._plain(event) for event in events.items]
+
+        return await asyncio.to_thread(read)
+
     async def read_config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
         def read() -> dict[str, str] | None:
             try:

@@ -31,6 +31,7 @@ from controller.builders import progress_config_map, staging_field, worker_job
 from controller.images import DEFAULT_ALLOWED_IMAGES, image_refusal
 from controller.names import job_name
 from controller.shards import ProgressReports, ShardReport, overall_progress, shard_statuses
+from controller.startup import startup_failure_message, startup_overdue
 
 # Checked again until they pass: an unreachable server, or an image the allow-list may come to allow.
 TRANSIENT_VALIDATION_REASONS = frozenset(
@@ -57,6 +58,7 @@ class Observed:
     job: Mapping[str, Any] | None = None
     pods: Sequence[Mapping[str, Any]] = ()
     progress: Mapping[int, ShardReport] = field(default_factory=dict)
+    job_events: Sequence[Mapping[str, Any]] = ()  # read only when startup is overdue
     validation: Validation | None = None
     review: review.ReviewOutcome | None = None
     review_failed_at: datetime | None = None
@@ -191,7 +193,7 @@ def _job_step(
         actions.patch_job = {"spec": {"suspend": spec.suspend}}
 
 
-def _observe_job(run: AutoLabelRun, observed: Observed, builder: _StatusBuilder) -> None:
+def _observe_job(run: AutoLabelRun, observed: Observed, builder: _StatusBuilder, actions: Actions) -> None:
     """Shards, progress and the conditions that follow from the Job's state."""
     spec = run.spec
     shards = shard_statuses(spec.execution.effective_shards, observed.job, observed.pods, observed.progress)
@@ -231,6 +233,11 @@ def _observe_job(run: AutoLabelRun, observed: Observed, builder: _StatusBuilder)
             ) or str(failed_job.get("message") or "the Job failed")
             reason, message = Reason.SHARD_FAILED, details
         builder.set(ConditionType.FAILED, ConditionStatus.TRUE, reason, message)
+        return
+    if startup_overdue(spec, observed.job, observed.pods, observed.now):
+        message = startup_failure_message(spec, observed.pods, observed.job_events)
+        builder.set(ConditionType.FAILED, ConditionStatus.TRUE, Reason.STARTUP_TIMEOUT, message)
+        actions.patch_job = {"spec": {"suspend": True}}  # pending pods go; nothing starts late
         return
     done = sum(1 for s in shards if s.state is ShardState.SUCCEEDED)
     builder.set(
@@ -326,7 +333,7 @@ def reconcile(run: AutoLabelRun, observed: Observed, settings: JobSettings = Job
         if not complete:
             _job_step(run, observed, builder, settings, actions)
         if observed.job is not None and not complete:
-            _observe_job(run, observed, builder)
+            _observe_job(run, observed, builder, actions)
         _suspend_step(run, builder)
     if builder.true(ConditionType.INFERENCE_COMPLETE) or (
         run.spec.discard and builder.true(ConditionType.FAILED)

@@ -147,6 +147,7 @@ class Reason(StrEnum):
     ALL_SHARDS_SUCCEEDED = "AllShardsSucceeded"
     SHARD_FAILED = "ShardFailed"
     DEADLINE_EXCEEDED = "DeadlineExceeded"
+    STARTUP_TIMEOUT = "StartupTimeout"  # no worker started within execution.startupTimeoutSeconds
     JOB_DELETED = "JobDeleted"
     CHILD_REFUSED = "ChildRefused"  # the API server refused the Job or ConfigMap as built (a 4xx)
     # Warning Events (no condition): a progress ConfigMap entry left out or clamped

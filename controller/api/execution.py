@@ -102,6 +102,14 @@ class ExecutionSpec(ApiModel):
     backoff_limit_per_index: int = Field(
         default=2, ge=0, le=100, description="Retries of each shard before the run fails."
     )
+    startup_timeout_seconds: int = Field(
+        default=900,
+        ge=10,
+        le=604800,
+        description="Fail the run when no worker has started this long after the Job started (time "
+        "suspended or queued does not count): a missing PVC, PriorityClass or ServiceAccount, an image "
+        "that cannot be pulled, a sidecar never ready.",
+    )
     active_deadline_seconds: int | None = Field(
         default=None, ge=1, description="Wall-clock limit of the whole Job; exceeding it fails the run."
     )
