@@ -5,7 +5,7 @@ so a worker pod (and its Triton sidecar) that is not compliant never exists and 
 run never leaves Inferring. Here an endpoint run and a sidecar run both reach Review.
 Also a child the Job API refuses (requests above limits) fails the run with the
 server's message instead of being retried forever, and a run whose name has dots and
-the full 253 characters gets a Job whose pods the API accepts.
+the full 63 characters the CRD allows gets a Job whose pods the API accepts.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def test_a_long_dotted_run_name_gets_a_job_and_pods(
     cluster: ClusterHandle, operator: Operator, triton: Any, restricted: str, tmp_path: Path
 ) -> None:
     dataset = new_dataset(tmp_path, 2)
-    name = ("team.faces." * 23)[:252] + "x"  # 253 characters, dots
+    name = ("team.faces." * 6)[:62] + "x"  # 63 characters, dots
     apply(cluster, run_manifest(name, restricted, dataset.name, triton))
     run = operator.wait_for_phase(name, {"Review", "Failed"}, timeout=300)
     assert run["status"]["phase"] == "Review", json.dumps(run["status"], indent=1)
