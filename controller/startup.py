@@ -76,10 +76,14 @@ def _pod_causes(pod: Mapping[str, Any]) -> list[str]:
         if reason and reason not in _NORMAL_WAITING:
             detail = f": {waiting['message']}" if waiting.get("message") else ""
             causes.append(f"pod {name} {kind} {container.get('name')} {reason}{detail}")
-        elif kind == "init container" and container.get("started") and not container.get("ready"):
+        elif (
+            kind == "init container"
+            and "running" in (container.get("state") or {})
+            and not container.get("ready")
+        ):
             restarts = container.get("restartCount") or 0
             causes.append(
-                f"pod {name} sidecar {container.get('name')} started but never became ready "
+                f"pod {name} sidecar {container.get('name')} runs but never became ready "
                 f"(restarted {restarts} times); see its log"
             )
     return causes

@@ -39,7 +39,7 @@ UNSCHEDULABLE = pending_pod(
 )
 SIDECAR_NOT_READY = pending_pod(
     initContainerStatuses=[
-        {"name": "triton", "started": True, "ready": False, "restartCount": 3, "state": {"running": {}}}
+        {"name": "triton", "started": False, "ready": False, "restartCount": 3, "state": {"running": {}}}
     ],
     containerStatuses=[{"name": "worker", "state": {"waiting": {"reason": "PodInitializing"}}}],
 )
@@ -70,7 +70,7 @@ NO_PRIORITY_CLASS = {
     ("pods", "events", "cause"),
     [
         ([UNSCHEDULABLE], [], 'persistentvolumeclaim "media" not found'),
-        ([SIDECAR_NOT_READY], [], "sidecar triton started but never became ready"),
+        ([SIDECAR_NOT_READY], [], "sidecar triton runs but never became ready"),
         ([IMAGE_PULL], [], "ImagePullBackOff: Back-off pulling image"),
         ([], [NO_SERVICE_ACCOUNT], 'serviceaccount "autolabel-worker" not found'),
         ([], [NO_SERVICE_ACCOUNT, NO_PRIORITY_CLASS], "no PriorityClass with name gpu-high"),
