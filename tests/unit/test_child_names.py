@@ -95,3 +95,22 @@ def test_a_refused_job_fails_the_run_once_and_a_corrected_spec_starts_again() ->
     verdict = Validation(2, True, Reason.VALIDATION_PASSED, "ok", 10)
     restarted = reconcile(corrected, Observed(now=NOW, validation=verdict))
     assert restarted.create_job is not None and restarted.status.phase is Phase.INFERRING
+
+
+def old_child_name(run_name: str, run_uid: str, suffix: str = "") -> str:
+    """The formula before names had to fit pod hostnames, for runs created by earlier versions."""
+    import hashlib
+
+    digest = hashlib.sha256(run_uid.encode()).hexdigest()[:8]
+    tail = f"-{digest}" + (f"-{suffix}" if suffix else "")
+    return f"alr-{run_name[: 63 - 4 - len(tail)].rstrip('-.')}{tail}"
+
+
+@pytest.mark.parametrize("name", ["faces", "a--b", "r" * 45, "team-a-faces-2026-11-28", "r" * 63])
+def test_names_that_worked_before_are_unchanged(name: str) -> None:
+    """An upgrade finds the children of runs already going (their Jobs were accepted: hostnames fit)."""
+    metadata = {"name": name, "uid": "uid-7"}
+    assert progress_config_map_name(metadata) == old_child_name(name, "uid-7", "progress")
+    old_job = old_child_name(name, "uid-7")
+    if len(old_job) + len("-999") <= 63:
+        assert job_name(metadata) == old_job
