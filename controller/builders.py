@@ -36,6 +36,10 @@ DATABASE_NAME_ENV = "FIFTYONE_DATABASE_NAME"
 DATABASE_NAME_KEY = "database"
 """Optional key of the database Secret naming the FiftyOne database (default: FiftyOne's own)."""
 STAGING_SUFFIX = "_in_review"
+TRITON_USER = 1000
+"""The non-root user (`triton-server`) of NVIDIA's Triton images; the sidecar runs as it."""
+SCRATCH_DIR = "/tmp"
+"""The one writable path of a worker's read-only root filesystem (the image's HOME, too)."""
 
 # The CRD's adapter names -> the worker's. A mask of class scores covers both
 # one-channel probabilities and per-class scores.
@@ -202,20 +206,44 @@ def database_env(spec: AutoLabelRunSpec, optional: bool = False) -> list[dict[st
     ]
 
 
-WORKER_SECURITY_CONTEXT: dict[str, Any] = {
-    "allowPrivilegeEscalation": False,
-    "runAsNonRoot": True,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
+def restricted_security_context(*, read_only_root: bool, run_as_user: int | None = None) -> dict[str, Any]:
+    """A container securityContext meeting the `restricted` Pod Security Standard.
+
+    Shared by every pod the operator builds; `read_only_root` needs a writable
+    emptyDir for scratch space (SCRATCH_DIR) in the pod.
+    """
+    context: dict[str, Any] = {
+        "allowPrivilegeEscalation": False,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if read_only_root:
+        context["readOnlyRootFilesystem"] = True
+    if run_as_user is not None:
+        context["runAsUser"] = run_as_user
+        context["runAsGroup"] = run_as_user
+    return context
+
+
+def restricted_pod_security_context() -> dict[str, Any]:
+    """The pod-level half of the `restricted` standard (also covers containers added later)."""
+    return {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def scratch_volume() -> tuple[dict[str, Any], dict[str, Any]]:
+    """(volume, mount) of the writable scratch space a read-only root filesystem needs (HOME is there)."""
+    return {"name": "scratch", "emptyDir": {}}, {"name": "scratch", "mountPath": SCRATCH_DIR}
 
 
 def _volumes(spec: AutoLabelRunSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(pod volumes, worker volumeMounts): /dev/shm in memory, and the media volume when given."""
+    """(pod volumes, worker volumeMounts): /dev/shm in memory, scratch space, the media volume when given."""
+    scratch, scratch_mount = scratch_volume()
     volumes: list[dict[str, Any]] = [
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": spec.execution.shm_size}},
+        scratch,
     ]
-    mounts: list[dict[str, Any]] = [{"name": "dshm", "mountPath": "/dev/shm"}]
+    mounts: list[dict[str, Any]] = [{"name": "dshm", "mountPath": "/dev/shm"}, scratch_mount]
     media = spec.dataset.media
     if media is not None:
         claim = media.persistent_volume_claim
@@ -254,6 +282,7 @@ def _triton_sidecar(spec: AutoLabelRunSpec, volumes: list[dict[str, Any]]) -> di
             "periodSeconds": 5,
             "failureThreshold": max(1, sidecar.startup_timeout_seconds // 5),
         },
+        "securityContext": restricted_security_context(read_only_root=False, run_as_user=TRITON_USER),
     }
     if sidecar.resources is not None:
         container["resources"] = sidecar.resources.dump()
@@ -294,7 +323,7 @@ def worker_job(
         "env": [*database_env(spec), {"name": RUN_UID_ENV, "value": metadata["uid"]}],
         "volumeMounts": mounts,
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "securityContext": dict(WORKER_SECURITY_CONTEXT),
+        "securityContext": restricted_security_context(read_only_root=True),
     }
     if execution.image_pull_policy:
         worker["imagePullPolicy"] = execution.image_pull_policy
@@ -303,6 +332,7 @@ def worker_job(
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "serviceAccountName": service_account,
+        "securityContext": restricted_pod_security_context(),
         "containers": [worker],
         "volumes": volumes,
     }

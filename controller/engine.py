@@ -39,11 +39,12 @@ from controller.api import (
     is_true,
     set_condition,
 )
-from controller.kube import Kube
+from controller.kube import ChildRefused, Kube
 from controller.names import job_name, progress_config_map_name, result_config_map_name
-from controller.reconcile import Actions, Event, JobSettings, Observed, Validation, reconcile
+from controller.reconcile import Actions, Event, JobSettings, Observed, Validation, child_refused, reconcile
 from controller.review import ReviewOutcome
 from controller.shards import parse_progress
+from controller.startup import startup_overdue
 from controller.step_runner import StepRunner, StepState
 from controller.steps import validation_step, work_step
 
@@ -159,9 +160,12 @@ class Engine:
                 await self.steps.start(run, work_step(run, actions.review, now), started=True)
             else:
                 await self.agents.request(run, results)
-        if actions.create_job is not None and run.status.job_name is None:
-            await self.steps.ensure_snapshot(run, started=False)
-        await self._act(run.metadata["namespace"], actions)
+        try:
+            if actions.create_job is not None and run.status.job_name is None:
+                await self.steps.ensure_snapshot(run, started=False)
+            await self._act(run.metadata["namespace"], actions)
+        except ChildRefused as refused:
+            actions = child_refused(run, actions, refused.kind, refused.name, refused.message, now)
         self._write(run, actions, patch)
 
     async def _review_results(self, run: AutoLabelRun) -> dict[str, str]:
@@ -217,7 +221,12 @@ class Engine:
             self.kube.list_run_pods(namespace, metadata["uid"]),
             self.kube.read_config_map_data(namespace, progress_config_map_name(metadata)),
         )
-        return Observed(now=now, job=job, pods=pods, progress=parse_progress(progress))
+        events = (
+            await self.kube.list_events(namespace, "Job", job_name(metadata))
+            if startup_overdue(run.spec, job, pods, now)
+            else []
+        )
+        return Observed(now=now, job=job, pods=pods, progress=parse_progress(progress), job_events=events)
 
     async def _act(self, namespace: str, actions: Actions) -> None:
         if actions.create_progress_config_map is not None:

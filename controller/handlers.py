@@ -23,6 +23,7 @@ import kopf
 
 from controller.api import GROUP, PLURAL, VERSION, AutoLabelRun, DeletionPolicy, Phase
 from controller.engine import Engine
+from controller.images import allowed_images_from_env
 from controller.kube import Kube, load_client
 from controller.names import job_name
 from controller.reconcile import JobSettings
@@ -49,6 +50,7 @@ def engine() -> Engine:
             service_account=os.environ.get("AUTOLABEL_WORKER_SERVICE_ACCOUNT", JobSettings.service_account),
             command=command,
             step_command=tuple(os.environ.get("AUTOLABEL_STEP_COMMAND", " ".join(default_step)).split()),
+            allowed_images=allowed_images_from_env(os.environ),
         )
         _engine = Engine(Kube(load_client()), settings)
     return _engine

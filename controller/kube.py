@@ -4,12 +4,14 @@ The official client is synchronous, so every call runs in a worker thread. The
 set of calls here is the controller's RBAC: the chart's ClusterRole grants
 exactly these verbs (tests/unit/test_rbac.py compares them). No Secret is ever
 read: dataset work runs in pods that get the database URI from the kubelet.
-Creates treat 409 Conflict as success (idempotent).
+Creates treat 409 Conflict as success (idempotent); any other 4xx but 429 is
+the server refusing the child for good (`ChildRefused`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +20,36 @@ from kubernetes.client.rest import ApiException
 
 from controller.api import GROUP, PLURAL, VERSION
 from controller.names import COMPONENT_LABEL, RUN_UID_LABEL
+
+
+class ChildRefused(Exception):
+    """The API server refused to create a child (4xx other than 409 Conflict and 429 Too Many Requests).
+
+    Retrying cannot help: the object as built is invalid or forbidden. `message` is the server's own.
+    """
+
+    def __init__(self, kind: str, name: str, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{kind} {name}: {status} {reason}: {message}")
+        self.kind, self.name, self.status, self.reason, self.message = kind, name, status, reason, message
+
+
+def refusal(manifest: Mapping[str, Any], error: ApiException) -> ChildRefused | None:
+    """The ChildRefused an ApiException from creating `manifest` means, or None when it may pass later."""
+    status = int(error.status or 0)
+    if not 400 <= status < 500 or status in (409, 429):
+        return None
+    try:
+        body = json.loads(error.body or "{}")
+    except (TypeError, ValueError):
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    return ChildRefused(
+        str(manifest.get("kind")),
+        str(manifest["metadata"]["name"]),
+        status,
+        str(body.get("reason") or error.reason or "Refused"),
+        str(body.get("message") or error.body or error.reason or "")[:2048],
+    )
 
 
 def load_client() -> Any:
@@ -104,6 +136,16 @@ class Kube:
 
         await asyncio.to_thread(update)
 
+    async def list_events(self, namespace: str, kind: str, name: str) -> list[dict[str, Any]]:
+        """The Events about one object (the Job's FailedCreate says why its pods do not exist)."""
+
+        def read() -> list[dict[str, Any]]:
+            selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+            events = self.core.list_namespaced_event(namespace, field_selector=selector)
+            return [self._plain(event) for event in events.items]
+
+        return await asyncio.to_thread(read)
+
     async def read_config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
         def read() -> dict[str, str] | None:
             try:
@@ -130,6 +172,9 @@ class Kube:
             except ApiException as error:
                 if error.status == 409:
                     return False
+                refused = refusal(manifest, error)
+                if refused is not None:
+                    raise refused from error
                 raise
             return True
 

@@ -1,19 +1,26 @@
 """Deterministic names and labels of a run's children.
 
-Children are named `alr-<run name>-<hash of the run's uid>` (truncated to fit
-63 characters), so a restarted controller computes the same names and a
-re-created run of the same name never adopts an old run's children.
+Children are named `alr-<run name>-<hash of the run's uid>`, so a restarted
+controller computes the same names and a re-created run of the same name never
+adopts an old run's children. Every name is a DNS label: a run name may hold dots
+(it is a DNS subdomain), which become `-`, and is cut to fit; the uid hash keeps
+names apart. The Indexed Job's name leaves room for its pods' hostnames,
+`<job>-<index>`, which must be DNS labels too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from controller.api import API_VERSION, KIND
 
 MAX_NAME = 63
+# An Indexed Job leaves room for `-<index>` of its pods' hostnames (at most 1000 completions: 3 digits,
+# one spare).
+MAX_JOB_NAME = MAX_NAME - len("-") - 4
 RUN_LABEL = "autolabel.dev/run"
 RUN_UID_LABEL = "autolabel.dev/run-uid"
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -21,17 +28,22 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGER = "autolabel-operator"
 
 
-def child_name(run_name: str, run_uid: str, suffix: str = "") -> str:
-    """`alr-<name>-<8 hex of uid>[-suffix]`, at most 63 characters, a valid DNS label."""
+def child_name(run_name: str, run_uid: str, suffix: str = "", limit: int = MAX_NAME) -> str:
+    """`alr-<name>-<8 hex of uid>[-suffix]`: a DNS label of at most `limit` characters, deterministic.
+
+    Only what a DNS label cannot hold changes (a dot becomes `-`), so the names of runs
+    whose names were labels already stay what they were.
+    """
     digest = hashlib.sha256(run_uid.encode()).hexdigest()[:8]
     tail = f"-{digest}" + (f"-{suffix}" if suffix else "")
-    room = MAX_NAME - len("alr-") - len(tail)
-    stem = run_name[:room].rstrip("-.")
-    return f"alr-{stem}{tail}"
+    room = limit - len("alr-") - len(tail)
+    stem = re.sub(r"[^a-z0-9-]", "-", run_name.lower())[:room].strip("-")
+    return f"alr-{stem}{tail}" if stem else f"alr{tail}"
 
 
 def job_name(metadata: Mapping[str, Any]) -> str:
-    return child_name(metadata["name"], metadata["uid"])
+    """The Indexed Job's name, short enough that `<job>-<index>` is a DNS label too."""
+    return child_name(metadata["name"], metadata["uid"], limit=MAX_JOB_NAME)
 
 
 def progress_config_map_name(metadata: Mapping[str, Any]) -> str:

@@ -28,10 +28,15 @@ from controller.api import (
     set_condition,
 )
 from controller.builders import progress_config_map, staging_field, worker_job
+from controller.images import DEFAULT_ALLOWED_IMAGES, image_refusal
 from controller.names import job_name
-from controller.shards import ShardReport, overall_progress, shard_statuses
+from controller.shards import ProgressReports, ShardReport, overall_progress, shard_statuses
+from controller.startup import startup_failure_message, startup_overdue
 
-TRANSIENT_VALIDATION_REASONS = frozenset({Reason.DATABASE_UNREACHABLE.value, Reason.TRITON_UNREACHABLE.value})
+# Checked again until they pass: an unreachable server, or an image the allow-list may come to allow.
+TRANSIENT_VALIDATION_REASONS = frozenset(
+    {Reason.DATABASE_UNREACHABLE.value, Reason.TRITON_UNREACHABLE.value, Reason.IMAGE_NOT_ALLOWED.value}
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class Observed:
     job: Mapping[str, Any] | None = None
     pods: Sequence[Mapping[str, Any]] = ()
     progress: Mapping[int, ShardReport] = field(default_factory=dict)
+    job_events: Sequence[Mapping[str, Any]] = ()  # read only when startup is overdue
     validation: Validation | None = None
     review: review.ReviewOutcome | None = None
     review_failed_at: datetime | None = None
@@ -86,6 +92,7 @@ class JobSettings:
     service_account: str = "autolabel-worker"
     command: tuple[str, ...] = ("autolabel-worker", "run")
     step_command: tuple[str, ...] = ("autolabel-worker",)  # dataset steps: `<step_command> probe ...`
+    allowed_images: tuple[str, ...] = DEFAULT_ALLOWED_IMAGES  # AUTOLABEL_ALLOWED_IMAGES
 
 
 def _job_condition(job: Mapping[str, Any] | None, condition_type: str) -> Mapping[str, Any] | None:
@@ -187,7 +194,7 @@ def _job_step(
         actions.patch_job = {"spec": {"suspend": spec.suspend}}
 
 
-def _observe_job(run: AutoLabelRun, observed: Observed, builder: _StatusBuilder) -> None:
+def _observe_job(run: AutoLabelRun, observed: Observed, builder: _StatusBuilder, actions: Actions) -> None:
     """Shards, progress and the conditions that follow from the Job's state."""
     spec = run.spec
     shards = shard_statuses(spec.execution.effective_shards, observed.job, observed.pods, observed.progress)
@@ -227,6 +234,11 @@ def _observe_job(run: AutoLabelRun, observed: Observed, builder: _StatusBuilder)
             ) or str(failed_job.get("message") or "the Job failed")
             reason, message = Reason.SHARD_FAILED, details
         builder.set(ConditionType.FAILED, ConditionStatus.TRUE, reason, message)
+        return
+    if startup_overdue(spec, observed.job, observed.pods, observed.now):
+        message = startup_failure_message(spec, observed.pods, observed.job_events)
+        builder.set(ConditionType.FAILED, ConditionStatus.TRUE, Reason.STARTUP_TIMEOUT, message)
+        actions.patch_job = {"spec": {"suspend": True}}  # pending pods go; nothing starts late
         return
     done = sum(1 for s in shards if s.state is ShardState.SUCCEEDED)
     builder.set(
@@ -312,13 +324,17 @@ def reconcile(run: AutoLabelRun, observed: Observed, settings: JobSettings = Job
     started = builder.status.job_name is not None or observed.job is not None
     complete = builder.true(ConditionType.INFERENCE_COMPLETE)
 
-    if not started and _validation_step(run, observed, builder):
+    refused_image = None if started else image_refusal(run.spec, settings.allowed_images, settings.image)
+    if refused_image is not None:
+        builder.set(ConditionType.VALIDATED, ConditionStatus.FALSE, Reason.IMAGE_NOT_ALLOWED, refused_image)
+        builder.set(ConditionType.FAILED, ConditionStatus.TRUE, Reason.IMAGE_NOT_ALLOWED, refused_image)
+    elif not started and _validation_step(run, observed, builder):
         actions.validate = True
     elif builder.true(ConditionType.VALIDATED) and not builder.true(ConditionType.FAILED):
         if not complete:
             _job_step(run, observed, builder, settings, actions)
         if observed.job is not None and not complete:
-            _observe_job(run, observed, builder)
+            _observe_job(run, observed, builder, actions)
         _suspend_step(run, builder)
     if builder.true(ConditionType.INFERENCE_COMPLETE) or (
         run.spec.discard and builder.true(ConditionType.FAILED)
@@ -330,5 +346,48 @@ def reconcile(run: AutoLabelRun, observed: Observed, settings: JobSettings = Job
     builder.status.phase = phase
     builder.status.message = _headline(builder, phase) or None
     actions.status = builder.status
-    actions.events = _events(run.status, builder.status)
+    actions.events = _events(run.status, builder.status) + _progress_events(observed)
     return actions
+
+
+def _progress_events(observed: Observed) -> list[Event]:
+    """A warning Event for progress entries that were left out or clamped (never an exception)."""
+    problems = observed.progress.problems if isinstance(observed.progress, ProgressReports) else []
+    if not problems:
+        return []
+    message = "progress ConfigMap entries not taken as written: " + "; ".join(problems)
+    return [Event("Warning", Reason.INVALID_PROGRESS_REPORT.value, message[:1024])]
+
+
+def child_refused(
+    run: AutoLabelRun, actions: Actions, kind: str, name: str, message: str, now: datetime
+) -> Actions:
+    """`actions` after the API server refused to create a child: Failed with the server's message.
+
+    Retrying the same object cannot help, so the run stops; the Job was never created, so
+    the status forgets it and a corrected spec (a new generation) is validated and started again.
+    """
+    builder = _StatusBuilder(run, now)
+    builder.status = actions.status.model_copy(deep=True)
+    builder.status.conditions = [
+        c
+        for c in builder.status.conditions
+        if not (c.type == ConditionType.INFERENCE_COMPLETE and c.reason == Reason.JOB_CREATED.value)
+    ]
+    builder.set(
+        ConditionType.FAILED,
+        ConditionStatus.TRUE,
+        Reason.CHILD_REFUSED,
+        f"the API server refused to create {kind} {name}: {message}; fix the spec and apply it again",
+    )
+    builder.status.job_name = None
+    builder.status.start_time = None
+    builder.status.phase = derive_phase(run.spec, builder.status.conditions)
+    builder.status.message = _headline(builder, builder.status.phase) or None
+    return Actions(
+        status=builder.status, events=_events(run.status, builder.status) + _progress_events_of(actions)
+    )
+
+
+def _progress_events_of(actions: Actions) -> list[Event]:
+    return [e for e in actions.events if e.reason == Reason.INVALID_PROGRESS_REPORT.value]

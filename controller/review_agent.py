@@ -21,7 +21,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from controller.api import AutoLabelRunSpec
-from controller.builders import WORKER_SECURITY_CONTEXT, database_env
+from controller.builders import (
+    database_env,
+    restricted_pod_security_context,
+    restricted_security_context,
+    scratch_volume,
+)
 from controller.names import (
     COMPONENT_LABEL,
     MANAGED_BY_LABEL,
@@ -62,6 +67,7 @@ def agent_deployment(
     name = agent_name(spec)
     labels = {COMPONENT_LABEL: AGENT_COMPONENT, AGENT_LABEL: name, MANAGED_BY_LABEL: MANAGER}
     ref = spec.dataset.database_secret_ref
+    scratch, scratch_mount = scratch_volume()
     container = {
         "name": "agent",
         "image": image,
@@ -73,7 +79,8 @@ def agent_deployment(
         ],
         "resources": {"requests": {"cpu": "50m", "memory": "384Mi"}, "limits": {"memory": "1Gi"}},
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "securityContext": dict(WORKER_SECURITY_CONTEXT),
+        "securityContext": restricted_security_context(read_only_root=True),
+        "volumeMounts": [scratch_mount],
     }
     return {
         "apiVersion": "apps/v1",
@@ -90,7 +97,12 @@ def agent_deployment(
             "selector": {"matchLabels": {COMPONENT_LABEL: AGENT_COMPONENT, AGENT_LABEL: name}},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {"serviceAccountName": service_account, "containers": [container]},
+                "spec": {
+                    "serviceAccountName": service_account,
+                    "securityContext": restricted_pod_security_context(),
+                    "containers": [container],
+                    "volumes": [scratch],
+                },
             },
         },
     }

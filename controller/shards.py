@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from controller.api import ProgressStatus, ShardState, ShardStatus
@@ -34,6 +34,13 @@ def parse_index_ranges(text: str | None) -> set[int]:
     return indexes
 
 
+# Bounds of what a worker can truthfully report for one shard; anything outside is
+# clamped, so a forged entry can neither fail status validation nor overflow the sums.
+MAX_SHARD_COUNT = 2**40
+MAX_IMAGES_PER_SECOND = 1e9
+MAX_REPORT_TEXT = 1024
+
+
 @dataclass(frozen=True)
 class ShardReport:
     """What one worker last wrote to the progress ConfigMap."""
@@ -47,29 +54,106 @@ class ShardReport:
     updated_at: datetime | None = None
 
 
-def parse_progress(data: Mapping[str, str] | None) -> dict[int, ShardReport]:
-    """`shard-<i>` keys of the progress ConfigMap -> reports; malformed entries are ignored."""
-    reports: dict[int, ShardReport] = {}
+class ProgressReports(dict[int, ShardReport]):
+    """The shard reports of a progress ConfigMap, with what was wrong in the entries left out or clamped.
+
+    The ConfigMap is writable by the workers, so by anything running as the worker
+    ServiceAccount: its content is untrusted input.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[str] = []
+
+
+class BadReport(ValueError):
+    """A progress entry that cannot be read as a shard report."""
+
+
+def _count(raw: Mapping[str, Any], name: str, problems: list[str]) -> int:
+    value = raw.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadReport(f"{name} is not a number")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise BadReport(f"{name} is not finite")
+    clamped = min(max(int(value), 0), MAX_SHARD_COUNT)
+    if clamped != value:
+        problems.append(f"{name} {value!r} clamped to {clamped}")
+    return clamped
+
+
+def _rate(raw: Mapping[str, Any], problems: list[str]) -> float | None:
+    value = raw.get("imagesPerSecond")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise BadReport("imagesPerSecond is not a number")
+    clamped = min(max(float(value), 0.0), MAX_IMAGES_PER_SECOND)
+    if clamped != value:
+        problems.append(f"imagesPerSecond {value!r} clamped to {clamped}")
+    return clamped
+
+
+def _timestamp(raw: Mapping[str, Any]) -> datetime | None:
+    value = raw.get("updatedAt")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadReport("updatedAt is not a string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise BadReport(f"updatedAt is not an ISO 8601 time: {error}") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _text(raw: Mapping[str, Any], name: str) -> str:
+    value = raw.get(name, "")
+    return (value if isinstance(value, str) else json.dumps(value))[:MAX_REPORT_TEXT]
+
+
+def parse_report(value: str) -> tuple[ShardReport, list[str]]:
+    """One worker's JSON entry -> (report, values clamped); raises BadReport when unreadable."""
+    try:
+        raw = json.loads(value)
+    except (ValueError, RecursionError) as error:
+        raise BadReport(f"not JSON: {str(error)[:200]}") from None
+    if not isinstance(raw, dict):
+        raise BadReport(f"not a JSON object but {type(raw).__name__}")
+    clamped: list[str] = []
+    report = ShardReport(
+        processed=_count(raw, "processed", clamped),
+        failed=_count(raw, "failed", clamped),
+        total=_count(raw, "total", clamped),
+        images_per_second=_rate(raw, clamped),
+        state=_text(raw, "state"),
+        message=_text(raw, "message"),
+        updated_at=_timestamp(raw),
+    )
+    return report, clamped
+
+
+def parse_progress(data: Mapping[str, str] | None) -> ProgressReports:
+    """`shard-<i>` keys of the progress ConfigMap -> reports; never raises.
+
+    Values out of range are clamped, unreadable entries left out; both are listed in
+    `problems` (the reconcile turns them into a warning Event).
+    """
+    reports = ProgressReports()
     for key, value in (data or {}).items():
         if not key.startswith("shard-"):
             continue
-        try:
-            index = int(key.removeprefix("shard-"))
-            raw = json.loads(value)
-            updated = raw.get("updatedAt")
-            reports[index] = ShardReport(
-                processed=int(raw.get("processed", 0)),
-                failed=int(raw.get("failed", 0)),
-                total=int(raw.get("total", 0)),
-                images_per_second=float(raw["imagesPerSecond"])
-                if raw.get("imagesPerSecond") is not None
-                else None,
-                state=str(raw.get("state", "")),
-                message=str(raw.get("message", "")),
-                updated_at=datetime.fromisoformat(updated) if updated else None,
-            )
-        except (ValueError, TypeError, KeyError, AttributeError):
+        suffix = key.removeprefix("shard-")
+        if not suffix.isdigit() or len(suffix) > 6:
+            reports.problems.append(f"{key}: not a shard index, ignored")
             continue
+        try:
+            report, clamped = parse_report(value if isinstance(value, str) else "")
+        except BadReport as error:
+            reports.problems.append(f"{key}: {error}, ignored")
+            continue
+        reports.problems.extend(f"{key}: {note}" for note in clamped)
+        reports[int(suffix)] = report
     return reports
 
 

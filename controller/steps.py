@@ -25,7 +25,14 @@ from datetime import datetime
 from typing import Any
 
 from controller.api import AutoLabelRun, AutoLabelRunSpec
-from controller.builders import WORKER_CONFIG_PATH, WORKER_SECURITY_CONTEXT, config_volume, database_env
+from controller.builders import (
+    WORKER_CONFIG_PATH,
+    config_volume,
+    database_env,
+    restricted_pod_security_context,
+    restricted_security_context,
+    scratch_volume,
+)
 from controller.names import child_labels, owner_reference, result_config_map_name, step_job_name
 from controller.review import ReviewWork
 
@@ -125,16 +132,17 @@ def step_job(
     if step.kind in ("review", "finalize"):
         env.append({"name": REVIEW_CONFIG_ENV, "value": json.dumps(spec.review.dump(), sort_keys=True)})
     volume, mount = config_volume(metadata)
+    scratch, scratch_mount = scratch_volume()
     container: dict[str, Any] = {
         "name": "step",
         "image": spec.execution.image or image,
         "command": [*command, *step.argv, "--config", WORKER_CONFIG_PATH],
         "env": env,
-        "volumeMounts": [mount],
+        "volumeMounts": [mount, scratch_mount],
         # FiftyOne alone is about 300 MiB resident; no limit: a finalize of a large dataset needs more.
         "resources": {"requests": {"cpu": "100m", "memory": "384Mi"}},
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "securityContext": dict(WORKER_SECURITY_CONTEXT),
+        "securityContext": restricted_security_context(read_only_root=True),
     }
     if spec.execution.image_pull_policy:
         container["imagePullPolicy"] = spec.execution.image_pull_policy
@@ -158,8 +166,9 @@ def step_job(
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": service_account,
+                    "securityContext": restricted_pod_security_context(),
                     "containers": [container],
-                    "volumes": [volume],
+                    "volumes": [volume, scratch],
                 },
             },
         },

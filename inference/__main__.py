@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from inference import durable, review_commands
+from inference import durable, redact, review_commands
 from inference.config import WorkerConfig
 from inference.errors import ConfigError, FatalError
 from inference.progress import ConfigMapReporter, NullReporter, ProgressReporter
@@ -136,6 +136,7 @@ def _keep_other_datasets() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ[DATABASE_ADMIN_ENV] = "false"  # before anything imports FiftyOne
+    redact.install()  # before anything can print or log a database error
     try:
         return _main(argv)
     finally:

@@ -3,6 +3,11 @@
 JPEGs are decoded at reduced scale when the model input is much smaller (PIL's
 ``draft``), which is most of the decode cost saved. The image is resized whole
 (no crop, no letterbox) so relative box coordinates map straight back.
+
+An image over PIL's decompression-bomb limit is a failed image like any unreadable
+file. `decode_budget` sizes the decode-ahead window and the requests in flight by
+bytes, so what a worker holds in decoded pixels stays near DECODE_BUFFER_BYTES
+whatever batchSize and maxInFlight say.
 """
 
 from __future__ import annotations
@@ -15,6 +20,41 @@ from PIL import Image, UnidentifiedImageError
 
 from inference.config import InputLayout, ModelConfig, PathRewrite
 from inference.model_spec import InputSpec
+
+DECODE_BUFFER_BYTES = 1 << 30
+"""Decoded pixels a worker holds at once, decoded ahead plus in requests (about; copies aside)."""
+_ITEM_BYTES = {"UINT8": 1, "FP16": 2, "FP32": 4}
+
+
+@dataclass(frozen=True)
+class DecodeBudget:
+    """Images per request, how far decoding runs ahead, and how many requests may be outstanding."""
+
+    batch_size: int
+    window: int
+    in_flight: int
+
+
+def decode_budget(
+    input_spec: InputSpec,
+    batch_size: int,
+    max_in_flight: int,
+    decode_threads: int,
+    budget_bytes: int = DECODE_BUFFER_BYTES,
+) -> DecodeBudget:
+    """The settings (a window of 2 x batchSize x maxInFlight images), cut to fit `budget_bytes` of pixels.
+
+    Half the budget goes to requests in flight (each holds its batch until answered),
+    the rest to images decoded ahead. A batch is cut too when half the budget cannot
+    hold it; nothing goes below one image (so a huge model input costs two images).
+    """
+    per_image = input_spec.width * input_spec.height * 3 * _ITEM_BYTES.get(input_spec.datatype, 4)
+    images = max(2, budget_bytes // max(per_image, 1))
+    batch = max(1, min(batch_size, images // 2))
+    in_flight = max(1, min(max_in_flight, images // 2 // batch))
+    wanted = max(2 * batch * in_flight, 4 * decode_threads)
+    window = max(1, min(wanted, images - in_flight * batch))
+    return DecodeBudget(batch_size=batch, window=window, in_flight=in_flight)
 
 
 class DecodeError(Exception):
@@ -48,6 +88,8 @@ class Preprocessor:
                 pixels = np.asarray(rgb, dtype=np.uint8)
         except FileNotFoundError as error:
             raise DecodeError("file not found", path) from error
+        except (Image.DecompressionBombError, MemoryError) as error:
+            raise DecodeError("image too large", f"{path}: {error}") from error
         except UnidentifiedImageError as error:
             raise DecodeError("not an image", path) from error
         except (OSError, ValueError, SyntaxError) as error:

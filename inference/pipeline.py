@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from inference.config import WorkerConfig
-from inference.decode import DecodeError, Preprocessor, rewrite_path
+from inference.decode import DecodeError, Preprocessor, decode_budget, rewrite_path
 from inference.durable import retried
 from inference.preflight import Plan
 from inference.progress import ProgressTracker
@@ -57,14 +57,20 @@ class ShardPipeline:
         self.writer = writer
         self.tracker = tracker
         self.preprocessor = Preprocessor.for_model(plan.input_spec, config.model)
-        self.batch_size = config.batch_size if plan.input_spec.batched else 1
+        self.budget = decode_budget(
+            plan.input_spec,
+            config.batch_size if plan.input_spec.batched else 1,
+            config.max_in_flight,
+            config.decode_threads,
+        )
+        self.batch_size = self.budget.batch_size
         self.failed_ids: set[str] = set()  # samples counted as failed (unreadable), never retried here
         self._pending: list[SampleResult] = []
         self._write_lock = asyncio.Lock()
 
     async def run(self, sample_ids: list[str]) -> None:
         """Process ``sample_ids`` (the shard minus what is already done); may be called again for a retry."""
-        slots = asyncio.Semaphore(self.config.max_in_flight)
+        slots = asyncio.Semaphore(self.budget.in_flight)
         try:
             async with asyncio.TaskGroup() as group:
                 async for batch in self._batches(sample_ids):
@@ -88,7 +94,7 @@ class ShardPipeline:
     async def _decoded(self, sample_ids: list[str]) -> AsyncIterator[DecodedImage]:
         """Decoded images in shard order, decoding up to a window ahead in the thread pool."""
         loop = asyncio.get_running_loop()
-        window_size = max(2 * self.batch_size * self.config.max_in_flight, 4 * self.config.decode_threads)
+        window_size = self.budget.window
         window: deque[tuple[str, str, asyncio.Future[npt.NDArray[Any]]]] = deque()
         page_size = self.config.page_size
         with ThreadPoolExecutor(self.config.decode_threads, thread_name_prefix="decode") as pool:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from inference.redact import scrub
+
 LOG = logging.getLogger(__name__)
 
 
@@ -101,7 +103,7 @@ class ProgressTracker:
             total=self.total,
             images_per_second=self.rate(),
             state=self.state,
-            message=message[:500],
+            message=scrub(message)[:500],
             updated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
 

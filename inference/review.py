@@ -13,7 +13,8 @@ rules are applied by `apply_rules`, which also records on each label it tagged
 the attribute ``autolabel_decision`` (``approved`` / ``rejected``), so a later
 spec (a rule removed, ``autolabel undo``) takes back exactly the tags rules set
 and never a tag set by hand. Everything here reads the dataset in one bulk
-``values()`` query and writes with ``set_label_values`` (one bulk write per field).
+``values()`` query; rules write with per-label update operators (`$addToSet`,
+`$pull`), never a whole tags list, so they cannot undo a reviewer's concurrent edit.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,6 +40,8 @@ APPROVED_BY_ATTRIBUTE = "autolabel_approved_by"
 MASK_CLASS = "mask"
 """Class name reported for segmentation masks (they carry no class of their own)."""
 REVIEW_CONFIG_ENV = "AUTOLABEL_REVIEW_CONFIG"
+_WRITE_BATCH = 1000
+"""Label updates sent to the database at once by `apply_rules`."""
 DEFAULT_PROBLEM_TAGS = (
     "needs_correction",
     "false_positive",
@@ -184,30 +188,86 @@ def load_labels(dataset: Any, config: WorkerConfig) -> list[LabelRecord]:
     return records
 
 
+def _decision_ops(
+    record: LabelRecord, wanted: str | None, config: WorkerConfig, path: str, is_list: bool, now: datetime
+) -> list[Any]:
+    """The atomic updates moving one label from its rule decision to `wanted`, touching no other tag.
+
+    `$pull`/`$addToSet` on the label's own tags (found by `arrayFilters` in a label list),
+    so a tag a reviewer adds or removes meanwhile is never overwritten. Pulling the old
+    tag and adding the new one are two updates (one path cannot take both operators);
+    the decision attribute is set by the last, so an interrupted switch is redone.
+    """
+    from bson import ObjectId
+    from pymongo import UpdateOne
+
+    match: dict[str, Any] = {"_id": ObjectId(record.sample_id), config.marker_field: config.run.uid}
+    if is_list:
+        label = f"{path}.$[label]"
+        options: dict[str, Any] = {"array_filters": [{"label._id": ObjectId(record.label_id)}]}
+    else:
+        label = path
+        match[f"{path}._id"] = ObjectId(record.label_id)
+        options = {}
+    old_tag = DECISION_TAGS[record.decision] if record.decision is not None else None
+    new_tag = DECISION_TAGS[wanted] if wanted is not None else None
+    final: dict[str, Any] = {"$set": {f"{label}.{DECISION_ATTRIBUTE}": wanted, "last_modified_at": now}}
+    ops = []
+    if old_tag is not None and new_tag is not None:
+        ops.append(UpdateOne(match, {"$pull": {f"{label}.tags": old_tag}}, **options))
+    elif old_tag is not None:
+        final["$pull"] = {f"{label}.tags": old_tag}
+    if new_tag is not None:
+        final["$addToSet"] = {f"{label}.tags": new_tag}
+    ops.append(UpdateOne(match, final, **options))
+    return ops
+
+
+def _ensure_tag_lists(dataset: Any, config: WorkerConfig, path: str, is_list: bool) -> None:
+    """Give this run's labels without a tags list an empty one (`$addToSet` refuses a missing list)."""
+    collection = dataset._sample_collection
+    run_samples = {config.marker_field: config.run.uid}
+    if is_list:
+        collection.update_many(
+            {**run_samples, path: {"$elemMatch": {"tags": None}}},
+            {"$set": {f"{path}.$[label].tags": []}},
+            array_filters=[{"label.tags": None}],
+        )
+    else:
+        collection.update_many(
+            {**run_samples, path: {"$ne": None}, f"{path}.tags": None}, {"$set": {f"{path}.tags": []}}
+        )
+
+
 def apply_rules(dataset: Any, config: WorkerConfig, review: ReviewConfig) -> dict[str, int]:
     """Tag the run's labels per the rules; take back tags of labels the rules no longer decide.
 
+    Only the decision tags are added or removed, label by label, with update operators on
+    the run's own samples: a reviewer tagging in the App at the same time keeps every tag.
     Idempotent: a second call with the same rules writes nothing.
     """
     records = load_labels(dataset, config)
-    tag_updates, decision_updates = [], []
-    for record in records:
-        wanted = review.decide(record.label, record.confidence)
-        if wanted == record.decision:
-            continue
-        tags = [t for t in record.tags if record.decision is None or t != DECISION_TAGS[record.decision]]
-        if wanted is not None and DECISION_TAGS[wanted] not in tags:
-            tags.append(DECISION_TAGS[wanted])
-        key = {"sample_id": record.sample_id, "label_id": record.label_id}
-        tag_updates.append({**key, "value": tags})
-        decision_updates.append({**key, "value": wanted})
-    if tag_updates:
+    changes = [(record, review.decide(record.label, record.confidence)) for record in records]
+    changes = [(record, wanted) for record, wanted in changes if wanted != record.decision]
+    if changes:
+        import fiftyone as fo
+
+        is_list = label_list_field(dataset, config.staging) is not None
         path = label_path(dataset, config.staging)
-        dataset.set_label_values(f"{path}.tags", tag_updates)
-        dataset.set_label_values(f"{path}.{DECISION_ATTRIBUTE}", decision_updates, dynamic=True)
+        if not dataset.has_field(f"{path}.{DECISION_ATTRIBUTE}"):
+            dataset.add_sample_field(f"{path}.{DECISION_ATTRIBUTE}", fo.StringField)
+        _ensure_tag_lists(dataset, config, path, is_list)
+        now = datetime.now(UTC).replace(tzinfo=None)  # FiftyOne stores naive UTC times
+        ops = [
+            op
+            for record, wanted in changes
+            for op in _decision_ops(record, wanted, config, path, is_list, now)
+        ]
+        for start in range(0, len(ops), _WRITE_BATCH):
+            dataset._sample_collection.bulk_write(ops[start : start + _WRITE_BATCH], ordered=True)
     decided = [review.decide(r.label, r.confidence) for r in records]
     return {
-        "changed": len(tag_updates),
+        "changed": len(changes),
         "approved": decided.count("approved"),
         "rejected": decided.count("rejected"),
     }

@@ -142,13 +142,18 @@ class Reason(StrEnum):
     TRITON_UNREACHABLE = "TritonUnreachable"
     MODEL_NOT_READY = "ModelNotReady"
     MODEL_OUTPUT_MISMATCH = "ModelOutputMismatch"
+    IMAGE_NOT_ALLOWED = "ImageNotAllowed"  # an image outside the operator's allow-list
     # InferenceComplete / Failed
     JOB_CREATED = "JobCreated"
     SHARDS_RUNNING = "ShardsRunning"
     ALL_SHARDS_SUCCEEDED = "AllShardsSucceeded"
     SHARD_FAILED = "ShardFailed"
     DEADLINE_EXCEEDED = "DeadlineExceeded"
+    STARTUP_TIMEOUT = "StartupTimeout"  # no worker started within execution.startupTimeoutSeconds
     JOB_DELETED = "JobDeleted"
+    CHILD_REFUSED = "ChildRefused"  # the API server refused the Job or ConfigMap as built (a 4xx)
+    # Warning Events (no condition): a progress ConfigMap entry left out or clamped
+    INVALID_PROGRESS_REPORT = "InvalidProgressReport"
     # Suspended
     SUSPENDED_BY_SPEC = "SuspendedBySpec"
     RESUMED = "Resumed"

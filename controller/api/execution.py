@@ -7,6 +7,8 @@ from typing import Annotated, Literal, Self
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from controller.api.common import (
+    LABEL_KEY_MESSAGE,
+    LABEL_VALUE_PATTERN,
     ApiModel,
     DnsSubdomain,
     Quantity,
@@ -14,12 +16,17 @@ from controller.api.common import (
     Toleration,
     cel_rule,
     cel_rules,
+    is_label_key,
+    label_key_rule,
 )
 
 QueueName = Annotated[
     str, StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 ]
-LabelValue = Annotated[str, StringConstraints(max_length=63)]
+LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=LABEL_VALUE_PATTERN)]
+NODE_SELECTOR_RULES = cel_rules(
+    cel_rule(f"self.all(k, {label_key_rule('k')})", f"every nodeSelector key {LABEL_KEY_MESSAGE}")
+)
 
 
 class ExecutionSpec(ApiModel):
@@ -78,7 +85,10 @@ class ExecutionSpec(ApiModel):
         description="Size of the /dev/shm memory volume of the worker pods (too small breaks decoding).",
     )
     node_selector: dict[str, LabelValue] | None = Field(
-        default=None, description="Node labels the worker pods require."
+        default=None,
+        max_length=64,
+        description="Node labels the worker pods require.",
+        json_schema_extra=NODE_SELECTOR_RULES,
     )
     tolerations: list[Toleration] | None = Field(
         default=None, max_length=32, description="Tolerations of the worker pods."
@@ -92,6 +102,14 @@ class ExecutionSpec(ApiModel):
     backoff_limit_per_index: int = Field(
         default=2, ge=0, le=100, description="Retries of each shard before the run fails."
     )
+    startup_timeout_seconds: int = Field(
+        default=900,
+        ge=10,
+        le=604800,
+        description="Fail the run when no worker has started this long after the Job started (time "
+        "suspended or queued does not count): a missing PVC, PriorityClass or ServiceAccount, an image "
+        "that cannot be pulled, a sidecar never ready.",
+    )
     active_deadline_seconds: int | None = Field(
         default=None, ge=1, description="Wall-clock limit of the whole Job; exceeding it fails the run."
     )
@@ -100,6 +118,9 @@ class ExecutionSpec(ApiModel):
     def _parallelism_within_shards(self) -> Self:
         if self.shards is not None and self.parallelism > self.shards:
             raise ValueError("parallelism must not exceed shards")
+        bad_keys = [key for key in self.node_selector or {} if not is_label_key(key)]
+        if bad_keys:
+            raise ValueError(f"nodeSelector key {bad_keys[0]!r}: every nodeSelector key {LABEL_KEY_MESSAGE}")
         return self
 
     @property

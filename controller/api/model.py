@@ -8,18 +8,30 @@ from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from controller.api.common import (
     LIST_OF_UNIQUE_VALUES,
+    NORMAL_PATH_MESSAGE,
     ApiModel,
     FieldName,
     PersistentVolumeMount,
     ResourceRequirements,
     cel_rule,
     cel_rules,
+    is_under,
     section,
+    under_rule,
 )
 from controller.api.constants import OutputFormat
 
 TritonName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+# 1 to 65535, no leading zero.
+PORT_PATTERN = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+# The sidecar serves HTTP on grpcPort + 1 and metrics on grpcPort + 2.
+SIDECAR_DERIVED_PORTS = 2
 TensorName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+REPOSITORY_ON_VOLUME = (
+    f"modelRepository must lie under volume.mountPath when a volume is given and {NORMAL_PATH_MESSAGE}"
+)
 
 
 class TritonEndpoint(ApiModel):
@@ -27,8 +39,8 @@ class TritonEndpoint(ApiModel):
 
     address: str = Field(
         max_length=253,
-        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:[0-9]{1,5}$",
-        description="host:port of the server, e.g. triton.inference.svc:8001.",
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:" + PORT_PATTERN + "$",
+        description="host:port of the server, e.g. triton.inference.svc:8001 (port 1 to 65535).",
     )
     protocol: Literal["grpc", "http"] = Field(default="grpc", description="grpc (default) or http.")
 
@@ -39,8 +51,8 @@ class TritonSidecar(ApiModel):
     model_config = ConfigDict(
         json_schema_extra=cel_rules(
             cel_rule(
-                "!has(self.volume) || self.modelRepository.startsWith(self.volume.mountPath)",
-                "modelRepository must lie under volume.mountPath when a volume is given",
+                "!has(self.volume) || " + under_rule("self.modelRepository", "self.volume.mountPath"),
+                REPOSITORY_ON_VOLUME,
                 field_path=".modelRepository",
             )
         )
@@ -59,7 +71,10 @@ class TritonSidecar(ApiModel):
         default=None, description="Resources of the Triton container; put the GPU here (nvidia.com/gpu: 1)."
     )
     grpc_port: int = Field(
-        default=8001, ge=1024, le=65535, description="Port of Triton's gRPC endpoint on localhost."
+        default=8001,
+        ge=1024,
+        le=65535 - SIDECAR_DERIVED_PORTS,
+        description="Port of Triton's gRPC endpoint on localhost; HTTP and metrics use the next two ports.",
     )
     args: list[Annotated[str, StringConstraints(max_length=1024)]] = Field(
         default_factory=list, max_length=32, description="Extra tritonserver arguments."
@@ -70,8 +85,8 @@ class TritonSidecar(ApiModel):
 
     @model_validator(mode="after")
     def _repository_on_volume(self) -> Self:
-        if self.volume is not None and not self.model_repository.startswith(self.volume.mount_path):
-            raise ValueError("modelRepository must lie under volume.mountPath when a volume is given")
+        if self.volume is not None and not is_under(self.model_repository, self.volume.mount_path):
+            raise ValueError(REPOSITORY_ON_VOLUME)
         return self
 
 

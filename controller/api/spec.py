@@ -12,7 +12,17 @@ from typing import Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from controller.api.common import AbsolutePath, ApiModel, FieldName, cel_rule, cel_rules, section
+from controller.api.common import (
+    NORMAL_PATH_MESSAGE,
+    ApiModel,
+    FieldName,
+    NormalPath,
+    cel_rule,
+    cel_rules,
+    is_under,
+    section,
+    under_rule,
+)
 from controller.api.constants import OUTPUT_FORMATS_BY_TASK, RESERVED_FIELD_NAMES, Task
 from controller.api.dataset import DatasetSpec
 from controller.api.execution import ExecutionSpec
@@ -51,7 +61,7 @@ SPEC_RULES = cel_rules(
     ),
     cel_rule(
         "!has(self.maskDir) || (has(self.dataset.media) && !self.dataset.media.persistentVolumeClaim.readOnly"
-        " && self.maskDir.startsWith(self.dataset.media.persistentVolumeClaim.mountPath))",
+        " && " + under_rule("self.maskDir", "self.dataset.media.persistentVolumeClaim.mountPath") + ")",
         "maskDir must lie under dataset.media.persistentVolumeClaim.mountPath, mounted with readOnly false",
         field_path=".maskDir",
     ),
@@ -114,10 +124,10 @@ class AutoLabelRunSpec(ApiModel):
         le=1,
         description="Predictions below this confidence are dropped (0 to 1); default keep all.",
     )
-    mask_dir: AbsolutePath | None = Field(
+    mask_dir: NormalPath | None = Field(
         default=None,
         description="Segmentation only: write masks as PNG files under this directory (on the media volume) "
-        "instead of inline in the database.",
+        f"instead of inline in the database; {NORMAL_PATH_MESSAGE}.",
     )
     store_logits: bool = Field(
         default=False, description="Classification only: also store the logits of each prediction."
@@ -157,7 +167,7 @@ class AutoLabelRunSpec(ApiModel):
             elif (
                 media is None
                 or media.persistent_volume_claim.read_only
-                or not self.mask_dir.startswith(media.persistent_volume_claim.mount_path)
+                or not is_under(self.mask_dir, media.persistent_volume_claim.mount_path)
             ):
                 errors.append("maskDir must lie under a writable dataset.media volume")
         if self.store_logits and self.task is not Task.CLASSIFICATION:

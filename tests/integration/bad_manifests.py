@@ -50,6 +50,21 @@ class BadInput:
 
 SEGMENTATION = {"spec/task": "segmentation", "spec/model/outputFormat": "mask"}
 MEDIA = {"persistentVolumeClaim": {"claimName": "media", "mountPath": "/media"}}
+WRITABLE_MEDIA = {"persistentVolumeClaim": {"claimName": "media", "mountPath": "/media", "readOnly": False}}
+MASKS = {**SEGMENTATION, "spec/dataset/media": WRITABLE_MEDIA}
+
+
+def sidecar_repository(repository: str, mount_path: str = "/models") -> dict[str, Any]:
+    """Changes giving the run a Triton sidecar whose repository is on a volume mounted at mount_path."""
+    return {
+        "spec/model/endpoint": DELETE,
+        "spec/model/sidecar": {
+            "image": "tritonserver",
+            "modelRepository": repository,
+            "volume": {"claimName": "models", "mountPath": mount_path},
+        },
+    }
+
 
 BAD_INPUTS: list[BadInput] = [
     BadInput("task-not-in-enum", {"spec/task": "tracking"}, "spec.task"),
@@ -145,6 +160,179 @@ BAD_INPUTS: list[BadInput] = [
         "auto-approve-level-too-low",
         {"spec/review/autoApprove": {"targetPrecision": 0.9, "confidenceLevel": 0.2}},
         "spec.review.autoApprove.confidenceLevel",
+    ),
+    # Paths checked normalised and at a directory boundary (issue 12, item 7).
+    BadInput("mask-dir-escapes-volume", {**MASKS, "spec/maskDir": "/media/../tmp/m"}, "spec.maskDir"),
+    BadInput("mask-dir-sibling-prefix", {**MASKS, "spec/maskDir": "/mediaX/m"}, "spec.maskDir"),
+    BadInput("mask-dir-dot-segment", {**MASKS, "spec/maskDir": "/media/./m"}, "spec.maskDir"),
+    BadInput("mask-dir-empty-segment", {**MASKS, "spec/maskDir": "/media//m"}, "spec.maskDir"),
+    BadInput(
+        "model-repository-escapes-volume",
+        sidecar_repository("/models/../tmp/repo"),
+        "spec.model.sidecar.modelRepository",
+    ),
+    BadInput(
+        "model-repository-sibling-prefix",
+        sidecar_repository("/modelsX/repo"),
+        "spec.model.sidecar.modelRepository",
+    ),
+    BadInput(
+        "model-repository-uri-on-volume",
+        sidecar_repository("s3://bucket/models"),
+        "spec.model.sidecar.modelRepository",
+    ),
+    BadInput(
+        "volume-mount-path-escapes",
+        {"spec/dataset/media": {"persistentVolumeClaim": {"claimName": "media", "mountPath": "/media/.."}}},
+        "spec.dataset.media.persistentVolumeClaim.mountPath",
+    ),
+    # Values the Pod and Job APIs would refuse later, refused at apply (issue 12, item 6).
+    BadInput("shm-size-not-a-quantity", {"spec/execution": {"shmSize": "lots"}}, "spec.execution.shmSize"),
+    BadInput("shm-size-negative", {"spec/execution": {"shmSize": "-1Gi"}}, "spec.execution.shmSize"),
+    BadInput("shm-size-negative-int", {"spec/execution": {"shmSize": -5}}, "spec.execution.shmSize"),
+    BadInput(
+        "memory-limit-not-a-quantity",
+        {"spec/execution": {"resources": {"limits": {"memory": "8 GB"}}}},
+        "spec.execution.resources.limits.memory",
+    ),
+    BadInput(
+        "cpu-request-not-a-quantity",
+        {"spec/execution": {"resources": {"requests": {"cpu": "two"}}}},
+        "spec.execution.resources.requests.cpu",
+    ),
+    BadInput(
+        "sidecar-gpu-not-a-quantity",
+        {
+            "spec/model/endpoint": DELETE,
+            "spec/model/sidecar": {
+                "image": "tritonserver",
+                "modelRepository": "/models",
+                "resources": {"limits": {"nvidia.com/gpu": "one"}},
+            },
+        },
+        "spec.model.sidecar.resources.limits.nvidia.com/gpu",
+    ),
+    BadInput(
+        "sidecar-grpc-port-leaves-no-room",
+        {
+            "spec/model/endpoint": DELETE,
+            "spec/model/sidecar": {"image": "tritonserver", "modelRepository": "/models", "grpcPort": 65534},
+        },
+        "spec.model.sidecar.grpcPort",
+    ),
+    BadInput(
+        "endpoint-port-above-65535",
+        {"spec/model/endpoint/address": "triton:99999"},
+        "spec.model.endpoint.address",
+    ),
+    BadInput(
+        "endpoint-port-65536", {"spec/model/endpoint/address": "triton:65536"}, "spec.model.endpoint.address"
+    ),
+    BadInput(
+        "endpoint-port-zero", {"spec/model/endpoint/address": "triton:0"}, "spec.model.endpoint.address"
+    ),
+    BadInput(
+        "node-selector-key-with-space",
+        {"spec/execution": {"nodeSelector": {"gpu type": "a100"}}},
+        "spec.execution.nodeSelector",
+    ),
+    BadInput(
+        "node-selector-key-two-slashes",
+        {"spec/execution": {"nodeSelector": {"a/b/c": "x"}}},
+        "spec.execution.nodeSelector",
+    ),
+    BadInput(
+        "node-selector-key-name-too-long",
+        {"spec/execution": {"nodeSelector": {"example.com/" + "n" * 64: "x"}}},
+        "spec.execution.nodeSelector",
+    ),
+    BadInput(
+        "node-selector-key-prefix-too-long",
+        {"spec/execution": {"nodeSelector": {"p" * 254 + "/gpu": "x"}}},
+        "spec.execution.nodeSelector",
+    ),
+    BadInput(
+        "node-selector-value-invalid",
+        {"spec/execution": {"nodeSelector": {"gpu": "a100 80gb"}}},
+        "spec.execution.nodeSelector",
+    ),
+    BadInput(
+        "toleration-operator-not-in-enum",
+        {"spec/execution": {"tolerations": [{"key": "gpu", "operator": "In"}]}},
+        "spec.execution.tolerations[0].operator",
+    ),
+    BadInput(
+        "toleration-effect-not-in-enum",
+        {"spec/execution": {"tolerations": [{"key": "gpu", "effect": "NoRun"}]}},
+        "spec.execution.tolerations[0].effect",
+    ),
+    BadInput(
+        "toleration-key-invalid",
+        {"spec/execution": {"tolerations": [{"key": "nvidia.com/gpu/x", "operator": "Exists"}]}},
+        "spec.execution.tolerations[0].key",
+    ),
+    BadInput(
+        "toleration-without-key-not-exists",
+        {"spec/execution": {"tolerations": [{"operator": "Equal", "value": "x"}]}},
+        "spec.execution.tolerations[0].operator",
+    ),
+    BadInput(
+        "toleration-exists-with-value",
+        {"spec/execution": {"tolerations": [{"key": "gpu", "operator": "Exists", "value": "x"}]}},
+        "spec.execution.tolerations[0].value",
+    ),
+    BadInput(
+        "toleration-seconds-without-no-execute",
+        {"spec/execution": {"tolerations": [{"key": "gpu", "effect": "NoSchedule", "tolerationSeconds": 5}]}},
+        "spec.execution.tolerations[0].tolerationSeconds",
+    ),
+]
+
+# Valid edge values next to the refused ones above: the rules must not refuse what the Pod API takes.
+GOOD_INPUTS: list[tuple[str, dict[str, Any]]] = [
+    ("mask-dir-below-volume", {**MASKS, "spec/maskDir": "/media/masks/run1"}),
+    ("mask-dir-trailing-slash", {**MASKS, "spec/maskDir": "/media/masks/"}),
+    ("mask-dir-dotted-name", {**MASKS, "spec/maskDir": "/media/.masks/..v2"}),
+    ("model-repository-below-volume", sidecar_repository("/models/repo")),
+    ("model-repository-volume-root", sidecar_repository("/models")),
+    ("model-repository-mount-trailing-slash", sidecar_repository("/models/repo", "/models/")),
+    (
+        "quantities",
+        {
+            "spec/execution": {
+                "shmSize": "1.5Gi",
+                "resources": {"requests": {"cpu": "500m", "memory": 4294967296}, "limits": {"memory": "1e9"}},
+            }
+        },
+    ),
+    ("shm-size-int", {"spec/execution": {"shmSize": 67108864}}),
+    ("endpoint-port-65535", {"spec/model/endpoint/address": "triton.inference.svc:65535"}),
+    (
+        "sidecar-grpc-port-65533",
+        {
+            "spec/model/endpoint": DELETE,
+            "spec/model/sidecar": {"image": "tritonserver", "modelRepository": "/models", "grpcPort": 65533},
+        },
+    ),
+    (
+        "node-selector-keys",
+        {
+            "spec/execution": {
+                "nodeSelector": {"kubernetes.io/arch": "amd64", "gpu": "", "a" * 253 + "/" + "b" * 63: "x"}
+            }
+        },
+    ),
+    (
+        "tolerations",
+        {
+            "spec/execution": {
+                "tolerations": [
+                    {"operator": "Exists"},
+                    {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+                    {"key": "dedicated", "value": "gpu", "effect": "NoExecute", "tolerationSeconds": 30},
+                ]
+            }
+        },
     ),
 ]
 

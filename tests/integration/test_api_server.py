@@ -18,7 +18,14 @@ import yaml
 from controller.api import AutoLabelRunStatus
 from controller.crdgen import REPO_ROOT
 from tests.fixtures.cluster import ClusterHandle
-from tests.integration.bad_manifests import BAD_INPUTS, BAD_UPDATES, VALID_RUN, BadInput, run_with
+from tests.integration.bad_manifests import (
+    BAD_INPUTS,
+    BAD_UPDATES,
+    GOOD_INPUTS,
+    VALID_RUN,
+    BadInput,
+    run_with,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +61,13 @@ def test_invalid_manifest_is_refused_naming_the_field(
     assert result.returncode != 0, f"{bad.case} was accepted"
     assert bad.must_name in result.stderr, result.stderr
     assert cluster.kubectl("get", "alr", "-n", namespace, "-o", "name").stdout.strip() == ""
+
+
+@pytest.mark.parametrize(("case", "changes"), GOOD_INPUTS, ids=[case for case, _ in GOOD_INPUTS])
+def test_valid_edge_values_are_accepted(
+    cluster: ClusterHandle, crd: None, namespace: str, case: str, changes: dict[str, Any]
+) -> None:
+    apply(cluster, namespace, run_with(changes), check=True)
 
 
 def test_bad_input_table_is_large_enough() -> None:

@@ -28,7 +28,7 @@ from controller.api import (
     set_condition,
     transition_errors,
 )
-from tests.integration.bad_manifests import BAD_INPUTS, BadInput, run_with
+from tests.integration.bad_manifests import BAD_INPUTS, GOOD_INPUTS, BadInput, run_with
 
 MINIMAL_SPEC: dict[str, Any] = {
     "task": "detection",
@@ -293,3 +293,8 @@ def test_auto_approve_defaults_and_the_review_pass_reads_them() -> None:
     assert passed.auto_approve is not None
     assert passed.auto_approve.target_precision == 0.98
     assert passed.auto_approve.sample_per_class == spec.review.auto_approve.sample_per_class
+
+
+@pytest.mark.parametrize(("case", "changes"), GOOD_INPUTS, ids=[case for case, _ in GOOD_INPUTS])
+def test_models_accept_valid_edge_values(case: str, changes: dict[str, Any]) -> None:
+    AutoLabelRun.from_body(run_with(changes))

@@ -99,7 +99,7 @@ def test_job_carries_every_execution_setting() -> None:
     assert env["FIFTYONE_DATABASE_ADMIN"]["value"] == "false"  # never migrate the user's database
     assert "AUTOLABEL_WORKER_CONFIG" not in env  # the configuration is a mounted file
     mounts = {m["mountPath"] for m in worker["volumeMounts"]}
-    assert mounts == {"/dev/shm", "/media", "/etc/autolabel"}
+    assert mounts == {"/dev/shm", "/tmp", "/media", "/etc/autolabel"}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["autolabel-config"]["configMap"] == {"name": snapshot_config_map_name(METADATA)}
 
@@ -160,8 +160,32 @@ def test_sidecar_mode_adds_a_native_sidecar_holding_the_gpu() -> None:
     sidecar_spec = parse_spec(spec(model=model))
     config = json.loads(snapshot_config_map(METADATA, sidecar_spec)["data"]["worker.json"])
     assert config["model"]["url"] == "127.0.0.1:9001"
-    assert {v["name"] for v in pod["volumes"]} == {"dshm", "media", "models", "autolabel-config"}
+    assert {v["name"] for v in pod["volumes"]} == {"dshm", "scratch", "media", "models", "autolabel-config"}
 
 
 def test_suspend_is_carried_to_the_job() -> None:
     assert build_job(suspend=True)["spec"]["suspend"] is True
+
+
+RESTRICTED = {
+    "allowPrivilegeEscalation": False,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def test_every_container_meets_the_restricted_pod_security_standard() -> None:
+    sidecar = {"image": "nvcr.io/nvidia/tritonserver:24.08-py3", "modelRepository": "/models"}
+    pod = build_job(model={"sidecar": sidecar, "name": "face_detector", "outputFormat": "boxes"})["spec"][
+        "template"
+    ]["spec"]
+    assert pod["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    [worker], [triton] = pod["containers"], pod["initContainers"]
+    for container in (worker, triton):
+        assert RESTRICTED.items() <= container["securityContext"].items(), container["name"]
+    assert triton["securityContext"]["runAsUser"] != 0
+    # The worker's root filesystem is read-only; /tmp (the image's HOME) is an emptyDir.
+    assert worker["securityContext"]["readOnlyRootFilesystem"] is True
+    scratch = next(m for m in worker["volumeMounts"] if m["mountPath"] == "/tmp")
+    assert {"name": scratch["name"], "emptyDir": {}} in pod["volumes"]

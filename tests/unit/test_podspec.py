@@ -110,6 +110,7 @@ def test_roles_of_init_sidecar_and_main_containers() -> None:
         ({"persistentVolumeClaim": {"claimName": "media"}}, "/srv/media", {"media": "/srv/media"}, None),
         ({"persistentVolumeClaim": {"claimName": "media"}}, "/srv/media", {}, "not mapped"),
         ({"emptyDir": {}}, "/tmp/x", {}, "not supported locally"),
+        ({"emptyDir": {}}, "/tmp", {}, None),
         ({"projected": {"sources": []}}, "/var/run/secrets/kubernetes.io/serviceaccount", {}, None),
     ],
 )

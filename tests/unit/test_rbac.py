@@ -25,6 +25,7 @@ _RESOURCE = {
     "deployment": ("apps", "deployments"),
     "pod": ("", "pods"),
     "config_map": ("", "configmaps"),
+    "event": ("", "events"),
     "custom_object_status": ("autolabel.dev", "autolabelruns/status"),
 }
 # What kopf itself calls for the controller (it is not in our source).

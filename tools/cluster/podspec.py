@@ -43,6 +43,10 @@ class LocalContainer:
     files: dict[str, str] = field(default_factory=dict)  # local path -> content (ConfigMap volumes)
 
 
+# emptyDir mounts a local process can take from the host as they are.
+LOCAL_SCRATCH_DIRS = ("/dev/shm", "/tmp")
+
+
 def expand_references(text: str, env: Mapping[str, str]) -> str:
     """Kubernetes `$(VAR)` expansion: known names are replaced, `$$` escapes, unknown stay."""
 
@@ -170,8 +174,8 @@ def check_volumes(pod: Mapping[str, Any], container: Mapping[str, Any], pvc_dirs
             continue  # replaced by a kubeconfig holding the ServiceAccount's token
         if "configMap" in volume:
             continue  # files under the pod's volume directory (config_map_mounts)
-        if "emptyDir" in volume and mount["mountPath"] == "/dev/shm":
-            continue  # the pod's shared memory: the host's /dev/shm serves
+        if "emptyDir" in volume and mount["mountPath"] in LOCAL_SCRATCH_DIRS:
+            continue  # the pod's shared memory or scratch space: the host's own serves
         if "hostPath" in volume:
             host_dir = volume["hostPath"]["path"]
         elif "persistentVolumeClaim" in volume:

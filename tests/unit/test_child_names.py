@@ -1,0 +1,116 @@
+"""Child names that always fit, and a child the API server refuses failing the run instead of looping."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from kubernetes.client.rest import ApiException
+
+from controller.api import Phase, Reason
+from controller.kube import refusal
+from controller.names import job_name, progress_config_map_name
+from controller.reconcile import Observed, Validation, child_refused, reconcile
+from tests.unit.test_controller_reconcile import NOW, conditions, run, validated
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+RUN_NAMES = [
+    "faces",
+    "a.b",
+    "a-b",
+    "v1.2.3",
+    "r" * 253,
+    "a" * 47 + ".b",
+    "x." * 100 + "y",
+    "team-a.faces.2026-11-28.nightly-run-with-a-long-descriptive-name",
+    "9",
+    "a-" * 40 + "b",
+]
+
+
+@pytest.mark.parametrize("name", RUN_NAMES)
+def test_every_child_name_and_pod_hostname_is_a_dns_label(name: str) -> None:
+    metadata = {"name": name, "uid": "0f1e2d3c-aaaa-bbbb-cccc-1234567890ab"}
+    job = job_name(metadata)
+    for child in (job, progress_config_map_name(metadata), f"{job}-999"):  # last index of 1000 shards
+        assert len(child) <= 63 and DNS_LABEL.match(child), child
+    assert job == job_name(dict(metadata))  # deterministic
+
+
+def test_names_of_runs_that_look_alike_stay_apart() -> None:
+    dotted = job_name({"name": "a.b", "uid": "uid-1"})
+    dashed = job_name({"name": "a-b", "uid": "uid-2"})
+    long_1 = job_name({"name": "r" * 253, "uid": "uid-3"})
+    long_2 = job_name({"name": "r" * 252 + "s", "uid": "uid-4"})
+    assert dotted != dashed and long_1 != long_2
+
+
+def api_error(status: int, reason: str, message: str) -> ApiException:
+    error = ApiException(status=status, reason=reason)
+    error.body = json.dumps({"kind": "Status", "reason": reason, "message": message})
+    return error
+
+
+JOB = {"kind": "Job", "metadata": {"name": "alr-r-1234"}}
+
+
+def test_a_4xx_is_a_refusal_with_the_servers_message() -> None:
+    refused = refusal(JOB, api_error(422, "Invalid", 'Job.batch "alr-r-1234" is invalid: spec.template...'))
+    assert refused is not None
+    assert (refused.kind, refused.name, refused.status, refused.reason) == (
+        "Job",
+        "alr-r-1234",
+        422,
+        "Invalid",
+    )
+    assert "is invalid: spec.template" in refused.message
+    assert refusal(JOB, api_error(403, "Forbidden", "exceeded quota")) is not None
+
+
+@pytest.mark.parametrize("status", [409, 429, 500, 503])
+def test_conflicts_throttling_and_server_errors_are_not_refusals(status: int) -> None:
+    assert refusal(JOB, api_error(status, "x", "y")) is None
+
+
+def test_a_refused_job_fails_the_run_once_and_a_corrected_spec_starts_again() -> None:
+    current = validated()
+    actions = reconcile(current, Observed(now=NOW))
+    assert actions.create_job is not None
+    name = actions.create_job["metadata"]["name"]
+    failed = child_refused(
+        current, actions, "Job", name, "spec.template.spec.containers[0].resources: Invalid", NOW
+    )
+    assert failed.status.phase is Phase.FAILED and failed.create_job is None
+    assert conditions(failed.status)["Failed"] == ("True", "ChildRefused")
+    assert name in (failed.status.message or "") and "resources: Invalid" in (failed.status.message or "")
+    assert failed.status.job_name is None
+    assert any(e.type == "Warning" and e.reason == "ChildRefused" for e in failed.events)
+    # The same generation is not tried again (no loop)...
+    again = reconcile(run(status=failed.status.dump()), Observed(now=NOW))
+    assert again.create_job is None and not again.validate and again.status.phase is Phase.FAILED
+    # ...a corrected spec is validated again.
+    corrected = run(status=failed.status.dump(), generation=2)
+    assert reconcile(corrected, Observed(now=NOW)).validate
+    verdict = Validation(2, True, Reason.VALIDATION_PASSED, "ok", 10)
+    restarted = reconcile(corrected, Observed(now=NOW, validation=verdict))
+    assert restarted.create_job is not None and restarted.status.phase is Phase.INFERRING
+
+
+def old_child_name(run_name: str, run_uid: str, suffix: str = "") -> str:
+    """The formula before names had to fit pod hostnames, for runs created by earlier versions."""
+    import hashlib
+
+    digest = hashlib.sha256(run_uid.encode()).hexdigest()[:8]
+    tail = f"-{digest}" + (f"-{suffix}" if suffix else "")
+    return f"alr-{run_name[: 63 - 4 - len(tail)].rstrip('-.')}{tail}"
+
+
+@pytest.mark.parametrize("name", ["faces", "a--b", "r" * 45, "team-a-faces-2026-11-28", "r" * 63])
+def test_names_that_worked_before_are_unchanged(name: str) -> None:
+    """An upgrade finds the children of runs already going (their Jobs were accepted: hostnames fit)."""
+    metadata = {"name": name, "uid": "uid-7"}
+    assert progress_config_map_name(metadata) == old_child_name(name, "uid-7", "progress")
+    old_job = old_child_name(name, "uid-7")
+    if len(old_job) + len("-999") <= 63:
+        assert job_name(metadata) == old_job
