@@ -97,7 +97,9 @@ def test_a_second_run_naming_a_claimed_field_is_refused(mongo: Any, tmp_path: Pa
     assert probe(run_config(dataset, "run-e", "other"))["ok"] is True
     assert probe(run_config(dataset, "run-f", "third"))["ok"] is True
 
-    dataset.add_sample_field("mine", __import__("fiftyone").StringField)
+    import fiftyone as fo
+
+    dataset.add_sample_field("mine", fo.StringField)
     existing = probe(run_config(dataset, "run-g", "mine"))
     assert existing["reason"] == "LabelFieldExists" and "already exists" in existing["message"]
 

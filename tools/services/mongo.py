@@ -67,6 +67,9 @@ class MongoServer:
         }
 
     def start(self) -> MongoServer:
+        """Starts mongod (again after `kill`, on the same port and data); a running one is left as it is."""
+        if self.process is not None and self.process.poll() is None:
+            return self
         self.db_path.mkdir(parents=True, exist_ok=True)
         command = [
             str(mongod_binary()),
