@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from inference import review_commands
+from inference import review_commands, run_record
 from inference.config import WorkerConfig
 from inference.errors import ConfigError, FatalError
 from inference.progress import ConfigMapReporter, NullReporter, ProgressReporter
@@ -67,7 +67,7 @@ async def _run(config: WorkerConfig, shard: int) -> None:
     assert task is not None
     # SIGTERM (pod deleted, Job suspended): cancel, which still writes the results already inferred.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    await run_shard(config, shard, make_reporter(config, shard))
+    await run_shard(config, shard, run_record.RecordingReporter(config, shard, make_reporter(config, shard)))
 
 
 def _one_shot(command: str, config: WorkerConfig, args: argparse.Namespace) -> int:
@@ -81,7 +81,7 @@ def _one_shot(command: str, config: WorkerConfig, args: argparse.Namespace) -> i
 
         if args.review_aids:
             review_commands.discard_aids(config)
-        print(json.dumps(discard(config)), flush=True)
+        print(json.dumps(run_record.discarded(config, discard(config))), flush=True)
     else:
         print(json.dumps(review_commands.run(command, config, args)), flush=True)
     return 0
