@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
@@ -34,6 +35,7 @@ from controller.api import GROUP, PLURAL, VERSION, ReviewRule
 
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_PHASE = 0, 1, 2, 3, 4
 RULES_OPEN = {"Pending", "Inferring", "Suspended", "Review"}
+THROTTLED_ATTEMPTS = 10
 REQUEST_TIMEOUT_S = (10, 60)  # (connect, read), as kubectl's default --request-timeout leaves it to TCP
 
 
@@ -66,14 +68,20 @@ class RunsApi:
         from kubernetes.client.rest import ApiException
         from urllib3.exceptions import HTTPError
 
-        try:
-            return function(GROUP, VERSION, namespace, PLURAL, *args, _request_timeout=REQUEST_TIMEOUT_S)
-        except ApiException as error:
-            raise api_error(self.server, error, name, namespace) from None
-        except (HTTPError, OSError) as error:
-            raise CliError(
-                EXIT_API, f"cannot reach the Kubernetes API server {self.server}: {network_cause(error)}"
-            ) from None
+        for attempt in range(1, THROTTLED_ATTEMPTS + 1):
+            try:
+                return function(GROUP, VERSION, namespace, PLURAL, *args, _request_timeout=REQUEST_TIMEOUT_S)
+            except ApiException as error:
+                # 429: throttled, or a new CRD's storage still initializing; wait as client-go does.
+                if error.status != 429 or attempt == THROTTLED_ATTEMPTS:
+                    raise api_error(self.server, error, name, namespace) from None
+                retry_after = str((error.headers or {}).get("Retry-After") or "1")
+                time.sleep(min(5.0, float(retry_after) if retry_after.isdigit() else 1.0))
+            except (HTTPError, OSError) as error:
+                raise CliError(
+                    EXIT_API, f"cannot reach the Kubernetes API server {self.server}: {network_cause(error)}"
+                ) from None
+        raise AssertionError("unreachable")
 
     def get(self, namespace: str, name: str) -> dict[str, Any]:
         run: dict[str, Any] = self._call(
@@ -94,14 +102,17 @@ class RunsApi:
 
 def network_cause(error: BaseException) -> str:
     """The root of a connection failure in a few words ("connection refused", "timed out", a TLS error)."""
-    reason = getattr(error, "reason", None)
-    if isinstance(reason, BaseException) and reason is not error:
-        return network_cause(reason)
-    text = str(error)
-    text = re.sub(r"^<[^>]*>:\s*", "", text)  # urllib3 prefixes the connection object's repr
-    text = re.sub(r"^Failed to establish a new connection:\s*", "", text)
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        if isinstance(current, OSError) and current.strerror:
+            return str(current.strerror).lower()
+        reason = getattr(current, "reason", None)
+        current = reason if isinstance(reason, BaseException) else (current.__cause__ or current.__context__)
+    text = re.sub(r"^.*?Failed to establish a new connection:\s*", "", str(seen[-1]))
     text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
-    return (text or type(error).__name__).strip().rstrip(".").lower()
+    return (text or type(seen[-1]).__name__).strip().rstrip(".").lower()
 
 
 def _status_body(error: Any) -> dict[str, Any]:
