@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from inference.config import WorkerConfig
-from inference.progress import ProgressReporter, ProgressSnapshot
+from inference.progress import ProgressReporter, ProgressSnapshot, State
 
 RECORD_KEY = "autolabel_runs"
 GENERATING, IN_REVIEW, FINALIZED, DISCARDED, FAILED = (
@@ -93,7 +93,7 @@ def shard_progress(config: WorkerConfig, shard: int, processed: int, total: int,
 
     Best effort, like the ConfigMap progress: a failed write is logged and the next tick tries again.
     """
-    failed = state == "Failed"
+    failed = state == State.FAILED
     try:
         phase = FAILED if failed else GENERATING
         only_if = {"phase": {"$nin": [IN_REVIEW, *_TERMINAL]}}
@@ -111,7 +111,10 @@ class RecordingReporter:
         self.config, self.shard, self.inner = config, shard, inner
 
     def report(self, snapshot: ProgressSnapshot) -> None:
-        shard_progress(self.config, self.shard, snapshot.processed, snapshot.total, snapshot.state)
+        # Not while starting: the dataset (and FiftyOne's import) is still loading on another thread,
+        # and importing FiftyOne from this thread at the same time deadlocks the import.
+        if snapshot.state != State.STARTING:
+            shard_progress(self.config, self.shard, snapshot.processed, snapshot.total, snapshot.state)
         self.inner.report(snapshot)
 
 

@@ -36,6 +36,7 @@ from . import review_ops as ops  # noqa: E402
 
 PHASE_LABELS = {run_record.IN_REVIEW: "In Review"}
 DEFAULT_RANGE = [0.0, 1.0]
+SLIDER_STEP = 0.05
 
 
 def _record(ctx: Any, uid: str | None) -> dict[str, Any] | None:
@@ -165,6 +166,10 @@ class AutoLabelPanel(foo.Panel):  # type: ignore[misc]
             return
         label = rows[row]["label"]
         ctx.panel.state.label = None if ctx.panel.state.label == label else label
+        self._apply_review_view(ctx)
+
+    def clear_class(self, ctx: Any) -> None:
+        ctx.panel.state.label = None
         self._apply_review_view(ctx)
 
     def add_for_approval(self, ctx: Any) -> None:
@@ -313,7 +318,7 @@ class AutoLabelPanel(foo.Panel):  # type: ignore[misc]
         )
         for index, record in enumerate(sorted(records.values(), key=lambda r: str(r.get("name")))):
             panel.md(_card(record), name=f"card_{index}")
-            if record.get("phase") in (run_record.IN_REVIEW, run_record.FINALIZED):
+            if record.get("phase") == run_record.IN_REVIEW:
                 panel.btn(
                     f"open_{index}",
                     label=f"Review {record.get('name')}",
@@ -350,14 +355,19 @@ class AutoLabelPanel(foo.Panel):  # type: ignore[misc]
     def _render_review(self, ctx: Any, panel: Any, record: dict[str, Any]) -> None:
         state = ctx.panel.state
         if record.get("task") != "segmentation":
-            low, high = (state.confidence or DEFAULT_RANGE)[:2]
+            # A fixed schema: the App resets a widget to its default when its schema changes.
             panel.list(
                 "confidence",
                 types.Number(),
-                label=f"Confidence {float(low):.2f} - {float(high):.2f}",
-                default=list(DEFAULT_RANGE),
                 on_change=self.on_confidence,
-                view=types.SliderView(min=0, max=1, view_multiple_of=0.01, label="Confidence"),
+                view=types.SliderView(
+                    min=0,
+                    max=1,
+                    view_multiple_of=SLIDER_STEP,
+                    value_precision=2,
+                    label="Confidence",
+                    label_position="top",
+                ),
             )
         table = types.TableView(on_click_row=self.on_class_row)
         table.add_column("label", label="Label")
@@ -368,6 +378,7 @@ class AutoLabelPanel(foo.Panel):  # type: ignore[misc]
             panel.md(
                 f"Showing class **{state.label}** only (click its row again for all classes)", name="only"
             )
+            panel.btn("all_classes", label="All classes", on_click=self.clear_class)
         actions = panel.h_stack("actions", align_x="left")
         actions.btn(
             "add",
