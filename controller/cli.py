@@ -7,6 +7,12 @@ change something only edit the run's spec (append ``spec.review`` rules, set
 in ``kubectl get -o yaml``, in Git when the manifest lives there, and in the
 API server's audit log; the controller applies it to the dataset.
 
+Installed as ``autolabel`` and as ``kubectl-autolabel`` (so ``kubectl autolabel
+status my-run`` works as a kubectl plugin) by ``pip install "autolabel-operator[cli]"``,
+which pulls only the Kubernetes client and pydantic. Failures read like kubectl's:
+one line naming the API server and the cause (unreachable, credentials refused,
+no AutoLabelRun CRD), never a traceback.
+
 Exit codes: 0 done; 1 the API call failed; 2 bad arguments (e.g. a confidence
 outside 0..1); 3 no such run; 4 not possible in the run's phase.
 """
@@ -14,7 +20,12 @@ outside 0..1); 3 no such run; 4 not possible in the run's phase.
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
+import re
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
@@ -24,6 +35,8 @@ from controller.api import GROUP, PLURAL, VERSION, ReviewRule
 
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_PHASE = 0, 1, 2, 3, 4
 RULES_OPEN = {"Pending", "Inferring", "Suspended", "Review"}
+THROTTLED_ATTEMPTS = 10
+REQUEST_TIMEOUT_S = (10, 60)  # (connect, read), as kubectl's default --request-timeout leaves it to TCP
 
 
 class CliError(Exception):
@@ -38,8 +51,12 @@ class RunsApi:
     def __init__(self, kubeconfig: str | None, context: str | None) -> None:
         from kubernetes import client, config
 
-        config.load_kube_config(config_file=kubeconfig, context=context)
-        self.api = client.CustomObjectsApi()
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
+        configuration.retries = False  # one attempt, as kubectl; urllib3's retries log a traceback each
+        logging.getLogger("urllib3").setLevel(logging.CRITICAL)
+        self.server = str(configuration.host)
+        self.api = client.CustomObjectsApi(client.ApiClient(configuration))
         try:
             contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
             chosen = active if context is None else next(c for c in contexts if c["name"] == context)
@@ -49,17 +66,22 @@ class RunsApi:
 
     def _call(self, function: Callable[..., Any], *args: Any, name: str = "", namespace: str = "") -> Any:
         from kubernetes.client.rest import ApiException
+        from urllib3.exceptions import HTTPError
 
-        try:
-            return function(GROUP, VERSION, namespace, PLURAL, *args)
-        except ApiException as error:
-            if error.status == 404 and name:
+        for attempt in range(1, THROTTLED_ATTEMPTS + 1):
+            try:
+                return function(GROUP, VERSION, namespace, PLURAL, *args, _request_timeout=REQUEST_TIMEOUT_S)
+            except ApiException as error:
+                # 429: throttled, or a new CRD's storage still initializing; wait as client-go does.
+                if error.status != 429 or attempt == THROTTLED_ATTEMPTS:
+                    raise api_error(self.server, error, name, namespace) from None
+                retry_after = str((error.headers or {}).get("Retry-After") or "1")
+                time.sleep(min(5.0, float(retry_after) if retry_after.isdigit() else 1.0))
+            except (HTTPError, OSError) as error:
                 raise CliError(
-                    EXIT_NOT_FOUND, f"autolabelrun {name!r} not found in namespace {namespace!r}"
+                    EXIT_API, f"cannot reach the Kubernetes API server {self.server}: {network_cause(error)}"
                 ) from None
-            if error.status == 409:
-                raise CliError(EXIT_API, "the run changed meanwhile; try again") from error
-            raise CliError(EXIT_API, f"API error {error.status}: {error.reason}") from error
+        raise AssertionError("unreachable")
 
     def get(self, namespace: str, name: str) -> dict[str, Any]:
         run: dict[str, Any] = self._call(
@@ -76,6 +98,54 @@ class RunsApi:
             self.api.patch_namespaced_custom_object, name, body, name=name, namespace=namespace
         )
         return run
+
+
+def network_cause(error: BaseException) -> str:
+    """The root of a connection failure in a few words ("connection refused", "timed out", a TLS error)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        if isinstance(current, OSError) and current.strerror:
+            return str(current.strerror).lower()
+        reason = getattr(current, "reason", None)
+        current = reason if isinstance(reason, BaseException) else (current.__cause__ or current.__context__)
+    text = re.sub(r"^.*?Failed to establish a new connection:\s*", "", str(seen[-1]))
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
+    return (text or type(seen[-1]).__name__).strip().rstrip(".").lower()
+
+
+def _status_body(error: Any) -> dict[str, Any]:
+    """The API server's Status object of a refused call ({} for a plain "404 page not found")."""
+    try:
+        body = json.loads(getattr(error, "body", None) or "")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def api_error(server: str, error: Any, name: str, namespace: str) -> CliError:
+    """A refused API call as one line: kubectl's wording where kubectl has one."""
+    status, body = int(error.status or 0), _status_body(error)
+    message = str(body.get("message") or error.reason or "")
+    if status == 404:
+        if name and (body.get("details") or {}).get("name"):
+            return CliError(EXIT_NOT_FOUND, f"autolabelrun {name!r} not found in namespace {namespace!r}")
+        # No Status naming an object: the API server does not serve the resource at all.
+        return CliError(
+            EXIT_API,
+            f"the server {server} doesn't have a resource type {PLURAL!r} ({GROUP}/{VERSION}): "
+            "install the AutoLabelRun CRD (the Helm chart) first",
+        )
+    if status == 401:
+        return CliError(
+            EXIT_API, f"the server {server} refused the credentials (401 Unauthorized): check the kubeconfig"
+        )
+    if status == 403:
+        return CliError(EXIT_API, f"the server {server} forbids it (403 Forbidden): {message}")
+    if status == 409:
+        return CliError(EXIT_API, "the run changed meanwhile; try again")
+    return CliError(EXIT_API, f"the server {server} answered {status} {error.reason}: {message}")
 
 
 def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
@@ -288,8 +358,14 @@ def _confidence(text: str) -> float:
     return value
 
 
+def program_name() -> str:
+    """``kubectl autolabel`` when run as the kubectl plugin ``kubectl-autolabel``, else ``autolabel``."""
+    invoked = os.path.basename(sys.argv[0] if sys.argv else "")
+    return "kubectl autolabel" if invoked.startswith("kubectl-") else "autolabel"
+
+
 def parser() -> argparse.ArgumentParser:
-    main = argparse.ArgumentParser(prog="autolabel", description="Review and finalize AutoLabelRuns.")
+    main = argparse.ArgumentParser(prog=program_name(), description="Review and finalize AutoLabelRuns.")
     main.add_argument("-n", "--namespace", default=None, help="namespace (default: the context's)")
     main.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG)")
     main.add_argument("--context", default=None, help="kubeconfig context")
@@ -336,7 +412,7 @@ def main(argv: Sequence[str] | None = None, api: RunsApi | None = None, out: Tex
             try:
                 api = RunsApi(args.kubeconfig, args.context)
             except Exception as error:
-                raise CliError(EXIT_API, f"cannot load the kubeconfig: {error}") from error
+                raise CliError(EXIT_API, f"cannot load the kubeconfig: {error}") from None
         namespace = args.namespace or api.default_namespace
         return HANDLERS[args.command](api, namespace, args, out)
     except CliError as error:

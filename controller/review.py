@@ -6,6 +6,8 @@ again with the `ReviewOutcome`; `apply_outcome` turns it into status):
 
 - ``spec.discard``: discard (also allowed from Failed), once; then ``Discarded``;
 - ``spec.finalize``: finalize (rules of a new generation applied first), once; then ``Finalized``;
+  a finalize request a reviewer recorded in the dataset from the App (reported by a
+  review pass as ``finalizeRequested``, kept as ``Finalized=False/FinalizeRequested``) counts the same;
 - otherwise, in Review: apply ``spec.review`` rules when the generation changed since
   ``status.review.rulesAppliedGeneration``; create the saved views and the embeddings
   visualization once; refresh the statistics every ``refreshIntervalSeconds`` (and
@@ -25,10 +27,12 @@ from typing import Any
 from controller.api import (
     AutoLabelRun,
     AutoLabelRunStatus,
+    Condition,
     ConditionStatus,
     ConditionType,
     Reason,
     ReviewStatus,
+    find_condition,
     is_true,
 )
 from controller.api.status import DiscardStatus, FinalizeStatus, QualityStatus
@@ -96,7 +100,7 @@ def plan(
         return None
     review = status.review
     rules_due = review is None or review.rules_applied_generation != generation
-    if run.spec.finalize:
+    if run.spec.finalize or _requested_in_app(conditions):
         return (
             None if waiting(RETRY_SECONDS) else ReviewWork(generation, finalize=True, apply_rules=rules_due)
         )
@@ -109,6 +113,12 @@ def plan(
     if rules_due or visualize_due or stale:
         return ReviewWork(generation, apply_rules=rules_due, visualize=visualize_due)
     return None
+
+
+def _requested_in_app(conditions: list[Condition]) -> bool:
+    """Finalize was asked from the App (the condition stays False until finalize succeeds)."""
+    condition = find_condition(conditions, ConditionType.FINALIZED)
+    return condition is not None and condition.reason in (Reason.FINALIZE_REQUESTED, Reason.FINALIZE_FAILED)
 
 
 def _review_status(
@@ -203,4 +213,17 @@ def apply_outcome(
     )
     if notes:
         message += " (" + "; ".join(notes) + ")"
-    return [(ConditionType.REVIEW_READY, ConditionStatus.TRUE, Reason.REVIEW_STATISTICS_UPDATED, message)]
+    changes = [(ConditionType.REVIEW_READY, ConditionStatus.TRUE, Reason.REVIEW_STATISTICS_UPDATED, message)]
+    request = outcome.result.get("finalizeRequested")
+    if request:
+        changes.append(
+            (
+                ConditionType.FINALIZED,
+                ConditionStatus.FALSE,
+                Reason.FINALIZE_REQUESTED,
+                f"finalize requested in the FiftyOne App by {request.get('requestedBy')} at "
+                f"{request.get('requestedAt')}: keep {request.get('approved')} approved labels, "
+                f"remove {request.get('removed')}",
+            )
+        )
+    return changes

@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from inference import durable, redact, review_commands
+from inference import durable, redact, review_commands, run_record
 from inference.config import WorkerConfig
 from inference.errors import ConfigError, FatalError
 from inference.progress import ConfigMapReporter, NullReporter, ProgressReporter
@@ -76,7 +76,7 @@ async def _run(config: WorkerConfig, shard: int) -> None:
     assert task is not None
     # SIGTERM (pod deleted, Job suspended): cancel, which still writes the results already inferred.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    await run_shard(config, shard, make_reporter(config, shard))
+    await run_shard(config, shard, run_record.RecordingReporter(config, shard, make_reporter(config, shard)))
 
 
 def _missing_database() -> str | None:
@@ -106,7 +106,7 @@ def _verdict(command: str, config: WorkerConfig, args: argparse.Namespace) -> di
 
         if args.review_aids:
             review_commands.discard_aids(config)
-        return dict(discard(config))
+        return dict(run_record.discarded(config, discard(config)))
     return review_commands.run(command, config, args)
 
 

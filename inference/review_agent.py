@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from inference import result
+from inference import result, run_record
 from inference.config import WorkerConfig
 from inference.errors import FatalError
 
@@ -42,7 +42,7 @@ class _Run:
 
     config: WorkerConfig
     request_id: str | None = None
-    fingerprint: tuple[int, str] | None = None
+    fingerprint: tuple[int, str, bool] | None = None  # (fingerprint(), a finalize request recorded)
     aids: dict[str, Any] | None = None
     next_check: float = 0.0
 
@@ -136,7 +136,7 @@ class ReviewAgent:
             raise FatalError(f"dataset {config.dataset!r} does not exist")
         dataset = fo.load_dataset(config.dataset)
         new_request = state.request_id != rid
-        seen = fingerprint(dataset, config)
+        seen = (*fingerprint(dataset, config), bool(run_record.finalize_request(config)))
         if not new_request and seen == state.fingerprint:
             return None
         dataset.reload()
@@ -151,8 +151,17 @@ class ReviewAgent:
             calibration = auto_approve(dataset, config, review.auto_approve)
         stats = review_stats(dataset, config, review)
         stats["calibration"] = calibration
-        state.request_id, state.fingerprint = rid, fingerprint(dataset, config)
-        return {"rulesApplied": True, "rules": rules, "aids": state.aids, "stats": stats}
+        run_record.reviewed(config, stats, state.aids)
+        finalize_request = run_record.finalize_request(config)
+        state.request_id = rid
+        state.fingerprint = (*fingerprint(dataset, config), bool(finalize_request))
+        return {
+            "rulesApplied": True,
+            "rules": rules,
+            "aids": state.aids,
+            "stats": stats,
+            "finalizeRequested": finalize_request,
+        }
 
     def run_once(self) -> None:
         requests = self._requests()

@@ -10,6 +10,11 @@
   the rules first);
 - ``discard``'s review part: ``--review-aids`` also removes the saved views and brain run.
 
+Each review pass and finalize also updates the run record in the dataset
+(`inference.run_record`); a review pass reports a reviewer's finalize request
+recorded there by the App as ``finalizeRequested`` in its result, which the
+controller acts on like ``spec.finalize``.
+
 The review settings are the run's ``spec.review`` as JSON (camelCase), from
 ``--review JSON`` or the env var ``AUTOLABEL_REVIEW_CONFIG``; the run itself
 comes from the worker configuration, as for ``probe``/``discard``.
@@ -24,6 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from inference import run_record
 from inference.config import WorkerConfig
 from inference.errors import ConfigError
 from inference.review import REVIEW_CONFIG_ENV, ReviewConfig
@@ -78,7 +84,9 @@ def run(command: str, config: WorkerConfig, args: argparse.Namespace) -> dict[st
             from inference.auto_approve import auto_approve
 
             auto_approve(fo.load_dataset(config.dataset), config, review.auto_approve)
-        return finalize(config, review if args.apply_rules else None, args.batch_size)
+        counts = finalize(config, review if args.apply_rules else None, args.batch_size)
+        run_record.finalized(config, counts)
+        return counts
     if not fo.dataset_exists(config.dataset):
         raise ConfigError(f"dataset {config.dataset!r} does not exist")
     dataset = fo.load_dataset(config.dataset)
@@ -103,6 +111,8 @@ def run(command: str, config: WorkerConfig, args: argparse.Namespace) -> dict[st
         calibration = auto_approve(dataset, config, review.auto_approve)
     result["stats"] = review_stats(dataset, config, review)
     result["stats"]["calibration"] = calibration
+    run_record.reviewed(config, result["stats"], result["aids"])
+    result["finalizeRequested"] = run_record.finalize_request(config)
     return result
 
 

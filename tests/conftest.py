@@ -1,3 +1,8 @@
 """Shared pytest set-up: fixtures live in tests/fixtures/ and are loaded as plugins."""
 
-pytest_plugins = ["tests.fixtures.cluster", "tests.fixtures.services", "tests.fixtures.operator"]
+pytest_plugins = [
+    "tests.fixtures.cluster",
+    "tests.fixtures.services",
+    "tests.fixtures.operator",
+    "tests.fixtures.browser",
+]

@@ -140,7 +140,16 @@ class DemoStack:
     def start_app(self, port: int) -> str:
         """The FiftyOne App server on 127.0.0.1:`port`; returns its URL."""
         argv = [sys.executable, "-m", "fiftyone.server.main", "--address", "127.0.0.1", "--port", str(port)]
-        self.app = self._cluster().processes.start("fiftyone-app", argv, env=self.env, cwd=REPO_ROOT)
+        # The Auto-Label panel (plugins/autolabel), with the admin kubeconfig and Triton's model list.
+        env = {
+            **self.env,
+            "FIFTYONE_PLUGINS_DIR": str(REPO_ROOT / "plugins"),
+            "KUBECONFIG": str(self._cluster().kubeconfig),
+        }
+        if self.triton is not None:
+            env["AUTOLABEL_TRITON_HTTP_URL"] = str(self.triton.http_url)
+            env["AUTOLABEL_TRITON_ADDRESS"] = str(self.triton.grpc_url).removeprefix("grpc://")
+        self.app = self._cluster().processes.start("fiftyone-app", argv, env=env, cwd=REPO_ROOT)
         return f"http://127.0.0.1:{port}"
 
     def _cluster(self) -> LocalCluster:

@@ -1,0 +1,177 @@
+"""The Auto-Label panel's callbacks on a real FiftyOne database, loaded by FiftyOne's own plugin registry.
+
+Each callback runs in a real ``ExecutionContext`` built as the App builds it
+(dataset, serialized view, label selection, panel state); what the panel asks
+the App to do (set_view, notify) is read back from the context's executor and
+fed into the next call, as the App would. The run record comes from the run's
+real dataset work (``python -m inference review`` / ``finalize``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from inference.review import APPROVED_TAG, REJECTED_TAG
+from tests.integration.test_review_dataset import MARKER, STAGING, UID, config, make_run_dataset
+from tests.integration.worker_helpers import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+PANEL_URI = "@autolabel/review/autolabel"
+
+
+@pytest.fixture
+def panel(mongo: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The panel as the App server loads it from FIFTYONE_PLUGINS_DIR; no Kubernetes credentials."""
+    import fiftyone as fo
+    from fiftyone.operators.registry import get_operator
+
+    monkeypatch.setenv("FIFTYONE_PLUGINS_DIR", str(REPO_ROOT / "plugins"))
+    monkeypatch.setenv("KUBECONFIG", "/nonexistent/kubeconfig")
+    monkeypatch.setattr(fo.config, "plugins_dir", str(REPO_ROOT / "plugins"))
+    yield get_operator(PANEL_URI)
+
+
+class App:
+    """What the App keeps between panel calls: the view, the label selection and the panel state."""
+
+    def __init__(self, dataset: Any, panel: Any) -> None:
+        self.dataset, self.panel = dataset, panel
+        self.view: list[Any] = []
+        self.selected_labels: list[dict[str, Any]] = []
+        self.state: dict[str, Any] = {}
+        self.notes: list[str] = []
+
+    def call(self, method: str, **params: Any) -> None:
+        from fiftyone.operators.executor import ExecutionContext, Executor
+
+        request = {
+            "dataset_name": self.dataset.name,
+            "view": self.view,
+            "selected_labels": self.selected_labels,
+            "selected": [],
+            "params": {"panel_id": "panel-1", "panel_state": self.state, **params},
+        }
+        ctx = ExecutionContext(request_params=request, executor=Executor())
+        getattr(self.panel, method)(ctx)
+        self.panel.render(ctx)  # the App renders after every event; render must not fail
+        for triggered in ctx.executor.to_json()["requests"]:
+            name, args = triggered["operator_uri"], triggered["params"]
+            if name == "set_view":
+                self.view = args.get("view") or []
+                if args.get("name"):
+                    self.view = self.dataset.load_saved_view(args["name"])._serialize()
+            elif name == "clear_view":
+                self.view = []
+            elif name == "clear_selected_labels":
+                self.selected_labels = []
+            elif name == "notify":
+                self.notes.append(str(args.get("message")))
+
+
+def dataset_work(dataset: Any, *argv: str) -> dict[str, Any]:
+    """The run's dataset work, as the controller runs it (the worker module in a subprocess)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "AUTOLABEL_WORKER_CONFIG": json.dumps(config(dataset)),
+        "AUTOLABEL_REVIEW_CONFIG": "{}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "inference", *argv], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def labels(dataset: Any, field: str) -> list[tuple[str, float, tuple[str, ...]]]:
+    dataset.reload()
+    found = []
+    for detections in dataset.values(field):
+        for d in detections.detections if detections else []:
+            found.append((d.label, round(d.confidence, 3), tuple(sorted(d.tags))))
+    return sorted(found)
+
+
+def test_review_approval_and_finalize_request_through_the_panel(panel: Any) -> None:
+    from inference import run_record
+
+    dataset = make_run_dataset(6)  # 6 cats (0.95 .. 0.45) and 6 dogs (0.12 .. 0.62)
+    first = dataset_work(dataset, "review", "--visualize")
+    assert first["finalizeRequested"] is None
+    record = run_record.records(dataset.name)[UID]
+    assert record["phase"] == "In Review" and record["counts"]["total"] == 12
+    assert record["stagingField"] == STAGING and record["markerField"] == MARKER
+    assert "needs_correction" in record["problemTags"]
+
+    app = App(dataset, panel)
+    app.call("on_load")
+    assert "state" not in app.state or not app.state.get("run")  # home: cards only
+    app.call("open_run", uid=UID)
+    assert app.state["tab"] == "review"
+    app.call("on_change_view")
+    rows = {row["label"]: row for row in app.state["classes"]}
+    assert rows["cat"]["instances"] == "6 of 6" and rows["dog"]["instances"] == "6 of 6"
+
+    # The slider: only labels with 0.5 <= confidence <= 1 stay in the App's view.
+    app.call("on_confidence", value=[0.5, 1.0])
+    app.call("on_change_view")
+    rows = {row["label"]: row for row in app.state["classes"]}
+    assert rows["cat"]["instances"] == "5 of 6" and rows["dog"]["instances"] == "2 of 6"
+    assert rows["cat"]["confidence"] == "0.75"  # mean of 0.95, 0.85, 0.75, 0.65, 0.55
+    assert app.state["pending"] == 7
+
+    # Click the cat row: only cats; click again: every class.
+    cat_row = [row["label"] for row in app.state["classes"]].index("cat")
+    app.call("on_class_row", row=cat_row)
+    assert app.state["label"] == "cat"
+    app.call("on_change_view")
+    assert app.state["pending"] == 5
+    app.call("on_class_row", row=cat_row)
+    assert app.state["label"] is None
+    app.call("on_change_view")
+    assert app.state["pending"] == 7
+
+    # A label selection wins over the view: flag one dog for correction, reject another.
+    dogs = [(s.id, d.id, d.confidence) for s in dataset for d in s[STAGING].detections if d.label == "dog"]
+    dogs.sort(key=lambda item: item[2])
+    app.selected_labels = [{"sample_id": dogs[0][0], "label_id": dogs[0][1], "field": STAGING}]
+    app.call("tag_selected", tag=REJECTED_TAG)
+    app.call("tag_selected", tag="needs_correction")
+    app.selected_labels = []
+
+    # Add the 7 labels of the view for approval, then undo the dogs.
+    app.call("add_for_approval")
+    assert app.notes[-1] == "7 labels added for approval"
+    app.call("on_change_view")
+    assert app.state["pending"] == 0  # approved labels left the review view
+    app.call("show_approval")
+    assert {row["label"]: row["approved"] for row in app.state["approved"]} == {"cat": "5", "dog": "2"}
+    dog_row = [row["label"] for row in app.state["approved"]].index("dog")
+    app.call("undo_class", row=dog_row)
+    assert {row["label"]: row["approved"] for row in app.state["approved"]} == {"cat": "5"}
+    assert (app.state["kept"], app.state["removed"]) == (5, 7)
+
+    # Approve: no Kubernetes credentials, so the request goes into the run record.
+    app.call("ask_approve")
+    assert app.state["confirm"] is True
+    app.call("confirm_approve")
+    assert "keeps 5 labels and removes 7" in app.notes[-1]
+    request = run_record.records(dataset.name)[UID]["finalizeRequest"]
+    assert (request["approved"], request["removed"]) == (5, 7)
+
+    # The run's next review pass reports it (the controller then finalizes), and finalize keeps the 5 cats.
+    assert dataset_work(dataset, "review")["finalizeRequested"]["approved"] == 5
+    assert dataset_work(dataset, "finalize") == {"promoted": 5, "discarded": 7}
+    kept = labels(dataset, "pred")
+    assert [(label, tags) for label, _, tags in kept] == [("cat", (APPROVED_TAG,))] * 5
+    assert [conf for _, conf, _ in kept] == [0.55, 0.65, 0.75, 0.85, 0.95]
+    assert run_record.records(dataset.name)[UID]["phase"] == "Finalized"
+    app.call("on_load")  # a finalized run renders as a card without tables

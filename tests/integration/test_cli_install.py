@@ -1,0 +1,115 @@
+"""`pip install "autolabel-operator[cli]"` in a fresh virtualenv: `autolabel` and the kubectl plugin, no more.
+
+The package is installed from this checkout into an empty virtualenv (PyPI for
+its dependencies), then run outside the repository: `kubectl autolabel` (the
+real kubectl finding ``kubectl-autolabel`` on PATH) lists the runs of a real
+cluster, and fails in one line with kubectl's exit code against a closed port.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.cluster import ClusterHandle
+from tests.integration.test_cli_errors import with_server
+from tests.integration.worker_helpers import REPO_ROOT
+from tests.waiting import wait_until
+from tools.cluster.processes import free_port
+
+pytestmark = pytest.mark.integration
+HEAVY = ("torch", "fiftyone", "numpy", "tritonclient", "kopf", "opencv-python")
+
+
+@pytest.fixture(scope="module")
+def cli_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli-venv")
+    venv.create(root, with_pip=True)
+    subprocess.run(
+        [str(root / "bin" / "pip"), "install", "--quiet", f"{REPO_ROOT}[cli]"],
+        check=True,
+        timeout=600,
+        cwd=root,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+    )
+    return root
+
+
+def user_env(cli_venv: Path, cluster: ClusterHandle) -> dict[str, str]:
+    """A user's shell: the virtualenv and kubectl on PATH, not the repository on PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "KUBECONFIG")}
+    env["PATH"] = os.pathsep.join([str(cli_venv / "bin"), str(cluster.bin_dir), env.get("PATH", "")])
+    return env
+
+
+def test_the_cli_extra_installs_both_commands_without_heavy_packages(cli_venv: Path) -> None:
+    listed = subprocess.run(
+        [str(cli_venv / "bin" / "python"), "-m", "pip", "list", "--format=freeze"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.lower()
+    names = {line.split("==")[0] for line in listed.splitlines()}
+    assert {"autolabel-operator", "kubernetes", "pydantic"} <= names
+    assert not names & set(HEAVY), names & set(HEAVY)
+    for script in ("autolabel", "kubectl-autolabel"):
+        assert (cli_venv / "bin" / script).exists()
+    usage = subprocess.run(
+        [str(cli_venv / "bin" / "kubectl-autolabel"), "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert usage.startswith("usage: kubectl autolabel ")
+
+
+def test_kubectl_autolabel_against_a_real_cluster_and_a_closed_port(
+    cli_venv: Path, cluster: ClusterHandle, namespace: str, tmp_path: Path
+) -> None:
+    crd = REPO_ROOT / "crds" / "autolabelrun.yaml"
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
+    wait_until(
+        "the AutoLabelRun CRD established",
+        lambda: (
+            cluster.kubectl(
+                "wait",
+                "--for=condition=Established",
+                "crd/autolabelruns.autolabel.dev",
+                "--timeout=5s",
+                check=False,
+            ).returncode
+            == 0
+        ),
+    )
+    env = user_env(cli_venv, cluster)
+    kubectl = [str(cluster.bin_dir / "kubectl"), "autolabel", "--kubeconfig", str(cluster.kubeconfig)]
+    done = subprocess.run(
+        [*kubectl, "-n", namespace, "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"No AutoLabelRuns in namespace {namespace}.\n"
+    missing = subprocess.run(
+        [*kubectl, "-n", namespace, "status", "nope"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert missing.returncode == 3
+    assert missing.stderr == f"error: autolabelrun 'nope' not found in namespace '{namespace}'\n"
+
+    server = f"https://127.0.0.1:{free_port()}"
+    closed = with_server(cluster.kubeconfig, server, tmp_path / "closed")
+    failed = subprocess.run(
+        [str(cluster.bin_dir / "kubectl"), "autolabel", "--kubeconfig", str(closed), "status", "my-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert failed.returncode == 1
+    assert failed.stderr == f"error: cannot reach the Kubernetes API server {server}: connection refused\n"
+    assert sys.executable not in failed.stderr  # the installed script ran, not the repository's
