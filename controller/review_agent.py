@@ -144,5 +144,10 @@ def parse_verdict(raw: str | None, current: str) -> tuple[str, ReviewOutcome] | 
         return computed_at, ReviewOutcome(work, error=str(document["error"])[:2000])
     aids = document.get("aids")
     work = ReviewWork(generation, apply_rules=bool(document.get("rulesApplied")), visualize=aids is not None)
-    result = {"rules": document.get("rules"), "aids": aids, "stats": document.get("stats") or {}}
+    result = {
+        "rules": document.get("rules"),
+        "aids": aids,
+        "stats": document.get("stats") or {},
+        "finalizeRequested": document.get("finalizeRequested"),  # asked from the App (run record)
+    }
     return computed_at, ReviewOutcome(work, result=result)
