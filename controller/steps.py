@@ -43,6 +43,7 @@ RESULT_KEY_ENV = "AUTOLABEL_RESULT_KEY"
 REVIEW_CONFIG_ENV = "AUTOLABEL_REVIEW_CONFIG"
 SECRET_REF_ENV = "AUTOLABEL_DATABASE_SECRET_REF"
 """`<secret name>/<key>`: lets a step name the missing Secret in its verdict."""
+CLEANUP_PATIENCE_S = 10
 TIMEOUT_SECONDS = {"validate": 180, "review": 600, "finalize": 3600, "discard": 1800, "cleanup": 600}
 FINISHED_TTL_SECONDS = 600  # a step Job the controller did not delete (it was down) goes anyway
 
@@ -109,7 +110,9 @@ def work_step(run: AutoLabelRun, work: ReviewWork, now: datetime) -> Step:
 
 def cleanup_step(run: AutoLabelRun, now: datetime) -> Step:
     generation = int(run.metadata.get("generation") or 0)
-    return Step("cleanup", _key("cleanup", generation, now), ("discard",), generation)
+    # Deletion retries the step (5 attempts), so each attempt waits briefly for a dead database.
+    argv = ("discard", "--patience", str(CLEANUP_PATIENCE_S))
+    return Step("cleanup", _key("cleanup", generation, now), argv, generation)
 
 
 def step_job(

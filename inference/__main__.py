@@ -154,6 +154,12 @@ def _main(argv: list[str] | None = None) -> int:
     discard = commands.add_parser("discard", help="remove this run's staged predictions from the dataset")
     discard.add_argument("--config", type=Path, default=None)
     discard.add_argument("--review-aids", action="store_true", help="also remove saved views and brain run")
+    discard.add_argument(
+        "--patience",
+        type=float,
+        default=None,
+        help="seconds to wait for an unavailable database (default: the configuration's database.patienceS)",
+    )
     review_commands.add_parsers(commands)
     agent = commands.add_parser("review-agent", help="serve the review requests of this namespace's runs")
     agent.add_argument("--agent", required=True, help="the agent name the controller addresses requests to")
@@ -165,6 +171,10 @@ def _main(argv: list[str] | None = None) -> int:
         return agent_main(args.agent, _missing_database())
     try:
         config = load_config(args.config)
+        if getattr(args, "patience", None):
+            config = config.model_copy(
+                update={"database": config.database.model_copy(update={"patience_s": args.patience})}
+            )
         durable.configure_process(config.database)  # before FiftyOne connects: every write is durable
         if args.command in ("probe", "discard", *review_commands.COMMANDS):
             return _one_shot(args.command, config, args)
