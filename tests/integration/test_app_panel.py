@@ -198,13 +198,13 @@ def test_new_run_form_builds_a_validated_manifest(
     app.state["form"] = {
         "target": "view",
         "task": "classification",
-        "label_field": "pred",
+        "label_field": "scene",
         "name": "Bad Name",
     }
     app.call("create_run")
     assert app.state.get("manifest") is None
     problems: str = app.state["problems"]
-    assert "labelField: 'pred' exists in the dataset" in problems and "name: a Kubernetes name" in problems
+    assert "labelField: 'scene' exists in the dataset" in problems and "name: a Kubernetes name" in problems
     assert "model.name" in problems and "model.endpoint.address" in problems
     assert "autolabel-Bad Name-target" not in dataset.list_saved_views()
 
