@@ -439,7 +439,7 @@ class AutoLabelPanel(foo.Panel):  # type: ignore[misc]
         state = ctx.panel.state
         panel.btn("home", label="All runs", on_click=self.go_home)
         panel.md("### New AutoLabelRun", name="form_title")
-        form = panel.obj("form", label="")
+        form = types.Object()
         targets = types.Choices()
         targets.add_choice("all", label="All samples")
         targets.add_choice("view", label="Current view")
@@ -460,6 +460,7 @@ class AutoLabelPanel(foo.Panel):  # type: ignore[misc]
         form.str("name", label="Run name")
         form.str("namespace", label="Namespace", default="default")
         form.str("secret", label="Database Secret", default="fiftyone-db")
+        panel.define_property("form", form, label="")
         panel.btn("create", label="Create run", on_click=self.create_run, variant="contained")
         if state.problems:
             panel.md(state.problems, name="problems")

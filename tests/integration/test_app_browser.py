@@ -107,9 +107,11 @@ def test_review_and_approve_in_the_app_panel_finalizes_the_run(
         # The slider: a click on its track moves the minimum thumb there; the view keeps labels >= it.
         thumb = panel.get_by_role("slider").first
         track = panel.locator(".MuiSlider-root").first
-        box = track.bounding_box()
-        assert box is not None
-        track.click(position={"x": box["width"] * target, "y": box["height"] / 2})
+        # The App remounts the slider on each state change: measure it once it holds still.
+        width = wait_until(
+            "the slider laid out", lambda: track.evaluate("e => e.getBoundingClientRect().width")
+        )
+        track.click(position={"x": float(width) * target, "y": 5})
         expect(thumb).not_to_have_attribute("aria-valuenow", "0", timeout=60_000)
         low = float(thumb.get_attribute("aria-valuenow") or 0)
         in_range = {label_id: v for label_id, v in labels.items() if v[2] >= low}

@@ -175,3 +175,59 @@ def test_review_approval_and_finalize_request_through_the_panel(panel: Any) -> N
     assert [conf for _, conf, _ in kept] == [0.55, 0.65, 0.75, 0.85, 0.95]
     assert run_record.records(dataset.name)[UID]["phase"] == "Finalized"
     app.call("on_load")  # a finalized run renders as a card without tables
+
+
+def test_new_run_form_builds_a_validated_manifest(
+    panel: Any, triton: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from controller.api import AutoLabelRun
+
+    dataset = make_run_dataset(4)
+    app = App(dataset, panel)
+    monkeypatch.setenv("AUTOLABEL_TRITON_HTTP_URL", "127.0.0.1:1")  # nothing listens: the model is typed
+    app.call("open_form")
+    assert app.state["form_open"] is True and app.state.get("models") is None
+    monkeypatch.setenv("AUTOLABEL_TRITON_HTTP_URL", str(triton.http_url))
+    app.call("on_form")
+    models: list[str] = app.state["models"]
+    assert "efficientnet_lite0" in models and "face_detector" in models
+
+    # Invalid: the label field exists, the name is no Kubernetes name, no model; nothing is written.
+    app.state["form"] = {
+        "target": "view",
+        "task": "classification",
+        "label_field": "scene",
+        "name": "Bad Name",
+    }
+    app.call("create_run")
+    assert app.state.get("manifest") is None
+    problems: str = app.state["problems"]
+    assert "labelField: 'scene' exists in the dataset" in problems and "name: a Kubernetes name" in problems
+    assert "model.name" in problems and "model.endpoint.address" in problems
+    assert "autolabel-Bad Name-target" not in dataset.list_saved_views()
+
+    # Valid, target = current view: the view is saved; no credentials, so the manifest is shown to copy.
+    app.view = dataset.limit(2)._serialize()
+    app.state["form"] = {
+        "target": "view",
+        "task": "classification",
+        "address": "triton.inference.svc:8001",
+        "model": "efficientnet_lite0",
+        "classes": "cat, dog, cat",
+        "min_confidence": 0.3,
+        "label_field": "auto_cls",
+        "name": "from-the-app",
+        "namespace": "labeling",
+    }
+    app.call("create_run")
+    assert app.state["problems"] is None, app.state["problems"]
+    text: str = app.state["manifest"]
+    manifest = yaml.safe_load(text)
+    run = AutoLabelRun.model_validate(manifest)
+    assert run.spec.dataset.target.view == "autolabel-from-the-app-target"
+    assert run.spec.model.classes == ["cat", "dog"] and run.spec.confidence_threshold == 0.3
+    assert manifest["metadata"] == {"name": "from-the-app", "namespace": "labeling"}
+    assert len(dataset.load_saved_view("autolabel-from-the-app-target")) == 2
+    assert "no Kubernetes credentials" in app.notes[-1]
