@@ -182,6 +182,16 @@ class Engine:
         """A finished step's verdict as what reconcile observes (a validation, or a review outcome)."""
         uid, name, step = run.metadata["uid"], run.metadata["name"], state.step
         if step.kind == "validate":
+            if state.never_started:
+                validation = Validation(
+                    generation=step.generation,
+                    ok=False,
+                    reason=Reason.STARTUP_TIMEOUT,
+                    message=f"{state.error}; fix the cause (e.g. create the worker ServiceAccount), then "
+                    "edit the spec or re-create the run",
+                )
+                self._validations[uid] = (time.monotonic(), validation)
+                return replace(observed, validation=validation)
             if state.result is None:
                 log.warning("run %s: the validation step gave no verdict: %s", name, state.error)
                 self._validation_errors[uid] = time.monotonic()

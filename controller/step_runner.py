@@ -32,6 +32,7 @@ class StepState:
     job_name: str
     result: Mapping[str, Any] | None = None
     error: str | None = None
+    never_started: bool = False  # the Job's pod was never created (e.g. no worker ServiceAccount)
 
     @property
     def done(self) -> bool:
@@ -43,6 +44,26 @@ def _finished(job: Mapping[str, Any]) -> str | None:
     for condition in (job.get("status") or {}).get("conditions") or []:
         if condition.get("type") == "Failed" and condition.get("status") == "True":
             return str(condition.get("message") or condition.get("reason") or "failed")
+    return None
+
+
+STEP_START_SECONDS = 60
+"""How long a step Job may go without any pod before its FailedCreate Events are taken as final."""
+
+
+def _age_seconds(job: Mapping[str, Any], now: datetime) -> float:
+    created = str((job.get("metadata") or {}).get("creationTimestamp") or "")
+    try:
+        return (now - datetime.fromisoformat(created.replace("Z", "+00:00"))).total_seconds()
+    except ValueError:
+        return 0.0
+
+
+def _never_created(events: list[dict[str, Any]]) -> str | None:
+    """The message of the Job controller's FailedCreate Event, when it could not create the pod."""
+    for event in sorted(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or "")):
+        if event.get("reason") == "FailedCreate":
+            return str(event.get("message") or "the Job could not create its pod")
     return None
 
 
@@ -102,12 +123,19 @@ class StepRunner:
         step = Step.from_annotation(job["metadata"]["annotations"][STEP_ANNOTATION])
         data = await self.kube.read_config_map_data(namespace, result_config_map_name(run.metadata)) or {}
         result, error = parse_verdict(data.get(step.key))
+        never_started = False
         if result is None and error is None:
             failed = _finished(job)
+            pods = await self.kube.list_job_pods(namespace, name)
             if failed is not None:
-                detail = _pod_message(await self.kube.list_job_pods(namespace, name))
+                detail = _pod_message(pods)
                 error = f"{step.kind} Job {name} failed: {detail or failed}"[:2000]
-        return StepState(step, name, result, error)
+            if not pods and (failed is not None or _age_seconds(job, datetime.now(UTC)) > STEP_START_SECONDS):
+                cause = _never_created(await self.kube.list_events(namespace, "Job", name))
+                if cause is not None:
+                    never_started = True
+                    error = f"the pod of the {step.kind} step (Job {name}) was never created: {cause}"[:2000]
+        return StepState(step, name, result, error, never_started)
 
     async def start(self, run: AutoLabelRun, step: Step, started: bool) -> None:
         await self.kube.create(result_config_map(run.metadata))

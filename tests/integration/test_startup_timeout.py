@@ -63,3 +63,41 @@ def test_missing_pvc(
     manifest["spec"]["dataset"]["media"] = media
     apply(cluster, manifest)
     assert_startup_timeout(operator, cluster, "no-pvc", "no-such-claim")
+
+
+def test_missing_worker_service_account(
+    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
+) -> None:
+    """No worker ServiceAccount: the validation step's pod is never created; the run fails, naming it."""
+    namespace = operator.namespace
+    account = json.loads(
+        cluster.kubectl("get", "serviceaccount", "autolabel-worker", "-n", namespace, "-o", "json").stdout
+    )
+    cluster.kubectl("delete", "serviceaccount", "autolabel-worker", "-n", namespace)
+    try:
+        dataset = new_dataset(tmp_path, 2)
+        apply(cluster, run_manifest("no-worker-sa", namespace, dataset.name, triton, execution=QUICK))
+        run = operator.wait_for_phase("no-worker-sa", {"Failed", "Review"}, timeout=240)
+        failed = failed_condition(run)
+        assert (failed["status"], failed["reason"]) == ("True", "StartupTimeout"), json.dumps(run["status"])
+        assert "never created" in failed["message"] and "autolabel-worker" in failed["message"], failed
+        assert run["status"].get("jobName") is None  # no worker Job was ever made
+    finally:
+        metadata = {
+            key: account["metadata"][key]
+            for key in ("name", "namespace", "labels", "annotations")
+            if key in account["metadata"]
+        }
+        restored = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata}
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(restored))
+        # Tokens of the deleted account are dead: the review agent (if any) restarts with a new one.
+        cluster.kubectl(
+            "delete",
+            "pod",
+            "-n",
+            namespace,
+            "-l",
+            "app.kubernetes.io/component=review-agent",
+            "--wait=false",
+            check=False,
+        )
