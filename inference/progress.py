@@ -9,8 +9,10 @@ to stdout as one line.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -120,13 +122,25 @@ class NullReporter:
 
 
 class ConfigMapReporter:
-    """Merge-patches ``data["shard-<index>"]`` of one ConfigMap; other shards' keys are left alone."""
+    """Merge-patches ``data["shard-<index>"]`` of one ConfigMap; other shards' keys are left alone.
+
+    Reports come from several threads (the periodic tick and the final report), so each
+    takes a sequence number when it is made and a patch is sent only if no later report
+    was sent first: a slow early patch (the first one also builds the API client) can
+    never land after, and overwrite, the shard's final state. A final state is tried
+    a few times, since nothing follows it.
+    """
+
+    FINAL_ATTEMPTS = 3
 
     def __init__(self, namespace: str, config_map: str, shard: int, api: Any | None = None) -> None:
         self.namespace = namespace
         self.config_map = config_map
         self.key = f"shard-{shard}"
         self._api = api
+        self._sequence = itertools.count(1)
+        self._sent = 0
+        self._lock = threading.Lock()
 
     def _core_api(self) -> Any:
         if self._api is None:
@@ -137,14 +151,28 @@ class ConfigMapReporter:
 
     def report(self, snapshot: ProgressSnapshot) -> None:
         """Best effort: a failed patch is logged, never fatal; the next tick tries again."""
-        try:
-            self._core_api().patch_namespaced_config_map(
-                self.config_map, self.namespace, {"data": {self.key: snapshot.to_json()}}
-            )
-        except Exception as error:
-            LOG.warning(
-                "progress patch of configmap %s/%s failed: %s", self.namespace, self.config_map, error
-            )
+        sequence = next(self._sequence)
+        final = snapshot.state in (State.SUCCEEDED, State.FAILED)
+        with self._lock:
+            if sequence < self._sent:
+                return  # a later report is already there
+            for attempt in range(self.FINAL_ATTEMPTS if final else 1):
+                try:
+                    self._core_api().patch_namespaced_config_map(
+                        self.config_map, self.namespace, {"data": {self.key: snapshot.to_json()}}
+                    )
+                except Exception as error:
+                    LOG.warning(
+                        "progress patch of configmap %s/%s failed (attempt %d): %s",
+                        self.namespace,
+                        self.config_map,
+                        attempt + 1,
+                        error,
+                    )
+                    time.sleep(1.0)
+                else:
+                    self._sent = sequence
+                    return
 
 
 def publish(reporter: ProgressReporter, tracker: ProgressTracker, shard: int) -> None:

@@ -45,3 +45,54 @@ def test_configmap_reporter_patches_its_shard_key():
 
 def test_configmap_reporter_failure_is_not_fatal():
     ConfigMapReporter("ns", "cm", 0, api=_RecordingApi(fail=True)).report(ProgressTracker().snapshot())
+
+
+def test_a_slow_early_report_never_overwrites_the_final_one():
+    """The tick's first patch (slow: it also builds the client) must not land after the final state."""
+    import threading
+    import time
+
+    from inference.progress import ProgressSnapshot
+
+    sent: list[str] = []
+    first_started = threading.Event()
+
+    class SlowFirstApi:
+        calls = 0
+
+        def patch_namespaced_config_map(self, name: str, namespace: str, body: dict[str, Any]) -> None:
+            self.calls += 1
+            state = json.loads(body["data"]["shard-0"])["state"]
+            if state == State.STARTING:
+                first_started.set()
+                time.sleep(0.5)
+            sent.append(state)
+
+    def snapshot(state: str) -> ProgressSnapshot:
+        return ProgressSnapshot(0, 0, 0, 0.0, state, "", "2026-12-01T00:00:00Z")
+
+    reporter = ConfigMapReporter("ns", "cm", 0, api=SlowFirstApi())
+    early = threading.Thread(target=reporter.report, args=(snapshot(State.STARTING),))
+    early.start()
+    first_started.wait(5)
+    reporter.report(snapshot(State.SUCCEEDED))
+    early.join()
+    assert sent[-1] == State.SUCCEEDED
+
+
+def test_a_final_report_is_retried():
+    class FlakyApi:
+        calls = 0
+
+        def patch_namespaced_config_map(self, name: str, namespace: str, body: dict[str, Any]) -> None:
+            self.calls += 1
+            if self.calls == 1:
+                raise RuntimeError("connection reset")
+
+    api = FlakyApi()
+    reporter = ConfigMapReporter("ns", "cm", 0, api=api)
+    tracker = ProgressTracker()
+    tracker.start(total=1, already_done=0)
+    tracker.state = State.SUCCEEDED
+    reporter.report(tracker.snapshot())
+    assert api.calls == 2
