@@ -58,10 +58,11 @@ def test_probe_verdict_and_logs_hold_no_password(uri: str, tmp_path: Path) -> No
     result = run_command(["probe", "--skip-triton"], uri, tmp_path)
     assert not leaks(result.stdout + result.stderr, uri), result.stdout + result.stderr
     verdicts = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    if verdicts:  # a database error pymongo raises as such becomes a verdict
+    if verdicts and "ok" in verdicts[-1]:  # a database error pymongo raises as such becomes a verdict
         assert verdicts[-1]["ok"] is False and verdicts[-1]["reason"] == "DatabaseUnreachable"
-    else:
+    else:  # any other error: the step's {"error": ...} document (scrubbed, checked above) and a failed exit
         assert result.returncode != 0
+        assert all("error" in verdict for verdict in verdicts)
 
 
 @pytest.mark.parametrize("uri", URIS[:2])
