@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -175,9 +175,7 @@ def auto_approve(dataset: Any, config: WorkerConfig, settings: AutoApproveConfig
         for label in labels:
             if label.label_id in drawn:
                 updates.add(label, {"$set": {VERIFICATION_ATTRIBUTE: drawn[label.label_id]}})
-        labels = [
-            _Label(**{**label.__dict__, "rank": drawn.get(label.label_id, label.rank)}) for label in labels
-        ]
+        labels = [replace(label, rank=drawn.get(label.label_id, label.rank)) for label in labels]
     by_class: dict[str, list[_Label]] = defaultdict(list)
     for label in labels:
         by_class[label.label].append(label)
