@@ -32,6 +32,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from controller.api import GROUP, PLURAL, VERSION, ReviewRule
+from controller.cli_tables import phase, rule_text, table, write_status
 
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_PHASE = 0, 1, 2, 3, 4
 RULES_OPEN = {"Pending", "Inferring", "Suspended", "Review"}
@@ -148,22 +149,6 @@ def api_error(server: str, error: Any, name: str, namespace: str) -> CliError:
     return CliError(EXIT_API, f"the server {server} answered {status} {error.reason}: {message}")
 
 
-def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        out.write(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() + "\n"
-        )
-
-
-def _number(value: Any, digits: int = 3) -> str:
-    return "-" if value is None else f"{float(value):.{digits}f}"
-
-
-def _phase(run: dict[str, Any]) -> str:
-    return str((run.get("status") or {}).get("phase") or "Pending")
-
-
 def cmd_list(api: RunsApi, namespace: str, _: argparse.Namespace, out: TextIO) -> int:
     rows = [["NAME", "PHASE", "PROGRESS", "LABELS", "APPROVED", "REJECTED", "UNREVIEWED"]]
     for run in sorted(api.list(namespace), key=lambda r: r["metadata"]["name"]):
@@ -172,7 +157,7 @@ def cmd_list(api: RunsApi, namespace: str, _: argparse.Namespace, out: TextIO) -
         rows.append(
             [
                 run["metadata"]["name"],
-                _phase(run),
+                phase(run),
                 str((status.get("progress") or {}).get("summary", "-")),
                 *(str(review.get(key, "-")) for key in ("total", "approved", "rejected", "unreviewed")),
             ]
@@ -180,79 +165,21 @@ def cmd_list(api: RunsApi, namespace: str, _: argparse.Namespace, out: TextIO) -
     if len(rows) == 1:
         out.write(f"No AutoLabelRuns in namespace {namespace}.\n")
     else:
-        _table(rows, out)
+        table(rows, out)
     return EXIT_OK
 
 
-def _rule_text(rule: dict[str, Any]) -> str:
-    classes = ",".join(rule.get("classes") or []) or "all classes"
-    low, high = rule.get("minConfidence"), rule.get("maxConfidence")
-    bounds = "" if low is None and high is None else f" {low if low is not None else 0} <= conf < {high or 1}"
-    return classes + bounds
-
-
 def cmd_status(api: RunsApi, namespace: str, args: argparse.Namespace, out: TextIO) -> int:
-    run = api.get(namespace, args.run)
-    spec, status = run.get("spec") or {}, run.get("status") or {}
-    review = status.get("review") or {}
-    out.write(f"Run:        {namespace}/{args.run}\n")
-    out.write(f"Phase:      {_phase(run)}   {status.get('message') or ''}\n".rstrip() + "\n")
-    out.write(f"Dataset:    {spec.get('dataset', {}).get('name')}   labelField: {spec.get('labelField')}")
-    out.write(f"   review field: {status.get('reviewField') or '-'}\n")
-    out.write(f"Progress:   {(status.get('progress') or {}).get('summary', '-')}\n")
-    if review:
-        out.write(
-            f"Labels:     {review.get('total', 0)} total, {review.get('approved', 0)} approved, "
-            f"{review.get('rejected', 0)} rejected, {review.get('unreviewed', 0)} unreviewed\n\n"
-        )
-        rows = [["CLASS", "COUNT", "MEAN CONF", "APPROVED", "REJECTED"]]
-        for entry in review.get("classes") or []:
-            rows.append(
-                [
-                    entry["name"],
-                    str(entry.get("count", 0)),
-                    _number(entry.get("meanConfidence")),
-                    str(entry.get("approved", 0)),
-                    str(entry.get("rejected", 0)),
-                ]
-            )
-        _table(rows, out)
-        tags = review.get("problemTags") or {}
-        flagged = ", ".join(f"{tag}={count}" for tag, count in tags.items() if count)
-        out.write(f"\nProblem tags: {flagged or 'none'}\n")
-        quality = review.get("quality") or {}
-        for part in ("overall", "approved"):
-            metrics = quality.get(part)
-            if metrics:
-                out.write(
-                    f"Quality vs {quality.get('groundTruthField')} ({part}): precision "
-                    f"{_number(metrics.get('precision'))}, recall {_number(metrics.get('recall'))}"
-                    + (f", mAP {_number(metrics.get('mAP'))}" if metrics.get("mAP") is not None else "")
-                    + "\n"
-                )
-        for key in ("brainKey", "savedViews"):
-            if review.get(key):
-                value = review[key]
-                out.write(f"{key}: {', '.join(value) if isinstance(value, list) else value}\n")
-    rules = spec.get("review") or {}
-    for kind in ("approve", "reject"):
-        for rule in rules.get(kind) or []:
-            out.write(f"Rule {kind}: {_rule_text(rule)}\n")
-    finalized = status.get("finalized")
-    if finalized:
-        out.write(
-            f"Finalized:  {finalized.get('promoted', 0)} labels kept, "
-            f"{finalized.get('discarded', 0)} removed\n"
-        )
+    write_status(api.get(namespace, args.run), namespace, args.run, out)
     return EXIT_OK
 
 
 def _require_phase(run: dict[str, Any], allowed: set[str], action: str) -> None:
-    phase = _phase(run)
-    if phase not in allowed:
+    current = phase(run)
+    if current not in allowed:
         raise CliError(
             EXIT_PHASE,
-            f"cannot {action} run {run['metadata']['name']!r} in phase {phase}"
+            f"cannot {action} run {run['metadata']['name']!r} in phase {current}"
             f" (needs {' or '.join(sorted(allowed))})",
         )
 
@@ -289,10 +216,10 @@ def cmd_decide(api: RunsApi, namespace: str, args: argparse.Namespace, out: Text
         raise CliError(EXIT_PHASE, f"run {args.run!r} is already being finalized or discarded")
     rules = list(((run.get("spec") or {}).get("review") or {}).get(kind) or [])
     if rule in rules:
-        out.write(f"{args.run}: rule already present: {kind} {_rule_text(rule)}\n")
+        out.write(f"{args.run}: rule already present: {kind} {rule_text(rule)}\n")
         return EXIT_OK
     _patch_spec(api, namespace, run, {"review": {kind: [*rules, rule]}})
-    out.write(f"{args.run}: added rule {kind} {_rule_text(rule)}; the controller applies it shortly\n")
+    out.write(f"{args.run}: added rule {kind} {rule_text(rule)}; the controller applies it shortly\n")
     return EXIT_OK
 
 
@@ -339,7 +266,7 @@ def cmd_lifecycle(api: RunsApi, namespace: str, args: argparse.Namespace, out: T
     run = api.get(namespace, args.run)
     field = args.command
     if (run.get("spec") or {}).get(field):
-        out.write(f"{args.run}: {field} already requested (phase {_phase(run)})\n")
+        out.write(f"{args.run}: {field} already requested (phase {phase(run)})\n")
         return EXIT_OK
     allowed = {"Review"} if field == "finalize" else {"Review", "Failed"}
     _require_phase(run, allowed, field)

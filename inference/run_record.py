@@ -4,7 +4,8 @@
 namespace, uid), a summary of its spec (task, model, classes, minimum
 confidence, label and staging fields), its phase (``Generating``,
 ``In Review``, ``Finalized``, ``Discarded``, ``Failed``) and its counts
-(per-shard progress while generating; review totals; finalize or discard
+(per-shard progress while generating; review totals and, with
+``spec.review.autoApprove``, the calibration table; finalize or discard
 outcome). The run's own dataset work writes it at the few points where these
 change: every worker progress tick, each review pass, finalize and discard.
 
@@ -126,6 +127,9 @@ def reviewed(config: WorkerConfig, stats: dict[str, Any], aids: dict[str, Any] |
         "classCount": len(stats.get("classes") or []),
         "problemTags": list(stats.get("problemTags") or {}),
     }
+    calibration = stats.get("calibration")
+    if calibration:  # the App panel's Verification tab shows it
+        values["calibration"] = {key: value for key, value in calibration.items() if key != "changed"}
     if aids and not aids.get("error"):
         values["savedViews"] = list(aids.get("savedViews") or [])
         values["brainKey"] = aids.get("brainKey")

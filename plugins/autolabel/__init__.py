@@ -7,9 +7,11 @@ class), shows the per-class table and tags labels for approval, with problem
 tags or rejected; its **Approval** tab lists the approved labels per class with
 Undo, and "Approve N labels" finalizes: with Kubernetes credentials by setting
 ``spec.finalize`` on the run, without by recording the request in the dataset
-for the run's next review pass. **New run** builds (and, with credentials,
-applies) an AutoLabelRun manifest. The panel reads and writes only the dataset
-otherwise; the decision tags are the project's own (`inference.review`).
+for the run's next review pass. With ``spec.review.autoApprove`` a
+**Verification** tab reviews the run's verification sample (`verification`).
+**New run** builds (and, with credentials, applies) an AutoLabelRun manifest.
+The panel reads and writes only the dataset otherwise; the decision tags are
+the project's own (`inference.review`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from inference.review import REJECTED_TAG  # noqa: E402
 
 from . import kube, new_run  # noqa: E402
 from . import review_ops as ops  # noqa: E402
+from .verification import VerificationTab  # noqa: E402
 
 PHASE_LABELS = {run_record.IN_REVIEW: "In Review"}
 DEFAULT_RANGE = [0.0, 1.0]
@@ -76,7 +79,7 @@ def _card(record: dict[str, Any]) -> str:
     return "  \n".join(lines)
 
 
-class AutoLabelPanel(foo.Panel):  # type: ignore[misc]
+class AutoLabelPanel(VerificationTab, foo.Panel):  # type: ignore[misc]
     @property
     def config(self) -> Any:
         return foo.PanelConfig(
@@ -117,6 +120,9 @@ class AutoLabelPanel(foo.Panel):  # type: ignore[misc]
         target = ops.target(ctx.dataset, ctx.view, run, ctx.selected_labels, undecided=True)
         ctx.panel.state.pending = ops.count(target, run)
         ctx.panel.state.kept, ctx.panel.state.removed = ops.finalize_counts(ctx.dataset, run)
+        record = _record(ctx, run.uid) or {}
+        if record.get("calibration"):
+            self._refresh_verification(ctx, run, record)
 
     # ---- navigation ------------------------------------------------------------------------------
 
@@ -344,10 +350,19 @@ class AutoLabelPanel(foo.Panel):  # type: ignore[misc]
             on_click=self.show_approval,
             variant="contained" if state.tab == "approval" else "outlined",
         )
+        if record.get("calibration"):
+            nav.btn(
+                "tab_verification",
+                label="Verification",
+                on_click=self.show_verification,
+                variant="contained" if state.tab == "verification" else "outlined",
+            )
         panel.md(_card(record), name="card")
         if record.get("phase") != run_record.IN_REVIEW:
             return
-        if state.tab == "approval":
+        if state.tab == "verification" and record.get("calibration"):
+            self._render_verification(ctx, panel, record)
+        elif state.tab == "approval":
             self._render_approval(ctx, panel, record)
         else:
             self._render_review(ctx, panel, record)

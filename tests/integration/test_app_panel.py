@@ -45,6 +45,7 @@ class App:
         self.dataset, self.panel = dataset, panel
         self.view: list[Any] = []
         self.selected_labels: list[dict[str, Any]] = []
+        self.selected: list[str] = []
         self.state: dict[str, Any] = {}
         self.notes: list[str] = []
 
@@ -55,7 +56,7 @@ class App:
             "dataset_name": self.dataset.name,
             "view": self.view,
             "selected_labels": self.selected_labels,
-            "selected": [],
+            "selected": self.selected,
             "params": {"panel_id": "panel-1", "panel_state": self.state, **params},
         }
         ctx = ExecutionContext(request_params=request, executor=Executor())
@@ -71,6 +72,8 @@ class App:
                 self.view = []
             elif name == "clear_selected_labels":
                 self.selected_labels = []
+            elif name == "clear_selected_samples":
+                self.selected = []
             elif name == "notify":
                 self.notes.append(str(args.get("message")))
 
@@ -175,6 +178,92 @@ def test_review_approval_and_finalize_request_through_the_panel(panel: Any) -> N
     assert [conf for _, conf, _ in kept] == [0.55, 0.65, 0.75, 0.85, 0.95]
     assert run_record.records(dataset.name)[UID]["phase"] == "Finalized"
     app.call("on_load")  # a finalized run renders as a card without tables
+
+
+def run_sample_tags(dataset: Any, field: str) -> dict[str, list[str]]:
+    """Label id -> tags of every label of the verification sample, read afresh."""
+    from inference.auto_approve import VERIFICATION_ATTRIBUTE
+
+    dataset.reload()
+    found = {}
+    for detections in dataset.values(field):
+        for label in detections.detections if detections else []:
+            if label.has_field(VERIFICATION_ATTRIBUTE) and label[VERIFICATION_ATTRIBUTE] is not None:
+                found[label.id] = list(label.tags)
+    return found
+
+
+def test_verification_tab_reviews_the_sample_and_shows_what_it_proves(panel: Any) -> None:
+    """spec.review.autoApprove: the tab shows the undecided sample in its random order, marks only
+    selected sample labels, and its table follows the review pass that calibrates on them."""
+    from fiftyone.core.view import DatasetView
+
+    from inference import run_record
+    from inference.auto_approve import VERIFICATION_ATTRIBUTE, auto_approve
+    from tests.integration.test_auto_approve import SETTINGS
+    from tests.integration.test_auto_approve import UID as RUN_UID
+    from tests.integration.test_auto_approve import make_dataset as make_calibration_dataset
+
+    dataset, config, truth = make_calibration_dataset("detection", samples=400)
+    field = "pred_in_review"
+
+    def review_pass() -> dict[str, Any]:
+        calibration = auto_approve(dataset, config, SETTINGS)
+        run_record.reviewed(config, {"total": 800, "calibration": calibration}, None)
+        return calibration
+
+    first = review_pass()
+    app = App(dataset, panel)
+    app.call("open_run", uid=RUN_UID)
+    app.call("show_verification")
+    assert app.state["tab"] == "verification"
+    assert (app.state["verified"], app.state["drawn"]) == (0, first["sampleSize"]) == (0, 200)
+    shown = DatasetView._build(dataset, app.view)
+    ranks = shown.values(f"{field}.{VERIFICATION_ATTRIBUTE}")
+    assert len(ranks) == 200 and ranks == sorted(ranks)  # one patch per label, in the sample's order
+    rows = {row["label"]: row for row in app.state["calibration"]}
+    assert rows["cat"]["threshold"] == "needs 30 more" and rows["cat"]["reviewed"] == "0 of 100"
+
+    # Nothing selected, or a selection outside the sample: nothing is tagged.
+    app.call("mark_right")
+    assert app.notes[-1] == "select labels of the verification sample first"
+    outside = next(
+        (sample.id, label.id)
+        for sample in dataset
+        for label in sample[field].detections
+        if not label.has_field(VERIFICATION_ATTRIBUTE) or label[VERIFICATION_ATTRIBUTE] is None
+    )
+    app.selected_labels = [{"sample_id": outside[0], "label_id": outside[1], "field": field}]
+    app.call("mark_right")
+    assert app.notes[-1] == "select labels of the verification sample first"
+    app.selected_labels = []
+
+    # The reviewer marks the first 50 patches, then the rest, right or wrong as the truth says.
+    for batch in (slice(0, 50), slice(0, None)):  # marked patches leave the view
+        shown = DatasetView._build(dataset, app.view)
+        patch_ids, label_ids = shown.values(["id", f"{field}.id"])
+        chosen = list(zip(patch_ids, label_ids, strict=True))[batch]
+        app.selected = [patch for patch, label in chosen if truth[label]]
+        app.call("mark_right")
+        app.selected = [patch for patch, label in chosen if not truth[label]]
+        if app.selected:
+            app.call("mark_wrong")
+    assert (app.state["verified"], app.state["drawn"]) == (200, 200)
+    assert len(DatasetView._build(dataset, app.view)) == 0
+    sample = run_sample_tags(dataset, field)
+    assert len(sample) == 200
+    assert all((APPROVED_TAG in tags) == truth[label_id] for label_id, tags in sample.items())
+    assert all((REJECTED_TAG in tags) != truth[label_id] for label_id, tags in sample.items())
+    second = review_pass()
+    assert second["reviewed"] == 200 and second["autoApproved"] > 0
+    app.call("on_change_view")
+    rows = {row["label"]: row for row in app.state["calibration"]}
+    for name in ("cat", "dog"):
+        entry = next(row for row in second["classes"] if row["name"] == name)
+        assert rows[name]["reviewed"] == "100 of 100"
+        assert rows[name]["threshold"] == f"{entry['threshold']:.3f}"
+        assert rows[name]["auto_approved"] == str(entry["autoApproved"])
+        assert rows[name]["left"] == str(entry["leftForPeople"])
 
 
 def test_new_run_form_builds_a_validated_manifest(

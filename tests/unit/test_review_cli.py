@@ -160,3 +160,49 @@ def test_bad_input_exit_codes(
     assert call(api, *argv)[0] == code
     assert message in capsys.readouterr().err
     assert api.patches == []
+
+
+def test_status_prints_the_calibration_table() -> None:
+    run = a_run()
+    run["status"]["review"]["calibration"] = {
+        "targetPrecision": 0.95,
+        "confidenceLevel": 0.95,
+        "sampleSize": 60,
+        "reviewed": 45,
+        "autoApproved": 120,
+        "savedView": "autolabel-r1-0123abcd-verification",
+        "classes": [
+            {
+                "name": "cat",
+                "sampled": 30,
+                "reviewed": 30,
+                "precision": 1.0,
+                "interval": [0.8843, 1.0],
+                "threshold": 0.61,
+                "autoApproved": 120,
+                "leftForPeople": 4,
+            },
+            {"name": "dog", "sampled": 30, "reviewed": 15, "autoApproved": 0, "moreReviewsNeeded": 15},
+            {"name": "wolf", "sampled": 20, "reviewed": 20, "precision": 0.7, "leftForPeople": 9},
+        ],
+    }
+    code, text = call(FakeApi(run), "status", "r1")
+    assert code == 0
+    assert "target precision 0.950 at confidence 0.95; verification sample 60 labels, 45 reviewed" in text
+    assert "autolabel-r1-0123abcd-verification" in text and "120 labels auto-approved" in text
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("CLASS") and "THRESHOLD" in line)
+    assert lines[header].split() == [
+        "CLASS",
+        "SAMPLED",
+        "REVIEWED",
+        "PRECISION",
+        "INTERVAL",
+        "THRESHOLD",
+        "AUTO-APPROVED",
+        "LEFT",
+    ]
+    cat, dog, wolf = lines[header + 1 : header + 4]
+    assert cat.split() == ["cat", "30", "30", "1.000", "[0.884,", "1.000]", "0.610", "120", "4"]
+    assert "none (15 more reviews)" in dog and dog.split()[:4] == ["dog", "30", "15", "-"]
+    assert "none (below target)" in wolf and wolf.split()[-2:] == ["0", "9"]
