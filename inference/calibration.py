@@ -109,10 +109,13 @@ class ClassCalibration:
 
 
 def _needed(reviewed: int, precision: float, target: float, confidence_level: float) -> int | None:
-    """More reviews at the observed precision before its lower bound would meet the target."""
+    """More reviews at the observed precision before a threshold can be tested and meet the target.
+
+    Never fewer than the first test needs (`first_test_size` labels above the threshold).
+    """
     if precision <= target:
         return None
-    trials = max(reviewed, min_sample_for(target, confidence_level))
+    trials = max(reviewed, first_test_size(target, confidence_level))
     while trials < 1_000_000:
         if lower_bound(math.floor(precision * trials), trials, confidence_level) >= target:
             return max(trials - reviewed, 1)

@@ -110,6 +110,13 @@ def test_a_good_class_short_of_reviews_gets_a_count():
     assert result.needed is not None and result.needed >= min_sample_for(0.95, 0.95) - 20
 
 
+def test_flawless_reviews_short_of_the_first_test_are_told_the_first_test_size():
+    reviewed = [Reviewed(0.99 - i * 0.001, True) for i in range(40)]  # lower bound 0.928 already
+    result = calibrate_class("zero", reviewed, target=0.9, confidence_level=0.95, min_reviewed=20)
+    assert result.threshold is None  # the first threshold tested needs 46 labels above it
+    assert first_test_size(0.9, 0.95) == 46 and result.needed == 46 - 40
+
+
 def test_verification_sample_is_stratified_deterministic_and_shuffled():
     labels = [(f"{c}-{i}", c, i / 1000) for c in ("cat", "dog") for i in range(1000)]
     labels += [(f"fox-{i}", "fox", 0.5) for i in range(7)]
