@@ -351,7 +351,8 @@ def worker_job(
         "parallelism": min(execution.parallelism, shards),
         "backoffLimitPerIndex": execution.backoff_limit_per_index,
         "maxFailedIndexes": 0,
-        "suspend": spec.suspend,
+        # Queued in Kueue: created suspended, as Kueue asks; Kueue alone unsuspends it on admission.
+        "suspend": spec.suspend or execution.queue_name is not None,
         "podReplacementPolicy": "Failed",
         "template": {"metadata": {"labels": labels}, "spec": pod_spec},
     }

@@ -35,7 +35,7 @@ from controller.api import GROUP, PLURAL, VERSION, ReviewRule
 from controller.cli_tables import phase, rule_text, table, write_status
 
 EXIT_OK, EXIT_API, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_PHASE = 0, 1, 2, 3, 4
-RULES_OPEN = {"Pending", "Inferring", "Suspended", "Review"}
+RULES_OPEN = {"Pending", "Queued", "Inferring", "Suspended", "Review"}
 THROTTLED_ATTEMPTS = 10
 REQUEST_TIMEOUT_S = (10, 60)  # (connect, read), as kubectl's default --request-timeout leaves it to TCP
 

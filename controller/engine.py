@@ -225,8 +225,12 @@ class Engine:
         metadata = run.metadata
         namespace = metadata["namespace"]
         job = await self.kube.read_job(namespace, job_name(metadata))
+        queue = run.spec.execution.queue_name
         if job is None:
-            return Observed(now=now)
+            if queue is None:
+                return Observed(now=now)
+            exists, installed = await self.kube.local_queue_exists(namespace, queue)
+            return Observed(now=now, local_queue=exists, kueue_installed=installed)
         pods, progress = await asyncio.gather(
             self.kube.list_run_pods(namespace, metadata["uid"]),
             self.kube.read_config_map_data(namespace, progress_config_map_name(metadata)),
@@ -236,7 +240,15 @@ class Engine:
             if startup_overdue(run.spec, job, pods, now)
             else []
         )
-        return Observed(now=now, job=job, pods=pods, progress=parse_progress(progress), job_events=events)
+        workload = await self.kube.read_job_workload(namespace, job["metadata"]["uid"]) if queue else None
+        return Observed(
+            now=now,
+            job=job,
+            pods=pods,
+            progress=parse_progress(progress),
+            job_events=events,
+            workload=workload,
+        )
 
     async def _act(self, namespace: str, actions: Actions) -> None:
         if actions.create_progress_config_map is not None:
@@ -245,6 +257,8 @@ class Engine:
             await self.kube.create(actions.create_job)
         if actions.patch_job is not None and actions.status.job_name is not None:
             await self.kube.patch_job(namespace, actions.status.job_name, actions.patch_job)
+        if actions.patch_workload is not None:
+            await self.kube.patch_workload(namespace, *actions.patch_workload)
 
     def _status_changes(self, run: AutoLabelRun, actions: Actions) -> dict[str, Any] | None:
         """The merge patch from the status last written to `actions.status` (None: no change)."""

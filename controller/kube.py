@@ -20,6 +20,7 @@ from kubernetes.client.rest import ApiException
 
 from controller.api import GROUP, PLURAL, VERSION
 from controller.names import COMPONENT_LABEL, RUN_UID_LABEL
+from controller.queueing import KUEUE_GROUP, KUEUE_VERSION, WORKLOAD_JOB_UID_LABEL
 
 
 class ChildRefused(Exception):
@@ -210,3 +211,63 @@ class Kube:
     async def patch_deployment(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
         """Strategic-merge-patches a Deployment (the client's default for an object body)."""
         await asyncio.to_thread(self.apps.patch_namespaced_deployment, name, namespace, dict(patch))
+
+    # -- Kueue (runs with spec.execution.queueName) -------------------------------------------------
+
+    async def local_queue_exists(self, namespace: str, name: str) -> tuple[bool, bool]:
+        """(the LocalQueue exists, Kueue's API is installed at all)."""
+
+        def read() -> tuple[bool, bool]:
+            try:
+                self.custom.get_namespaced_custom_object(
+                    KUEUE_GROUP, KUEUE_VERSION, namespace, "localqueues", name
+                )
+                return True, True
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+                return False, _names_a_missing_object(error)
+
+        return await asyncio.to_thread(read)
+
+    async def read_job_workload(self, namespace: str, job_uid: str) -> dict[str, Any] | None:
+        """Kueue's Workload of a Job (labelled with the Job's uid), if Kueue made one."""
+
+        def read() -> dict[str, Any] | None:
+            try:
+                found = self.custom.list_namespaced_custom_object(
+                    KUEUE_GROUP,
+                    KUEUE_VERSION,
+                    namespace,
+                    "workloads",
+                    label_selector=f"{WORKLOAD_JOB_UID_LABEL}={job_uid}",
+                )
+            except ApiException as error:
+                if error.status == 404:
+                    return None
+                raise
+            items = found.get("items") or []
+            items.sort(key=lambda workload: workload["metadata"].get("creationTimestamp") or "")
+            return dict(items[-1]) if items else None
+
+        return await asyncio.to_thread(read)
+
+    async def patch_workload(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+        await asyncio.to_thread(
+            self.custom.patch_namespaced_custom_object,
+            KUEUE_GROUP,
+            KUEUE_VERSION,
+            namespace,
+            "workloads",
+            name,
+            dict(patch),
+        )
+
+
+def _names_a_missing_object(error: ApiException) -> bool:
+    """A 404 about the object (the API exists) rather than about the resource type (no such API)."""
+    try:
+        details = json.loads(error.body or "{}").get("details") or {}
+    except ValueError:
+        return False
+    return bool(details.get("name"))

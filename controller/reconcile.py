@@ -30,6 +30,7 @@ from controller.api import (
 from controller.builders import progress_config_map, staging_field, worker_job
 from controller.images import DEFAULT_ALLOWED_IMAGES, image_refusal
 from controller.names import job_name
+from controller.queueing import queue_missing_message, queue_state, workload_activation
 from controller.shards import ProgressReports, ShardReport, overall_progress, shard_statuses
 from controller.startup import startup_failure_message, startup_overdue
 
@@ -62,6 +63,9 @@ class Observed:
     validation: Validation | None = None
     review: review.ReviewOutcome | None = None
     review_failed_at: datetime | None = None
+    workload: Mapping[str, Any] | None = None  # Kueue's Workload of the Job (spec.execution.queueName)
+    local_queue: bool | None = None  # the named LocalQueue exists (read before the Job is created)
+    kueue_installed: bool = True
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class Actions:
     create_progress_config_map: dict[str, Any] | None = None
     create_job: dict[str, Any] | None = None
     patch_job: dict[str, Any] | None = None
+    patch_workload: tuple[str, dict[str, Any]] | None = None  # (Workload name, merge patch)
     review: review.ReviewWork | None = None
     events: list[Event] = field(default_factory=list)
 
@@ -168,8 +173,16 @@ def _validation_step(run: AutoLabelRun, observed: Observed, builder: _StatusBuil
 def _job_step(
     run: AutoLabelRun, observed: Observed, builder: _StatusBuilder, settings: JobSettings, actions: Actions
 ) -> None:
-    """Creates the Job (and progress ConfigMap) when missing, keeps `suspend` in line with the spec."""
+    """Creates the Job (and progress ConfigMap) when missing, keeps `suspend` in line with the spec.
+
+    A Job queued in Kueue is never suspended or resumed here: spec.suspend acts on its Workload.
+    """
     spec, metadata = run.spec, run.metadata
+    queued = spec.execution.queue_name is not None
+    if observed.job is None and queued and observed.local_queue is False:
+        message = queue_missing_message(spec, str(metadata.get("namespace")), observed.kueue_installed)
+        builder.set(ConditionType.FAILED, ConditionStatus.TRUE, Reason.QUEUE_NOT_FOUND, message)
+        return
     if observed.job is None:
         actions.create_progress_config_map = progress_config_map(metadata)
         actions.create_job = worker_job(
@@ -190,8 +203,16 @@ def _job_step(
                 f"created Job {builder.status.job_name}",
             )
         return
-    if bool((observed.job.get("spec") or {}).get("suspend")) != spec.suspend:
+    if queued:
+        _activate_workload(run, observed, actions, stop=False)
+    elif bool((observed.job.get("spec") or {}).get("suspend")) != spec.suspend:
         actions.patch_job = {"spec": {"suspend": spec.suspend}}
+
+
+def _activate_workload(run: AutoLabelRun, observed: Observed, actions: Actions, stop: bool) -> None:
+    patch = workload_activation(run.spec, observed.workload, stop)
+    if patch is not None and observed.workload is not None:
+        actions.patch_workload = (str(observed.workload["metadata"]["name"]), patch)
 
 
 def _observe_job(run: AutoLabelRun, observed: Observed, builder: _StatusBuilder, actions: Actions) -> None:
@@ -238,8 +259,14 @@ def _observe_job(run: AutoLabelRun, observed: Observed, builder: _StatusBuilder,
     if startup_overdue(spec, observed.job, observed.pods, observed.now):
         message = startup_failure_message(spec, observed.pods, observed.job_events)
         builder.set(ConditionType.FAILED, ConditionStatus.TRUE, Reason.STARTUP_TIMEOUT, message)
-        actions.patch_job = {"spec": {"suspend": True}}  # pending pods go; nothing starts late
+        if spec.execution.queue_name is not None:
+            _activate_workload(run, observed, actions, stop=True)  # through Kueue; frees the quota
+        else:
+            actions.patch_job = {"spec": {"suspend": True}}  # pending pods go; nothing starts late
         return
+    queue = queue_state(spec, observed.job, observed.workload) if observed.job is not None else None
+    if queue is not None:
+        builder.set(ConditionType.QUEUED, queue.status, queue.reason, queue.message)
     done = sum(1 for s in shards if s.state is ShardState.SUCCEEDED)
     builder.set(
         ConditionType.INFERENCE_COMPLETE,
@@ -281,6 +308,7 @@ def _headline(builder: _StatusBuilder, phase: Phase) -> str:
         Phase.FAILED: (ConditionType.FAILED,),
         Phase.PENDING: (ConditionType.VALIDATED,),
         Phase.SUSPENDED: (ConditionType.SUSPENDED,),
+        Phase.QUEUED: (ConditionType.QUEUED,),
         Phase.INFERRING: (ConditionType.INFERENCE_COMPLETE,),
         Phase.REVIEW: (ConditionType.REVIEW_READY, ConditionType.INFERENCE_COMPLETE),
         Phase.FINALIZING: (ConditionType.FINALIZED, ConditionType.REVIEW_READY),

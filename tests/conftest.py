@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.services",
     "tests.fixtures.operator",
     "tests.fixtures.browser",
+    "tests.fixtures.kueue",
 ]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the pinned control-plane tools (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd, kwok, helm) into a cache outside the repository,
+# kube-scheduler, kubectl, etcd, kwok, helm, kueue) into a cache outside the repository,
 # keyed by tool version and the pinning module's go.sum, and prints the bin dir.
 # A warm rerun only checks that the binaries exist.
 set -euo pipefail
@@ -52,4 +52,16 @@ build_module k8s "$K8S_VERSION" "$here/k8s" "$k8s_ldflags" \
 build_module etcd "$ETCD_VERSION" "$here/etcd" "" go.etcd.io/etcd/server/v3
 build_module kwok "$KWOK_VERSION" "$here/kwok" "-X sigs.k8s.io/kwok/pkg/consts.Version=v$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
 build_module helm "$HELM_VERSION" "$here/helm" "-X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" helm.sh/helm/v3/cmd/helm
+build_module kueue "$KUEUE_VERSION" "$here/kueue" "-X sigs.k8s.io/kueue/pkg/version.GitVersion=v$KUEUE_VERSION" \
+  sigs.k8s.io/kueue/cmd/kueue
+# Kueue's CRDs and webhook manifests ship in its module; keep them beside the binary (tools/cluster/kueue.py).
+kueue_config="$(key kueue "$KUEUE_VERSION" "$here/kueue")/config"
+if [ ! -f "$kueue_config/.complete" ]; then
+  src="$(cd "$here/kueue" && go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)/config/components"
+  rm -rf "$kueue_config" && mkdir -p "$kueue_config/crd"
+  cp "$src"/crd/bases/*.yaml "$kueue_config/crd/"
+  cp "$src/webhook/manifests.yaml" "$kueue_config/webhooks.yaml"
+  chmod -R u+w "$kueue_config" && touch "$kueue_config/.complete"
+fi
+ln -sfn "$kueue_config" "$cache/bin/kueue-config"
 echo "$cache/bin"

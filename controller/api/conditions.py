@@ -63,6 +63,8 @@ def derive_phase(spec: AutoLabelRunSpec, conditions: Sequence[Condition]) -> Pha
         return Phase.FINALIZING if spec.finalize else Phase.REVIEW
     if spec.suspend or is_true(conditions, ConditionType.SUSPENDED):
         return Phase.SUSPENDED
+    if is_true(conditions, ConditionType.QUEUED):
+        return Phase.QUEUED
     if is_true(conditions, ConditionType.VALIDATED):
         return Phase.INFERRING
     return Phase.PENDING

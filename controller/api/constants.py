@@ -90,6 +90,7 @@ class Phase(StrEnum):
     DISCARDED = "Discarded"
     FAILED = "Failed"
     SUSPENDED = "Suspended"
+    QUEUED = "Queued"  # Kueue holds the worker Job: waiting for quota, or preempted
 
 
 TERMINAL_PHASES: Final = frozenset({Phase.FINALIZED, Phase.DISCARDED})
@@ -118,6 +119,7 @@ class ConditionType(StrEnum):
     VALIDATED = "Validated"  # the spec, the dataset, the Secret and the Triton model were checked
     INFERENCE_COMPLETE = "InferenceComplete"  # every shard succeeded
     SUSPENDED = "Suspended"  # spec.suspend holds the Job
+    QUEUED = "Queued"  # Kueue holds the Job (spec.execution.queueName): no quota yet, or preempted
     REVIEW_READY = "ReviewReady"  # predictions are in the dataset and review statistics are current
     FINALIZED = "Finalized"  # approved labels promoted, the rest removed
     DISCARDED = "Discarded"  # the run's predictions were removed on request
@@ -157,6 +159,11 @@ class Reason(StrEnum):
     # Suspended
     SUSPENDED_BY_SPEC = "SuspendedBySpec"
     RESUMED = "Resumed"
+    # Queued (Kueue) / Failed
+    WAITING_FOR_QUOTA = "WaitingForQuota"
+    PREEMPTED = "Preempted"
+    ADMITTED = "Admitted"
+    QUEUE_NOT_FOUND = "QueueNotFound"
     # ReviewReady / Finalized / Discarded
     REVIEW_STATISTICS_UPDATED = "ReviewStatisticsUpdated"
     REVIEW_STATISTICS_FAILED = "ReviewStatisticsFailed"

@@ -85,7 +85,7 @@ def test_job_carries_every_execution_setting() -> None:
     assert (job_spec["completionMode"], job_spec["completions"], job_spec["parallelism"]) == ("Indexed", 4, 2)
     assert job_spec["backoffLimitPerIndex"] == 3 and job_spec["maxFailedIndexes"] == 0
     assert job_spec["activeDeadlineSeconds"] == 600 and job_spec["ttlSecondsAfterFinished"] == 3600
-    assert job_spec["suspend"] is False
+    assert job_spec["suspend"] is True  # queueName: created suspended, Kueue admits it
     assert pod["nodeSelector"] == {"gpu": "yes"} and pod["priorityClassName"] == "low"
     assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists"}]
     assert pod["serviceAccountName"] == "worker" and pod["restartPolicy"] == "Never"

@@ -19,7 +19,14 @@ TEMPLATES = REPO / "charts" / "autolabel-operator" / "templates"
 Grant = tuple[str, str, str]
 
 _CALL = re.compile(r"\.(read|list|create|patch|delete|replace)_namespaced_(\w+?)(?=[(,])")
-_VERB = {"read": "get", "list": "list", "create": "create", "patch": "patch", "delete": "delete"}
+_VERB = {
+    "read": "get",
+    "get": "get",
+    "list": "list",
+    "create": "create",
+    "patch": "patch",
+    "delete": "delete",
+}
 _RESOURCE = {
     "job": ("batch", "jobs"),
     "deployment": ("apps", "deployments"),
@@ -44,12 +51,24 @@ KOPF_CALLS: set[Grant] = {
 OWNER_CALLS: set[Grant] = {("autolabel.dev", "autolabelruns/finalizers", "update")}
 
 
+# Kueue's objects (runs with spec.execution.queueName): `<verb>_namespaced_custom_object`, then
+# (or, passed as a function, after it) the group constant, the version and the plural.
+_KUEUE_CALL = re.compile(
+    r"\.(get|list|patch)_namespaced_custom_object[(,]\s*KUEUE_GROUP,\s*KUEUE_VERSION,\s*\w+,\s*\"(\w+)\""
+)
+
+
 def calls_in(*paths: Path) -> set[Grant]:
     grants: set[Grant] = set()
     for path in paths:
-        for verb, kind in _CALL.findall(path.read_text()):
+        text = path.read_text()
+        for verb, kind in _CALL.findall(text):
+            if kind == "custom_object":
+                continue  # Kueue's, read below
             group, resource = _RESOURCE[kind]
             grants.add((group, resource, _VERB[verb]))
+        for verb, plural in _KUEUE_CALL.findall(text):
+            grants.add(("kueue.x-k8s.io", plural, _VERB.get(verb, verb)))
     return grants
 
 
@@ -81,6 +100,7 @@ def test_only_kube_py_calls_the_api_in_the_controller() -> None:
 def test_controller_cluster_role_is_exactly_the_calls_it_makes() -> None:
     controller = calls_in(REPO / "controller" / "kube.py")
     assert ("batch", "jobs", "create") in controller  # the parser sees the calls
+    assert ("kueue.x-k8s.io", "workloads", "patch") in controller
     granted = role_grants("clusterrole.yaml", "ClusterRole")
     assert granted == controller | KOPF_CALLS | OWNER_CALLS
     assert not {g for g in granted if g[1] == "secrets"}  # never a database Secret
