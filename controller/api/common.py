@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     StringConstraints,
     WithJsonSchema,
     model_validator,
@@ -100,6 +101,8 @@ def _check_quantity(value: int | str) -> int | str:
 Quantity = Annotated[
     int | str,
     AfterValidator(_check_quantity),
+    # Pod specs take quantities as strings (the Kubernetes client refuses `nvidia.com/gpu: 1` as an int).
+    PlainSerializer(str, return_type=str),
     WithJsonSchema({"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN, "minimum": 0}),
 ]
 

@@ -189,3 +189,17 @@ def test_every_container_meets_the_restricted_pod_security_standard() -> None:
     assert worker["securityContext"]["readOnlyRootFilesystem"] is True
     scratch = next(m for m in worker["volumeMounts"] if m["mountPath"] == "/tmp")
     assert {"name": scratch["name"], "emptyDir": {}} in pod["volumes"]
+
+
+def test_integer_quantities_reach_the_pod_as_strings() -> None:
+    """`nvidia.com/gpu: 1` is valid YAML for a quantity; the Kubernetes client takes only strings."""
+    from kubernetes import client
+
+    execution = {
+        **spec()["execution"],
+        "resources": {"requests": {"cpu": 2}, "limits": {"nvidia.com/gpu": 1}},
+    }
+    job = build_job(execution=execution)
+    resources = job["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources == {"requests": {"cpu": "2"}, "limits": {"nvidia.com/gpu": "1"}}
+    assert client.ApiClient().sanitize_for_serialization(job) == job
