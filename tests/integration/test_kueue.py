@@ -159,7 +159,7 @@ def test_two_runs_needing_the_whole_quota_run_one_after_the_other_and_suspend_ac
     assert condition(done, "Queued")["reason"] == "Admitted"
     assert seen["ran"] == {"kueue-first", "kueue-second"}
     assert seen["together"] == [], f"both runs had workers at once: {seen['together'][:3]}"
-    assert_each_sample_labeled_once(second_dataset, second["spec"]["labelField"], uids["kueue-second"])
+    assert_each_sample_labeled_once(second_dataset, done["status"]["reviewField"], uids["kueue-second"])
 
 
 def test_a_preempted_run_keeps_its_labels_and_resumes(
@@ -175,10 +175,9 @@ def test_a_preempted_run_keeps_its_labels_and_resumes(
         queueName=gpu_queue,
         priorityClassName="autolabel-urgent",
     )
-    field = low["spec"]["labelField"]
     apply(cluster, low)
     started = wait_for(operator, "kueue-low", lambda r: phase(r) == "Inferring", "the low run admitted")
-    uid = started["metadata"]["uid"]
+    uid, field = started["metadata"]["uid"], started["status"]["reviewField"]  # the staging field
     wait_until("the low run labeled some samples", lambda: labeled_by(low_dataset, field, uid) >= 4, 300)
     progress: list[int] = []
     apply(cluster, high)
@@ -211,7 +210,9 @@ def test_a_preempted_run_keeps_its_labels_and_resumes(
     assert phase(done) == "Review", json.dumps(done["status"], indent=1)
     assert progress == sorted(progress), f"progress went backwards: {progress}"
     assert_each_sample_labeled_once(low_dataset, field, uid)
-    assert_each_sample_labeled_once(high_dataset, high["spec"]["labelField"], high_done["metadata"]["uid"])
+    assert_each_sample_labeled_once(
+        high_dataset, high_done["status"]["reviewField"], high_done["metadata"]["uid"]
+    )
 
 
 def test_a_queue_name_without_a_local_queue_fails_with_the_reason(
