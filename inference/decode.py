@@ -1,8 +1,11 @@
 """Image decode and preprocess: file -> the model's input array, in a worker thread.
 
 JPEGs are decoded at reduced scale when the model input is much smaller (PIL's
-``draft``), which is most of the decode cost saved. The image is resized whole
-(no crop, no letterbox) so relative box coordinates map straight back.
+``draft``), which is most of the decode cost saved. The image is resized whole:
+stretched over the input (relative box coordinates map straight back), or
+letterboxed (aspect kept, centred, padded grey); the `Window` returned with the
+pixels maps predictions back onto the image (inference/geometry.py). Float inputs
+are scaled to 0-1 (unless ``scale`` is off) and normalised by mean/std when given.
 
 An image over PIL's decompression-bomb limit is a failed image like any unreadable
 file. `decode_budget` sizes the decode-ahead window and the requests in flight by
@@ -18,7 +21,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
-from inference.config import InputLayout, ModelConfig, PathRewrite
+from inference.config import LETTERBOX_FILL, InputLayout, ModelConfig, PathRewrite, ResizeMode
+from inference.geometry import Window, letterbox_window, stretch_window
 from inference.model_spec import InputSpec
 
 DECODE_BUFFER_BYTES = 1 << 30
@@ -73,18 +77,36 @@ class Preprocessor:
     input_spec: InputSpec
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
+    scale: bool = True
+    resize: ResizeMode = ResizeMode.STRETCH
 
     @classmethod
     def for_model(cls, input_spec: InputSpec, model: ModelConfig) -> Preprocessor:
-        return cls(input_spec, model.normalize_mean, model.normalize_std)
+        return cls(input_spec, model.normalize_mean, model.normalize_std, model.scale, model.resize)
 
     def load(self, path: str) -> npt.NDArray[np.generic]:
         """Decode and convert; raises DecodeError with a reason on any unreadable image."""
+        return self.decode(path)[0]
+
+    def decode(self, path: str) -> tuple[npt.NDArray[np.generic], Window]:
+        """The input row and where the image lies in it; raises DecodeError on any unreadable image."""
         size = (self.input_spec.width, self.input_spec.height)
         try:
             with Image.open(path) as image:
-                image.draft("RGB", size)
-                rgb = image.convert("RGB").resize(size, Image.Resampling.BILINEAR)
+                window = (
+                    letterbox_window(image.width, image.height, *size)
+                    if self.resize == ResizeMode.LETTERBOX
+                    else stretch_window(*size)
+                )
+                image.draft("RGB", (window.width, window.height))
+                content = image.convert("RGB").resize(
+                    (window.width, window.height), Image.Resampling.BILINEAR
+                )
+                if window.fills_input:
+                    rgb = content
+                else:
+                    rgb = Image.new("RGB", size, (LETTERBOX_FILL,) * 3)
+                    rgb.paste(content, (window.x, window.y))
                 pixels = np.asarray(rgb, dtype=np.uint8)
         except FileNotFoundError as error:
             raise DecodeError("file not found", path) from error
@@ -94,12 +116,14 @@ class Preprocessor:
             raise DecodeError("not an image", path) from error
         except (OSError, ValueError, SyntaxError) as error:
             raise DecodeError("decode error", f"{path}: {error}") from error
-        return self._to_tensor_layout(pixels)
+        return self._to_tensor_layout(pixels), window
 
     def _to_tensor_layout(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.generic]:
         array: npt.NDArray[np.generic] = pixels
         if self.input_spec.datatype != "UINT8":
-            scaled = pixels.astype(np.float32) / 255.0
+            scaled = pixels.astype(np.float32)
+            if self.scale:
+                scaled /= 255.0
             if self.mean is not None and self.std is not None:
                 scaled = (scaled - np.array(self.mean, np.float32)) / np.array(self.std, np.float32)
             array = scaled.astype(np.float16 if self.input_spec.datatype == "FP16" else np.float32)

@@ -12,6 +12,7 @@ from inference.config import InputLayout, ModelConfig
 from inference.errors import PreflightError
 
 IMAGE_INPUT_DATATYPES = ("UINT8", "FP32", "FP16")
+FLOAT_DATATYPES = ("FP16", "FP32", "FP64", "BF16")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,11 @@ def resolve_input(metadata: ModelMetadata, model: ModelConfig) -> InputSpec:
         raise PreflightError(
             f"input {spec.name!r} of {metadata.name!r} is {spec.datatype}; "
             f"the worker sends {IMAGE_INPUT_DATATYPES}"
+        )
+    if spec.datatype == "UINT8" and model.normalize_mean is not None:
+        raise PreflightError(
+            f"input {spec.name!r} of {metadata.name!r} is UINT8: the worker sends raw 0-255 pixels, so "
+            "preprocess.mean/std cannot apply; remove them, or serve a model with an FP32/FP16 input"
         )
     shape = metadata.item_shape(spec)
     if len(shape) != 3:

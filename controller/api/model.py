@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Literal, Self
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
+from contract.worker import BOX_OUTPUT_FORMATS, LETTERBOX_FILL, BoxFormat, InputLayout, ResizeMode
 from controller.api.common import (
     LIST_OF_UNIQUE_VALUES,
     NORMAL_PATH_MESSAGE,
@@ -90,23 +92,92 @@ class TritonSidecar(ApiModel):
         return self
 
 
-class Preprocess(ApiModel):
-    """Image preprocessing when the model's configuration does not say it."""
+class BoxCoordinates(StrEnum):
+    """Whether box coordinates are relative to the model input (0-1) or its pixels."""
 
-    layout: Literal["NCHW", "NHWC"] | None = Field(
+    NORMALIZED = "normalized"
+    PIXELS = "pixels"
+
+
+Channels = Annotated[list[float], Field(min_length=3, max_length=3)]
+
+
+class Preprocess(ApiModel):
+    """How each image becomes the model's input tensor; the input datatype (UINT8, FP16, FP32) is the model's.
+
+    UINT8 inputs get the 0-255 pixels as they are; FP16/FP32 inputs get
+    (pixel / 255 - mean) / std with scale true (the default), (pixel - mean) / std with
+    scale false, and no mean/std step when mean and std are unset.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            cel_rule(
+                "has(self.width) == has(self.height)",
+                "preprocess.width and preprocess.height go together: set both or neither",
+                field_path=".width",
+            ),
+            cel_rule(
+                "has(self.mean) == has(self.std)",
+                "preprocess.mean and preprocess.std go together: set both or neither",
+                field_path=".mean",
+            ),
+            cel_rule(
+                "!has(self.std) || self.std.all(value, value > 0.0)",
+                "preprocess.std values must be greater than 0",
+                field_path=".std",
+            ),
+        )
+    )
+
+    layout: InputLayout | None = Field(
         default=None,
-        description="Input tensor layout; default: from the model's input shape.",
+        description="Input tensor layout, NCHW or NHWC; default: from the model's input shape.",
     )
     width: int | None = Field(
-        default=None, ge=1, le=8192, description="Input width; default: from the model's input shape."
+        default=None,
+        ge=1,
+        le=8192,
+        description="Input width (with height); default: from the model's input shape. Needed when the "
+        "model takes any size.",
     )
     height: int | None = Field(
-        default=None, ge=1, le=8192, description="Input height; default: from the model's input shape."
+        default=None, ge=1, le=8192, description="Input height (with width); default: from the model's input."
     )
-    resize: Literal["stretch", "letterbox"] = Field(
-        default="stretch",
-        description="stretch (default) or letterbox (keep aspect).",
+    resize: ResizeMode = Field(
+        default=ResizeMode.STRETCH,
+        description="stretch (default): the whole image resized to the input; letterbox: aspect kept, "
+        f"centred, padded with grey {LETTERBOX_FILL} (boxes and masks are mapped back to the original "
+        "image).",
     )
+    scale: bool = Field(
+        default=True,
+        description="FP16/FP32 inputs: divide pixels by 255 (0-1) before mean/std (default true); false "
+        "keeps 0-255. Ignored for UINT8 inputs.",
+    )
+    mean: Channels | None = Field(
+        default=None,
+        description="FP16/FP32 inputs: per-channel (R, G, B) mean subtracted after scaling, e.g. ImageNet's "
+        "[0.485, 0.456, 0.406]; set with std.",
+    )
+    std: Channels | None = Field(
+        default=None,
+        description="FP16/FP32 inputs: per-channel (R, G, B) standard deviation divided by after the mean, "
+        "e.g. ImageNet's [0.229, 0.224, 0.225]; set with mean.",
+    )
+
+    @model_validator(mode="after")
+    def _paired(self) -> Self:
+        errors = []
+        if (self.width is None) != (self.height is None):
+            errors.append("preprocess.width and preprocess.height go together: set both or neither")
+        if (self.mean is None) != (self.std is None):
+            errors.append("preprocess.mean and preprocess.std go together: set both or neither")
+        if self.std is not None and any(value <= 0 for value in self.std):
+            errors.append("preprocess.std values must be greater than 0")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
 
 
 class TensorNames(ApiModel):
@@ -138,6 +209,10 @@ class EmbeddingsSpec(ApiModel):
     )
 
 
+_BOX_FORMAT_NAMES = ", ".join(repr(f.value) for f in BOX_OUTPUT_FORMATS)
+_BOX_FORMATS_RULE = "!has(self.{field}) || self.outputFormat in [" + _BOX_FORMAT_NAMES + "]"
+
+
 class ModelSpec(ApiModel):
     """The Triton model that produces the labels, and how to read its outputs."""
 
@@ -145,6 +220,16 @@ class ModelSpec(ApiModel):
         json_schema_extra=cel_rules(
             cel_rule(
                 "has(self.endpoint) != has(self.sidecar)", "exactly one of endpoint or sidecar must be set"
+            ),
+            cel_rule(
+                _BOX_FORMATS_RULE.format(field="boxFormat"),
+                "boxFormat applies only to outputFormat boxes or yolo",
+                field_path=".boxFormat",
+            ),
+            cel_rule(
+                _BOX_FORMATS_RULE.format(field="boxCoordinates"),
+                "boxCoordinates applies only to outputFormat boxes or yolo",
+                field_path=".boxCoordinates",
             ),
             cel_rule(
                 "!self.zeroShot || (has(self.classes) && size(self.classes) > 0)",
@@ -165,8 +250,27 @@ class ModelSpec(ApiModel):
         default=None, pattern=r"^[0-9]+$", description="Model version; default: the latest ready."
     )
     output_format: OutputFormat = Field(
-        description="Output adapter: boxes or yolo (detection), logits or probabilities (classification), "
-        "mask (segmentation)."
+        description="Output adapter. detection: boxes (boxes [N, 4], scores [N], labels [N] tensors) or yolo "
+        "(one [N, 4 + classes] v8 or [N, 5 + classes] v5 tensor, NMS done by the worker); classification: "
+        "logits (softmax applied) or probabilities; segmentation: mask (class ids per pixel from an integer "
+        "tensor, class scores from a float one), logits or probabilities ([classes, H, W] scores, or [H, W] "
+        "for one foreground class)."
+    )
+    box_format: BoxFormat | None = Field(
+        default=None,
+        description="boxes and yolo: how a box's four numbers are laid out: xyxy (corners), xywh (corner, "
+        "size) or cxcywh (centre, size); default cxcywh for yolo, xyxy for boxes.",
+    )
+    box_coordinates: BoxCoordinates | None = Field(
+        default=None,
+        description="boxes and yolo: normalized (0-1 of the model input) or pixels (of the model input); "
+        "default pixels for yolo, normalized for boxes.",
+    )
+    nms_iou_threshold: float = Field(
+        default=0.45,
+        gt=0,
+        le=1,
+        description="yolo: boxes of one class overlapping a better one by more than this IoU are dropped.",
     )
     tensors: TensorNames | None = Field(
         default=None, description="Tensor names, where the model configuration does not tell."
@@ -194,4 +298,7 @@ class ModelSpec(ApiModel):
             raise ValueError("exactly one of endpoint or sidecar must be set")
         if self.zero_shot and not self.classes:
             raise ValueError("zeroShot models need at least one text prompt in classes")
+        for name, value in (("boxFormat", self.box_format), ("boxCoordinates", self.box_coordinates)):
+            if value is not None and self.output_format not in BOX_OUTPUT_FORMATS:
+                raise ValueError(f"{name} applies only to outputFormat boxes or yolo")
         return self

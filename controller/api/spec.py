@@ -45,13 +45,17 @@ def _output_format_rule() -> str:
     return " : ".join(clauses) + " : false"
 
 
+OUTPUT_FORMAT_MESSAGE = "model.outputFormat must fit the task: " + "; ".join(
+    f"{task.value} takes {' or '.join(f.value for f in fits)}"
+    for task, fits in OUTPUT_FORMATS_BY_TASK.items()
+)
+
 _RESERVED_LIST = ", ".join(repr(name) for name in RESERVED_FIELD_NAMES)
 
 SPEC_RULES = cel_rules(
     cel_rule(
         _output_format_rule(),
-        "model.outputFormat must fit the task: detection takes boxes or yolo, classification takes logits "
-        "or probabilities, segmentation takes mask",
+        OUTPUT_FORMAT_MESSAGE,
         field_path=".model.outputFormat",
     ),
     cel_rule(
@@ -158,7 +162,8 @@ class AutoLabelRunSpec(ApiModel):
         errors = []
         if self.model.output_format not in OUTPUT_FORMATS_BY_TASK[self.task]:
             errors.append(
-                f"model.outputFormat {self.model.output_format.value} does not fit task {self.task.value}"
+                f"model.outputFormat {self.model.output_format.value} does not fit task {self.task.value}: "
+                + OUTPUT_FORMAT_MESSAGE
             )
         if self.mask_dir is not None:
             media = self.dataset.media

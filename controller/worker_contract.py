@@ -1,0 +1,133 @@
+"""The controller's half of the contract: an AutoLabelRun's spec -> the typed worker and review configs.
+
+`worker_config` is the only place where CRD fields become worker settings; the
+objects it builds are the worker's own models (`contract.worker`), validated
+here, so a spec the worker could not read is refused before any Job exists.
+The controller never imports the worker's code, only the shared `contract`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from contract.review import ReviewConfig
+from contract.worker import (
+    EMBEDDINGS_FIELD_SUFFIX,
+    STAGING_FIELD_SUFFIX,
+    EmbeddingsConfig,
+    ModelConfig,
+    PathRewrite,
+    ProgressChannel,
+    Protocol,
+    RunIdentity,
+    Target,
+    TensorNames,
+    WorkerConfig,
+)
+from controller.api import AutoLabelRunSpec
+from controller.api.model import BoxCoordinates, ModelSpec
+from controller.names import progress_config_map_name
+
+
+def staging_field(spec: AutoLabelRunSpec) -> str:
+    """Where the run's predictions live until finalize."""
+    return f"{spec.label_field}{STAGING_FIELD_SUFFIX}"
+
+
+def embeddings_field(spec: AutoLabelRunSpec) -> str | None:
+    embeddings = spec.model.embeddings
+    if embeddings is None:
+        return None
+    return embeddings.field or f"{spec.label_field}{EMBEDDINGS_FIELD_SUFFIX}"
+
+
+def triton_url(spec: AutoLabelRunSpec) -> tuple[str, Protocol]:
+    """(host:port, protocol) the worker calls: the endpoint, or the sidecar on localhost."""
+    if spec.model.endpoint is not None:
+        return spec.model.endpoint.address, Protocol(spec.model.endpoint.protocol)
+    assert spec.model.sidecar is not None
+    return f"127.0.0.1:{spec.model.sidecar.grpc_port}", Protocol.GRPC
+
+
+def _tensors(model: ModelSpec) -> TensorNames:
+    names = model.tensors
+    if names is None:
+        return TensorNames()
+    given = {key: value for key, value in names.model_dump().items() if value is not None}
+    return TensorNames(**given)
+
+
+def model_config(spec: AutoLabelRunSpec) -> ModelConfig:
+    """The worker's model settings: server, adapter, preprocessing, classes, thresholds."""
+    model = spec.model
+    preprocess = model.preprocess
+    url, protocol = triton_url(spec)
+    size = (preprocess.height, preprocess.width) if preprocess.height and preprocess.width else None
+    embeddings = model.embeddings
+    field = embeddings_field(spec)
+    return ModelConfig(
+        url=url,
+        protocol=protocol,
+        name=model.name,
+        version=model.version or "",
+        output_format=model.output_format,
+        tensors=_tensors(model),
+        input_size=size,
+        input_layout=preprocess.layout,
+        resize=preprocess.resize,
+        scale=preprocess.scale,
+        normalize_mean=tuple(preprocess.mean) if preprocess.mean else None,  # type: ignore[arg-type]
+        normalize_std=tuple(preprocess.std) if preprocess.std else None,  # type: ignore[arg-type]
+        classes=list(model.class_names) if model.class_names else None,
+        keep_classes=list(model.classes) if model.classes else None,
+        confidence_threshold=spec.confidence_threshold or 0.0,
+        box_format=model.box_format,
+        boxes_normalized=None
+        if model.box_coordinates is None
+        else model.box_coordinates is BoxCoordinates.NORMALIZED,
+        nms_iou_threshold=model.nms_iou_threshold,
+        store_logits=spec.store_logits,
+        embeddings=None
+        if embeddings is None or field is None
+        else EmbeddingsConfig(
+            tensor=embeddings.output, field=field, model=embeddings.model, version=embeddings.version or ""
+        ),
+        timeout_s=spec.execution.request_timeout_seconds,
+    )
+
+
+def worker_config(metadata: Mapping[str, Any], spec: AutoLabelRunSpec) -> WorkerConfig:
+    """The worker's configuration for this run (its JSON form: `WorkerConfig.to_json`)."""
+    target = spec.dataset.target
+    execution = spec.execution
+    media = spec.dataset.media
+    settings: dict[str, Any] = {}
+    if execution.decode_workers:
+        settings["decode_threads"] = execution.decode_workers
+    return WorkerConfig(
+        run=RunIdentity(namespace=metadata["namespace"], name=metadata["name"], uid=metadata["uid"]),
+        dataset=spec.dataset.name,
+        target=Target(view=target.view, tags=target.tags, sample_ids=target.sample_ids),
+        shards=execution.effective_shards,
+        label_field=spec.label_field,
+        staging_field=staging_field(spec),
+        task=spec.task,
+        model=model_config(spec),
+        batch_size=execution.batch_size,
+        max_in_flight=execution.max_in_flight,
+        write_batch_size=execution.write_batch_size,
+        media_path_rewrite=[]
+        if media is None
+        else [PathRewrite(**{"from": r.dataset_prefix, "to": r.mount_prefix}) for r in media.path_rewrites],
+        mask_dir=spec.mask_dir,
+        progress=ProgressChannel(
+            kind="configmap", config_map=progress_config_map_name(metadata), namespace=metadata["namespace"]
+        ),
+        **settings,
+    )
+
+
+def review_config(spec: AutoLabelRunSpec) -> ReviewConfig:
+    """The review steps' configuration: the rules, tags and quality settings of ``spec.review``."""
+    return ReviewConfig.model_validate(spec.review.dump())
