@@ -55,17 +55,18 @@ class OutputFormat(StrEnum):
 
     BOXES = "boxes"  # detection: boxes [N, 4], scores [N], labels [N]
     YOLO = "yolo"  # detection: one [N, 4 + C] (v8) or [N, 5 + C] (v5) tensor, NMS done by the worker
+    EFFICIENT_NMS = "efficient_nms"  # detection: TensorRT EfficientNMS num_dets, det_boxes/scores/classes
     LOGITS = "logits"  # classification, segmentation: scores before softmax (sigmoid for one channel)
     PROBABILITIES = "probabilities"  # classification, segmentation: scores after softmax/sigmoid
     MASK = "mask"  # segmentation: class ids per pixel (integer tensor) or class scores (float tensor)
 
 
 OUTPUT_FORMATS_BY_TASK: Final[dict[Task, tuple[OutputFormat, ...]]] = {
-    Task.DETECTION: (OutputFormat.BOXES, OutputFormat.YOLO),
+    Task.DETECTION: (OutputFormat.BOXES, OutputFormat.YOLO, OutputFormat.EFFICIENT_NMS),
     Task.CLASSIFICATION: (OutputFormat.LOGITS, OutputFormat.PROBABILITIES),
     Task.SEGMENTATION: (OutputFormat.MASK, OutputFormat.LOGITS, OutputFormat.PROBABILITIES),
 }
-BOX_OUTPUT_FORMATS: Final = (OutputFormat.BOXES, OutputFormat.YOLO)
+BOX_OUTPUT_FORMATS: Final = (OutputFormat.BOXES, OutputFormat.YOLO, OutputFormat.EFFICIENT_NMS)
 """The formats whose boxes boxFormat and boxCoordinates describe."""
 LEGACY_OUTPUT_FORMATS: Final = {"boxes_scores_labels": OutputFormat.BOXES, "class_ids": OutputFormat.MASK}
 """Worker-only names of earlier versions, still read from hand-written configurations."""
@@ -118,10 +119,23 @@ class TensorNames(_Model):
     """Tensor names; any left empty are taken from the model's metadata when unambiguous."""
 
     input: str | None = None  # the image input
+    text: str | None = None  # zero-shot: the BYTES input taking the prompts; default: the only BYTES input
     output: str | None = None  # classification, segmentation, yolo
-    boxes: str = "BOXES"
-    scores: str = "SCORES"
-    labels: str = "LABELS"
+    boxes: str | None = None  # boxes: BOXES; efficient_nms: det_boxes
+    scores: str | None = None  # boxes: SCORES; efficient_nms: det_scores
+    labels: str | None = None  # boxes: LABELS; efficient_nms: det_classes
+    count: str | None = None  # efficient_nms: num_dets
+
+    def detection_outputs(self, output_format: OutputFormat) -> tuple[str, str, str, str | None]:
+        """(boxes, scores, labels, count) tensor names, the format's usual names where none is set."""
+        if output_format == OutputFormat.EFFICIENT_NMS:
+            return (
+                self.boxes or "det_boxes",
+                self.scores or "det_scores",
+                self.labels or "det_classes",
+                self.count or "num_dets",
+            )
+        return (self.boxes or "BOXES", self.scores or "SCORES", self.labels or "LABELS", None)
 
 
 class EmbeddingsConfig(_Model):
@@ -148,9 +162,10 @@ class ModelConfig(_Model):
     normalize_std: tuple[float, float, float] | None = None
     classes: list[str] | None = None  # class names by index; default: the model's label file
     keep_classes: list[str] | None = None  # keep only labels of these classes
+    zero_shot: bool = False  # classes are sent as text prompts; output index i is prompt i
     confidence_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     box_format: BoxFormat | None = None  # default: cxcywh for yolo, xyxy otherwise
-    boxes_normalized: bool | None = None  # False: pixels of the model input; default: False for yolo
+    boxes_normalized: bool | None = None  # False: pixels of the model input; default: normalized for boxes
     nms_iou_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.45  # yolo only
     store_logits: bool = False  # classification only
     embeddings: EmbeddingsConfig | None = None
@@ -170,6 +185,8 @@ class ModelConfig(_Model):
     def _consistent(self) -> Self:
         if (self.normalize_mean is None) != (self.normalize_std is None):
             raise ValueError("normalizeMean and normalizeStd go together: set both or neither")
+        if self.zero_shot and not self.classes:
+            raise ValueError("zeroShot needs the prompts in classes")
         if self.normalize_std is not None and any(value <= 0 for value in self.normalize_std):
             raise ValueError(f"normalizeStd must be positive; got {list(self.normalize_std)}")
         return self
@@ -183,10 +200,10 @@ class ModelConfig(_Model):
 
     @property
     def resolved_boxes_normalized(self) -> bool:
-        """Whether boxes are relative (0-1) to the model input; YOLO exports give pixels."""
+        """Whether boxes are relative (0-1) to the model input; YOLO and TensorRT NMS exports give pixels."""
         if self.boxes_normalized is not None:
             return self.boxes_normalized
-        return self.output_format != OutputFormat.YOLO
+        return self.output_format == OutputFormat.BOXES
 
 
 class PathRewrite(_Model):

@@ -79,8 +79,10 @@ def model_config(spec: AutoLabelRunSpec) -> ModelConfig:
         scale=preprocess.scale,
         normalize_mean=tuple(preprocess.mean) if preprocess.mean else None,  # type: ignore[arg-type]
         normalize_std=tuple(preprocess.std) if preprocess.std else None,  # type: ignore[arg-type]
-        classes=list(model.class_names) if model.class_names else None,
-        keep_classes=list(model.classes) if model.classes else None,
+        # A zero-shot model's classes are its prompts, which name its outputs; otherwise a filter.
+        classes=list(model.classes or []) if model.zero_shot else list(model.class_names or []) or None,
+        keep_classes=list(model.classes) if model.classes and not model.zero_shot else None,
+        zero_shot=model.zero_shot,
         confidence_threshold=spec.confidence_threshold or 0.0,
         box_format=model.box_format,
         boxes_normalized=None

@@ -15,7 +15,18 @@ from typing import Any
 IMMUTABLE_FIELDS: dict[tuple[str, ...], tuple[str, ...]] = {
     (): ("task", "maskDir"),
     ("dataset",): ("name", "target", "media"),
-    ("model",): ("name", "version", "outputFormat", "tensors", "classNames", "classes", "embeddings"),
+    ("model",): (
+        "name",
+        "version",
+        "outputFormat",
+        "tensors",
+        "boxFormat",
+        "boxCoordinates",
+        "classNames",
+        "classes",
+        "zeroShot",
+        "embeddings",
+    ),
 }
 
 

@@ -183,14 +183,35 @@ class Preprocess(ApiModel):
 class TensorNames(ApiModel):
     """Names of the model's tensors, for models whose configuration leaves them ambiguous."""
 
-    input: TensorName | None = Field(default=None, description="The image input tensor.")
+    input: TensorName | None = Field(
+        default=None, description="The image input tensor; default: the model's only non-BYTES input."
+    )
+    text: TensorName | None = Field(
+        default=None,
+        description="zeroShot: the BYTES input tensor the prompts (classes) are sent in, one string each; "
+        "default: the model's only BYTES input.",
+    )
     output: TensorName | None = Field(
         default=None, description="The single output tensor (yolo, logits, probabilities, mask)."
     )
-    boxes: TensorName | None = Field(default=None, description="Boxes output tensor (outputFormat boxes).")
-    scores: TensorName | None = Field(default=None, description="Scores output tensor (outputFormat boxes).")
+    boxes: TensorName | None = Field(
+        default=None,
+        description="Boxes output [N, 4] per image (outputFormat boxes: default BOXES; efficient_nms: "
+        "det_boxes).",
+    )
+    scores: TensorName | None = Field(
+        default=None,
+        description="Scores output [N] (outputFormat boxes: default SCORES; efficient_nms: det_scores).",
+    )
     labels: TensorName | None = Field(
-        default=None, description="Class index output tensor (outputFormat boxes)."
+        default=None,
+        description="Class index output [N] (outputFormat boxes: default LABELS; efficient_nms: "
+        "det_classes); rows with a negative index are padding.",
+    )
+    count: TensorName | None = Field(
+        default=None,
+        description="efficient_nms: the number of valid rows per image [1] (default num_dets); rows past it "
+        "are ignored.",
     )
 
 
@@ -209,6 +230,10 @@ class EmbeddingsSpec(ApiModel):
     )
 
 
+ZERO_SHOT_NAMES_MESSAGE = (
+    "classNames does not apply to zeroShot models: the prompts in classes name the outputs"
+)
+_BOX_FORMAT_LIST = ", ".join(f.value for f in BOX_OUTPUT_FORMATS)
 _BOX_FORMAT_NAMES = ", ".join(repr(f.value) for f in BOX_OUTPUT_FORMATS)
 _BOX_FORMATS_RULE = "!has(self.{field}) || self.outputFormat in [" + _BOX_FORMAT_NAMES + "]"
 
@@ -223,18 +248,23 @@ class ModelSpec(ApiModel):
             ),
             cel_rule(
                 _BOX_FORMATS_RULE.format(field="boxFormat"),
-                "boxFormat applies only to outputFormat boxes or yolo",
+                "boxFormat applies only to outputFormat " + _BOX_FORMAT_LIST,
                 field_path=".boxFormat",
             ),
             cel_rule(
                 _BOX_FORMATS_RULE.format(field="boxCoordinates"),
-                "boxCoordinates applies only to outputFormat boxes or yolo",
+                "boxCoordinates applies only to outputFormat " + _BOX_FORMAT_LIST,
                 field_path=".boxCoordinates",
             ),
             cel_rule(
                 "!self.zeroShot || (has(self.classes) && size(self.classes) > 0)",
                 "zeroShot models need at least one text prompt in classes",
                 field_path=".classes",
+            ),
+            cel_rule(
+                "!self.zeroShot || !has(self.classNames)",
+                ZERO_SHOT_NAMES_MESSAGE,
+                field_path=".classNames",
             ),
         )
     )
@@ -250,21 +280,23 @@ class ModelSpec(ApiModel):
         default=None, pattern=r"^[0-9]+$", description="Model version; default: the latest ready."
     )
     output_format: OutputFormat = Field(
-        description="Output adapter. detection: boxes (boxes [N, 4], scores [N], labels [N] tensors) or yolo "
-        "(one [N, 4 + classes] v8 or [N, 5 + classes] v5 tensor, NMS done by the worker); classification: "
+        description="Output adapter. detection: boxes (boxes [N, 4], scores [N], labels [N] tensors), yolo "
+        "(one [N, 4 + classes] v8 or [N, 5 + classes] v5 tensor, either transposed, NMS done by the worker) "
+        "or efficient_nms (TensorRT's EfficientNMS plugin: num_dets, det_boxes, det_scores, det_classes); "
+        "classification: "
         "logits (softmax applied) or probabilities; segmentation: mask (class ids per pixel from an integer "
         "tensor, class scores from a float one), logits or probabilities ([classes, H, W] scores, or [H, W] "
         "for one foreground class)."
     )
     box_format: BoxFormat | None = Field(
         default=None,
-        description="boxes and yolo: how a box's four numbers are laid out: xyxy (corners), xywh (corner, "
-        "size) or cxcywh (centre, size); default cxcywh for yolo, xyxy for boxes.",
+        description="boxes, yolo, efficient_nms: how a box's four numbers are laid out: xyxy (corners), xywh "
+        "(corner, size) or cxcywh (centre, size); default cxcywh for yolo, xyxy otherwise.",
     )
     box_coordinates: BoxCoordinates | None = Field(
         default=None,
-        description="boxes and yolo: normalized (0-1 of the model input) or pixels (of the model input); "
-        "default pixels for yolo, normalized for boxes.",
+        description="boxes, yolo, efficient_nms: normalized (0-1 of the model input) or pixels (of the model "
+        "input); default normalized for boxes, pixels for yolo and efficient_nms.",
     )
     nms_iou_threshold: float = Field(
         default=0.45,
@@ -287,7 +319,12 @@ class ModelSpec(ApiModel):
         description="Classes to keep (default all), or the text prompts of a zero-shot model.",
         json_schema_extra=LIST_OF_UNIQUE_VALUES,
     )
-    zero_shot: bool = Field(default=False, description="The model takes the classes as text prompts.")
+    zero_shot: bool = Field(
+        default=False,
+        description="The model is open-vocabulary: classes are sent as text prompts in a BYTES input "
+        "(tensors.text), shaped [prompts] (or [batch, prompts] when the model batches); output class index i "
+        "is prompt i. classNames does not apply.",
+    )
     embeddings: EmbeddingsSpec | None = Field(
         default=None, description="Also compute and store an embedding per sample."
     )
@@ -298,7 +335,9 @@ class ModelSpec(ApiModel):
             raise ValueError("exactly one of endpoint or sidecar must be set")
         if self.zero_shot and not self.classes:
             raise ValueError("zeroShot models need at least one text prompt in classes")
+        if self.zero_shot and self.class_names is not None:
+            raise ValueError(ZERO_SHOT_NAMES_MESSAGE)
         for name, value in (("boxFormat", self.box_format), ("boxCoordinates", self.box_coordinates)):
             if value is not None and self.output_format not in BOX_OUTPUT_FORMATS:
-                raise ValueError(f"{name} applies only to outputFormat boxes or yolo")
+                raise ValueError(f"{name} applies only to outputFormat {_BOX_FORMAT_LIST}")
         return self

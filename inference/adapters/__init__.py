@@ -42,7 +42,7 @@ def make_adapter(
     model = config.model
     classes = ClassNames(model.classes or class_names, model.keep_classes)
     output = single_output_name(metadata, model.tensors.output)
-    needs_single_output = not (config.task == Task.DETECTION and model.output_format == OutputFormat.BOXES)
+    needs_single_output = model.output_format not in (OutputFormat.BOXES, OutputFormat.EFFICIENT_NMS)
     if needs_single_output and output is None:
         names = [spec.name for spec in metadata.outputs]
         raise PreflightError(f"model {metadata.name!r} has outputs {names}: name one in model.tensors.output")
@@ -70,8 +70,8 @@ def make_adapter(
     if model.output_format == OutputFormat.YOLO:
         assert output is not None
         return YoloAdapter(output, settings, model.nms_iou_threshold)
-    tensors = model.tensors
-    return BoxesScoresLabelsAdapter(tensors.boxes, tensors.scores, tensors.labels, settings)
+    boxes, scores, labels, count = model.tensors.detection_outputs(model.output_format)
+    return BoxesScoresLabelsAdapter(boxes, scores, labels, settings, count=count)
 
 
 def _segmentation_format(metadata: ModelMetadata, output: str, output_format: OutputFormat) -> OutputFormat:

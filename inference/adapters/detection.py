@@ -106,14 +106,21 @@ class _BoxSettings:
 
 
 class BoxesScoresLabelsAdapter:
-    """Three outputs per image: boxes [N, 4], scores [N], labels [N]; rows with label < 0 are padding."""
+    """Three outputs per image: boxes [N, 4], scores [N], labels [N]; rows with label < 0 are padding.
 
-    def __init__(self, boxes: str, scores: str, labels: str, settings: _BoxSettings) -> None:
+    With ``count`` (TensorRT's EfficientNMS layout: num_dets [1], det_boxes, det_scores,
+    det_classes), only the first num_dets rows of each image are read; the rest is junk.
+    """
+
+    def __init__(
+        self, boxes: str, scores: str, labels: str, settings: _BoxSettings, count: str | None = None
+    ) -> None:
         self.boxes, self.scores, self.labels = boxes, scores, labels
+        self.count = count
         self.settings = settings
 
     def output_names(self) -> list[str]:
-        return [self.boxes, self.scores, self.labels]
+        return [self.boxes, self.scores, self.labels, *([self.count] if self.count else [])]
 
     def check(self, metadata: ModelMetadata) -> list[str]:
         problems = [p for name in self.output_names() if (p := missing_output(metadata, name))]
@@ -131,17 +138,29 @@ class BoxesScoresLabelsAdapter:
                 problems.append(
                     f"output {name!r} has shape {list(metadata.item_shape(spec))} per image; need [N]"
                 )
+        count = metadata.output(self.count) if self.count else None
+        if count is not None and metadata.item_shape(count) not in ((1,), (-1,), ()):
+            problems.append(
+                f"output {self.count!r} has shape {list(metadata.item_shape(count))} per image; "
+                "num_dets needs [1]"
+            )
         return problems
 
     def decode(self, outputs: Mapping[str, npt.NDArray[Any]]) -> list[Prediction]:
         boxes = np.asarray(outputs[self.boxes], dtype=np.float32)
         scores = np.asarray(outputs[self.scores], dtype=np.float32)
         labels = np.asarray(outputs[self.labels]).astype(np.int64)
+        counts = (
+            np.asarray(outputs[self.count]).reshape(boxes.shape[0], -1)[:, 0].astype(np.int64)
+            if self.count
+            else np.full(boxes.shape[0], boxes.shape[1])
+        )
         results: list[Prediction] = []
         for row in range(boxes.shape[0]):
+            rows = min(int(counts[row]), boxes.shape[1])
             found = (
                 self.settings.box(boxes[row, i], float(scores[row, i]), int(labels[row, i]))
-                for i in range(boxes.shape[1])
+                for i in range(max(rows, 0))
             )
             results.append(DetectionPrediction(boxes=tuple(b for b in found if b is not None)))
         return results

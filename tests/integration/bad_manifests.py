@@ -114,6 +114,34 @@ BAD_INPUTS: list[BadInput] = [
     BadInput("output-format-wrong-task", {"spec/model/outputFormat": "logits"}, "spec.model.outputFormat"),
     BadInput("zero-shot-without-classes", {"spec/model/zeroShot": True}, "spec.model.classes"),
     BadInput(
+        "zero-shot-with-class-names",
+        {"spec/model/zeroShot": True, "spec/model/classes": ["a cat"], "spec/model/classNames": ["cat"]},
+        "spec.model.classNames",
+    ),
+    BadInput(
+        "width-without-height", {"spec/model/preprocess": {"width": 640}}, "spec.model.preprocess.width"
+    ),
+    BadInput(
+        "mean-without-std", {"spec/model/preprocess": {"mean": [0.5, 0.5, 0.5]}}, "spec.model.preprocess.mean"
+    ),
+    BadInput(
+        "std-zero",
+        {"spec/model/preprocess": {"mean": [0, 0, 0], "std": [1, 0, 1]}},
+        "spec.model.preprocess.std",
+    ),
+    BadInput("mean-two-channels", {"spec/model/preprocess": {"mean": [0.5, 0.5], "std": [1, 1]}}, "mean"),
+    BadInput(
+        "resize-not-in-enum", {"spec/model/preprocess": {"resize": "crop"}}, "spec.model.preprocess.resize"
+    ),
+    BadInput(
+        "box-format-for-classification",
+        {"spec/task": "classification", "spec/model/outputFormat": "logits", "spec/model/boxFormat": "xywh"},
+        "spec.model.boxFormat",
+    ),
+    BadInput(
+        "box-coordinates-not-in-enum", {"spec/model/boxCoordinates": "percent"}, "spec.model.boxCoordinates"
+    ),
+    BadInput(
         "confidence-range-inverted",
         {"spec/review": {"approve": [{"minConfidence": 0.8, "maxConfidence": 0.2}]}},
         "spec.review.approve[0].minConfidence",
@@ -290,6 +318,37 @@ BAD_INPUTS: list[BadInput] = [
 
 # Valid edge values next to the refused ones above: the rules must not refuse what the Pod API takes.
 GOOD_INPUTS: list[tuple[str, dict[str, Any]]] = [
+    (
+        "float-letterbox-yolo",
+        {
+            "spec/model/outputFormat": "yolo",
+            "spec/model/boxFormat": "cxcywh",
+            "spec/model/boxCoordinates": "pixels",
+            "spec/model/nmsIouThreshold": 0.6,
+            "spec/model/preprocess": {
+                "layout": "NCHW",
+                "width": 640,
+                "height": 640,
+                "resize": "letterbox",
+                "scale": True,
+                "mean": [0.485, 0.456, 0.406],
+                "std": [0.229, 0.224, 0.225],
+            },
+        },
+    ),
+    (
+        "efficient-nms",
+        {"spec/model/outputFormat": "efficient_nms", "spec/model/tensors": {"count": "num_dets"}},
+    ),
+    (
+        "zero-shot-detector",
+        {
+            "spec/model/zeroShot": True,
+            "spec/model/classes": ["a cat", "a dog"],
+            "spec/model/tensors": {"text": "T"},
+        },
+    ),
+    ("segmentation-logits", {**SEGMENTATION, "spec/model/outputFormat": "logits"}),
     ("mask-dir-below-volume", {**MASKS, "spec/maskDir": "/media/masks/run1"}),
     ("mask-dir-trailing-slash", {**MASKS, "spec/maskDir": "/media/masks/"}),
     ("mask-dir-dotted-name", {**MASKS, "spec/maskDir": "/media/.masks/..v2"}),
