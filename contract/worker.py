@@ -240,6 +240,24 @@ class DatabaseWrites(_Model):
     patience_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
 
 
+class SourceConfig(_Model):
+    """Labels taken from an existing field of the dataset instead of a model (review existing labels).
+
+    The field is only read: its labels are copied, as the run's predictions, into the staging field.
+    """
+
+    field: str
+    confidence_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0  # labels below it are not copied
+
+
+LABEL_TYPES: Final = {
+    Task.CLASSIFICATION: "Classification",
+    Task.DETECTION: "Detections",
+    Task.SEGMENTATION: "Segmentation",
+}
+"""The FiftyOne label type each task writes (and a source field must hold)."""
+
+
 class WorkerConfig(_Model):
     run: RunIdentity
     dataset: str
@@ -248,7 +266,8 @@ class WorkerConfig(_Model):
     label_field: str
     staging_field: str | None = None
     task: Task
-    model: ModelConfig
+    model: ModelConfig | None = None  # exactly one of model and source
+    source: SourceConfig | None = None
     batch_size: Annotated[int, Field(ge=1, le=1024)] = 1  # images per Triton request
     max_in_flight: Annotated[int, Field(ge=1, le=1024)] = 16
     decode_threads: Annotated[int, Field(ge=1, le=64)] = 2
@@ -261,8 +280,12 @@ class WorkerConfig(_Model):
 
     @model_validator(mode="after")
     def _format_fits_task(self) -> Self:
+        if (self.model is None) == (self.source is None):
+            raise ValueError("exactly one of model and source must be set")
+        if self.source is not None and self.source.field in (self.label_field, self.staging):
+            raise ValueError("source.field must differ from labelField and the staging field")
         allowed = OUTPUT_FORMATS_BY_TASK[self.task]
-        if self.model.output_format not in allowed:
+        if self.model is not None and self.model.output_format not in allowed:
             names = ", ".join(allowed)
             raise ValueError(
                 f"outputFormat {self.model.output_format} does not fit task {self.task}: use {names}"
@@ -270,6 +293,17 @@ class WorkerConfig(_Model):
         if self.staging_field == self.label_field:
             raise ValueError("stagingField must differ from labelField")
         return self
+
+    @property
+    def embeddings(self) -> EmbeddingsConfig | None:
+        """Where embeddings are stored, when the run's model computes them."""
+        return self.model.embeddings if self.model is not None else None
+
+    def triton_model(self) -> ModelConfig:
+        """The model that labels the run; a run of existing labels (source) has none."""
+        if self.model is None:
+            raise ValueError(f"run {self.run.name} takes its labels from source.field: it has no model")
+        return self.model
 
     @property
     def staging(self) -> str:

@@ -170,7 +170,7 @@ def _volumes(spec: AutoLabelRunSpec) -> tuple[list[dict[str, Any]], list[dict[st
 
 def _triton_sidecar(spec: AutoLabelRunSpec, volumes: list[dict[str, Any]]) -> dict[str, Any]:
     """A native sidecar (init container, restartPolicy Always) holding the GPU and serving the model."""
-    sidecar = spec.model.sidecar
+    sidecar = spec.model.sidecar if spec.model is not None else None
     assert sidecar is not None
     port = sidecar.grpc_port
     container: dict[str, Any] = {
@@ -244,7 +244,7 @@ def worker_job(
         "containers": [worker],
         "volumes": volumes,
     }
-    if spec.model.sidecar is not None:
+    if spec.model is not None and spec.model.sidecar is not None:
         pod_spec["initContainers"] = [_triton_sidecar(spec, volumes)]
     if execution.node_selector:
         pod_spec["nodeSelector"] = dict(execution.node_selector)

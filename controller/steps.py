@@ -98,7 +98,9 @@ def _key(kind: str, generation: int, now: datetime) -> str:
 
 def validation_step(run: AutoLabelRun, now: datetime) -> Step:
     generation = int(run.metadata.get("generation") or 0)
-    argv = ("probe",) if run.spec.model.endpoint is not None else ("probe", "--skip-triton")
+    # A sidecar is checked by each worker; a source run has no model at all (the probe knows).
+    model = run.spec.model
+    argv = ("probe",) if model is None or model.endpoint is not None else ("probe", "--skip-triton")
     return Step("validate", _key("validate", generation, now), argv, generation)
 
 

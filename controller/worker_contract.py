@@ -21,6 +21,7 @@ from contract.worker import (
     ProgressChannel,
     Protocol,
     RunIdentity,
+    SourceConfig,
     Target,
     TensorNames,
     WorkerConfig,
@@ -36,18 +37,18 @@ def staging_field(spec: AutoLabelRunSpec) -> str:
 
 
 def embeddings_field(spec: AutoLabelRunSpec) -> str | None:
-    embeddings = spec.model.embeddings
+    embeddings = spec.model.embeddings if spec.model is not None else None
     if embeddings is None:
         return None
     return embeddings.field or f"{spec.label_field}{EMBEDDINGS_FIELD_SUFFIX}"
 
 
-def triton_url(spec: AutoLabelRunSpec) -> tuple[str, Protocol]:
+def triton_url(model: ModelSpec) -> tuple[str, Protocol]:
     """(host:port, protocol) the worker calls: the endpoint, or the sidecar on localhost."""
-    if spec.model.endpoint is not None:
-        return spec.model.endpoint.address, Protocol(spec.model.endpoint.protocol)
-    assert spec.model.sidecar is not None
-    return f"127.0.0.1:{spec.model.sidecar.grpc_port}", Protocol.GRPC
+    if model.endpoint is not None:
+        return model.endpoint.address, Protocol(model.endpoint.protocol)
+    assert model.sidecar is not None
+    return f"127.0.0.1:{model.sidecar.grpc_port}", Protocol.GRPC
 
 
 def _tensors(model: ModelSpec) -> TensorNames:
@@ -58,11 +59,10 @@ def _tensors(model: ModelSpec) -> TensorNames:
     return TensorNames(**given)
 
 
-def model_config(spec: AutoLabelRunSpec) -> ModelConfig:
+def model_config(spec: AutoLabelRunSpec, model: ModelSpec) -> ModelConfig:
     """The worker's model settings: server, adapter, preprocessing, classes, thresholds."""
-    model = spec.model
     preprocess = model.preprocess
-    url, protocol = triton_url(spec)
+    url, protocol = triton_url(model)
     size = (preprocess.height, preprocess.width) if preprocess.height and preprocess.width else None
     embeddings = model.embeddings
     field = embeddings_field(spec)
@@ -115,7 +115,10 @@ def worker_config(metadata: Mapping[str, Any], spec: AutoLabelRunSpec) -> Worker
         label_field=spec.label_field,
         staging_field=staging_field(spec),
         task=spec.task,
-        model=model_config(spec),
+        model=model_config(spec, spec.model) if spec.model is not None else None,
+        source=None
+        if spec.source is None
+        else SourceConfig(field=spec.source.field, confidence_threshold=spec.confidence_threshold or 0.0),
         batch_size=execution.batch_size,
         max_in_flight=execution.max_in_flight,
         write_batch_size=execution.write_batch_size,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from contract.worker import (
     BOX_OUTPUT_FORMATS,
     EMBEDDINGS_FIELD_SUFFIX,
+    LABEL_TYPES,
     LETTERBOX_FILL,
     MARKER_FIELD_SUFFIX,
     OUTPUT_FORMATS_BY_TASK,
@@ -25,6 +26,7 @@ from contract.worker import (
     Protocol,
     ResizeMode,
     RunIdentity,
+    SourceConfig,
     Target,
     Task,
     TensorNames,
@@ -35,6 +37,7 @@ from contract.worker import (
 __all__ = [
     "BOX_OUTPUT_FORMATS",
     "EMBEDDINGS_FIELD_SUFFIX",
+    "LABEL_TYPES",
     "LETTERBOX_FILL",
     "MARKER_FIELD_SUFFIX",
     "OUTPUT_FORMATS_BY_TASK",
@@ -51,6 +54,7 @@ __all__ = [
     "Protocol",
     "ResizeMode",
     "RunIdentity",
+    "SourceConfig",
     "Target",
     "Task",
     "TensorNames",

@@ -58,7 +58,7 @@ class ShardPipeline:
         self.dataset = dataset
         self.writer = writer
         self.tracker = tracker
-        self.preprocessor = Preprocessor.for_model(plan.input_spec, config.model)
+        self.preprocessor = Preprocessor.for_model(plan.input_spec, config.triton_model())
         self.budget = decode_budget(
             plan.input_spec,
             config.batch_size if plan.input_spec.batched else 1,
@@ -134,7 +134,7 @@ class ShardPipeline:
             return None
 
     async def _infer(self, batch: list[DecodedImage], group: asyncio.TaskGroup) -> None:
-        plan, model = self.plan, self.config.model
+        plan, model = self.plan, self.config.triton_model()
         pixels = np.stack([image.pixels for image in batch])
         request = pixels if plan.input_spec.batched else pixels[0]
         outputs = plan.adapter.output_names()

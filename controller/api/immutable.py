@@ -13,7 +13,7 @@ from typing import Any
 
 # Parent object (camelCase path under spec) -> its immutable fields (camelCase).
 IMMUTABLE_FIELDS: dict[tuple[str, ...], tuple[str, ...]] = {
-    (): ("task", "maskDir"),
+    (): ("task", "maskDir", "source"),
     ("dataset",): ("name", "target", "media"),
     ("model",): (
         "name",

@@ -39,7 +39,7 @@ def make_adapter(
     config: WorkerConfig, metadata: ModelMetadata, input_spec: InputSpec, class_names: list[str] | None
 ) -> OutputAdapter:
     """The adapter for ``config``'s task and output format; ``class_names`` from config or the model."""
-    model = config.model
+    model = config.triton_model()
     classes = ClassNames(model.classes or class_names, model.keep_classes)
     output = single_output_name(metadata, model.tensors.output)
     needs_single_output = model.output_format not in (OutputFormat.BOXES, OutputFormat.EFFICIENT_NMS)

@@ -223,7 +223,7 @@ class YoloAdapter:
                     box = self.settings.box(raw_boxes[index], float(scores[index]), int(class_index))
                     if box is not None:
                         kept.append(box)
-            kept.sort(key=lambda b: -b.confidence)
+            kept.sort(key=lambda b: -(b.confidence or 0.0))
             results.append(DetectionPrediction(boxes=tuple(kept)))
         return results
 

@@ -186,7 +186,7 @@ def test_zero_shot_prompts_name_the_outputs_in_their_order(mongo, triton, tmp_pa
     config, tracker = _run(
         _spec(dataset.name, triton.grpc_url, "classification", model, execution={"batchSize": 2})
     )
-    assert config.model.classes == prompts and config.model.keep_classes is None
+    assert config.triton_model().classes == prompts and config.triton_model().keep_classes is None
     assert (tracker.processed, tracker.failed) == (3, 0)
     labels = {
         Path(p).stem: c.label for p, c in zip(*dataset.values(["filepath", "found_in_review"]), strict=True)

@@ -123,7 +123,11 @@ def _image(tmp_path: Path, width: int = 128, height: int = 64) -> str:
 
 def test_name_version_and_the_server_reach_the_worker() -> None:
     config = _config("classification", {"outputFormat": "logits", "version": "3"})
-    assert (config.model.name, config.model.version, config.model.url) == ("m", "3", "triton:8001")
+    assert (config.triton_model().name, config.triton_model().version, config.triton_model().url) == (
+        "m",
+        "3",
+        "triton:8001",
+    )
 
 
 @pytest.mark.parametrize(
@@ -133,26 +137,26 @@ def test_layout_shapes_the_tensor(tmp_path: Path, layout: str | None, shape: tup
     preprocess = {"layout": layout} if layout else {}
     config = _config("classification", {"outputFormat": "logits", "preprocess": preprocess})
     inputs = [("IMAGE", "FP32", (3, 64, 64) if layout != "NHWC" else (64, 64, 3))]
-    spec = resolve_input(_metadata(inputs, [("OUT", "FP32", (5,))]), config.model)
-    pixels = Preprocessor.for_model(spec, config.model).load(_image(tmp_path))
+    spec = resolve_input(_metadata(inputs, [("OUT", "FP32", (5,))]), config.triton_model())
+    pixels = Preprocessor.for_model(spec, config.triton_model()).load(_image(tmp_path))
     assert pixels.shape == shape
 
 
 def test_width_and_height_size_a_variable_input(tmp_path: Path) -> None:
     config = _config("classification", {"outputFormat": "logits", "preprocess": {"width": 48, "height": 32}})
     metadata = _metadata([("IMAGE", "UINT8", (-1, -1, 3))], [("OUT", "FP32", (5,))])
-    spec = resolve_input(metadata, config.model)
-    assert Preprocessor.for_model(spec, config.model).load(_image(tmp_path)).shape == (32, 48, 3)
+    spec = resolve_input(metadata, config.triton_model())
+    assert Preprocessor.for_model(spec, config.triton_model()).load(_image(tmp_path)).shape == (32, 48, 3)
     with pytest.raises(PreflightError, match="inputSize"):
-        resolve_input(metadata, _config("classification", {"outputFormat": "logits"}).model)
+        resolve_input(metadata, _config("classification", {"outputFormat": "logits"}).triton_model())
     with pytest.raises(ValueError, match=r"width and preprocess\.height go together"):
         _config("classification", {"outputFormat": "logits", "preprocess": {"width": 48}})
 
 
 def test_letterbox_pads_grey_and_maps_predictions_back(tmp_path: Path) -> None:
     config = _config("detection", {"outputFormat": "boxes", "preprocess": {"resize": "letterbox"}})
-    spec = resolve_input(_metadata(IMAGE_NHWC, []), config.model)
-    pixels, window = Preprocessor.for_model(spec, config.model).decode(
+    spec = resolve_input(_metadata(IMAGE_NHWC, []), config.triton_model())
+    pixels, window = Preprocessor.for_model(spec, config.triton_model()).decode(
         _image(tmp_path)
     )  # 128 x 64 -> 64 x 32
     assert (window.x, window.y, window.width, window.height) == (0, 16, 64, 32)
@@ -169,7 +173,7 @@ def test_letterbox_pads_grey_and_maps_predictions_back(tmp_path: Path) -> None:
     mapped = to_image(prediction, window)
     assert mapped.boxes[0].bounding_box == pytest.approx((0.5, 0.0, 0.5, 1.0))  # type: ignore[union-attr]
     stretched = _config("detection", {"outputFormat": "boxes"})
-    _, whole = Preprocessor.for_model(spec, stretched.model).decode(_image(tmp_path))
+    _, whole = Preprocessor.for_model(spec, stretched.triton_model()).decode(_image(tmp_path))
     assert whole.fills_input and to_image(prediction, whole) == prediction
 
 
@@ -186,18 +190,18 @@ def test_scale_mean_and_std_normalise_float_inputs(
     tmp_path: Path, preprocess: dict[str, Any], expected: tuple[float, float, float]
 ) -> None:
     config = _config("classification", {"outputFormat": "logits", "preprocess": preprocess})
-    spec = resolve_input(_metadata(FLOAT_NCHW, [("OUT", "FP32", (5,))]), config.model)
-    pixels = Preprocessor.for_model(spec, config.model).load(_image(tmp_path))
+    spec = resolve_input(_metadata(FLOAT_NCHW, [("OUT", "FP32", (5,))]), config.triton_model())
+    pixels = Preprocessor.for_model(spec, config.triton_model()).load(_image(tmp_path))
     assert pixels.dtype == np.float32
     assert tuple(float(pixels[c, 10, 10]) for c in range(3)) == pytest.approx(expected)
 
 
 def test_fp16_input_and_uint8_untouched(tmp_path: Path) -> None:
     config = _config("classification", {"outputFormat": "logits"})
-    half = resolve_input(_metadata([("IMAGE", "FP16", (3, 64, 64))], []), config.model)
-    assert Preprocessor.for_model(half, config.model).load(_image(tmp_path)).dtype == np.float16
-    raw = resolve_input(_metadata(IMAGE_NHWC, []), config.model)
-    pixels = Preprocessor.for_model(raw, config.model).load(_image(tmp_path))
+    half = resolve_input(_metadata([("IMAGE", "FP16", (3, 64, 64))], []), config.triton_model())
+    assert Preprocessor.for_model(half, config.triton_model()).load(_image(tmp_path)).dtype == np.float16
+    raw = resolve_input(_metadata(IMAGE_NHWC, []), config.triton_model())
+    pixels = Preprocessor.for_model(raw, config.triton_model()).load(_image(tmp_path))
     assert pixels.dtype == np.uint8 and pixels[0, 0, 0] == 255
 
 
@@ -206,7 +210,7 @@ def test_mean_std_on_a_uint8_model_is_refused() -> None:
         "classification", {"outputFormat": "logits", "preprocess": {"mean": [0, 0, 0], "std": [1, 1, 1]}}
     )
     with pytest.raises(PreflightError, match=r"preprocess\.mean/std"):
-        resolve_input(_metadata(IMAGE_NHWC, []), config.model)
+        resolve_input(_metadata(IMAGE_NHWC, []), config.triton_model())
     with pytest.raises(ValueError, match=r"mean and preprocess\.std go together"):
         _config("classification", {"outputFormat": "logits", "preprocess": {"mean": [0, 0, 0]}})
 
@@ -228,7 +232,7 @@ def test_box_format_and_coordinates(
 ) -> None:
     config = _config("detection", {"outputFormat": "boxes", "classNames": ["a"], **settings})
     metadata = _metadata(IMAGE_NHWC, _BOX_OUTPUTS)
-    adapter = make_adapter(config, metadata, resolve_input(metadata, config.model), None)
+    adapter = make_adapter(config, metadata, resolve_input(metadata, config.triton_model()), None)
     (prediction,) = adapter.decode(
         {"BOXES": np.array([[raw]], np.float32), "SCORES": np.array([[0.9]]), "LABELS": np.array([[0]])}
     )
@@ -247,7 +251,7 @@ def test_yolo_defaults_and_nms_threshold() -> None:
         config = _config(
             "detection", {"outputFormat": "yolo", "classNames": ["a", "b"], "nmsIouThreshold": threshold}
         )
-        adapter = make_adapter(config, metadata, resolve_input(metadata, config.model), None)
+        adapter = make_adapter(config, metadata, resolve_input(metadata, config.triton_model()), None)
         assert isinstance(adapter, YoloAdapter)
         (prediction,) = adapter.decode({"OUT": rows})
         assert len(prediction.boxes) == kept  # type: ignore[union-attr]
@@ -259,7 +263,7 @@ def test_efficient_nms_reads_num_dets_rows_only_and_tensor_names() -> None:
     config = _config("detection", {"outputFormat": "efficient_nms", "classNames": ["a"], "tensors": names})
     outputs = [("B", "FP32", (3, 4)), ("S", "FP32", (3,)), ("C", "INT32", (3,)), ("N", "INT32", (1,))]
     metadata = _metadata(IMAGE_NHWC, outputs)
-    adapter = make_adapter(config, metadata, resolve_input(metadata, config.model), None)
+    adapter = make_adapter(config, metadata, resolve_input(metadata, config.triton_model()), None)
     assert isinstance(adapter, BoxesScoresLabelsAdapter) and adapter.output_names() == ["B", "S", "C", "N"]
     assert adapter.check(metadata) == []
     boxes = np.array([[[0, 0, 32, 32], [32, 32, 64, 64], [1, 1, 9, 9]]], np.float32)  # xyxy pixels
@@ -267,7 +271,7 @@ def test_efficient_nms_reads_num_dets_rows_only_and_tensor_names() -> None:
         {"B": boxes, "S": np.array([[0.9, 0.8, 0.7]]), "C": np.array([[0, 0, 0]]), "N": np.array([[2]])}
     )
     assert [b.bounding_box for b in prediction.boxes] == [(0, 0, 0.5, 0.5), (0.5, 0.5, 0.5, 0.5)]  # type: ignore[union-attr]
-    defaults = _config("detection", {"outputFormat": "efficient_nms"}).model.tensors
+    defaults = _config("detection", {"outputFormat": "efficient_nms"}).triton_model().tensors
     assert defaults.detection_outputs(OutputFormat.EFFICIENT_NMS) == (
         "det_boxes",
         "det_scores",
@@ -281,7 +285,7 @@ def test_boxes_tensor_names_are_requested() -> None:
         "detection", {"outputFormat": "boxes", "tensors": {"boxes": "b", "scores": "s", "labels": "l"}}
     )
     metadata = _metadata(IMAGE_NHWC, [("b", "FP32", (-1, 4)), ("s", "FP32", (-1,)), ("l", "INT32", (-1,))])
-    adapter = make_adapter(config, metadata, resolve_input(metadata, config.model), None)
+    adapter = make_adapter(config, metadata, resolve_input(metadata, config.triton_model()), None)
     assert adapter.output_names() == ["b", "s", "l"] and adapter.check(metadata) == []
 
 
@@ -300,7 +304,7 @@ def test_segmentation_formats(
     config = _config("segmentation", {"outputFormat": output_format})
     shape = np.array(scores).shape
     metadata = _metadata(IMAGE_NHWC, [("M", datatype, shape)])
-    adapter = make_adapter(config, metadata, resolve_input(metadata, config.model), None)
+    adapter = make_adapter(config, metadata, resolve_input(metadata, config.triton_model()), None)
     assert isinstance(adapter, SegmentationAdapter) and adapter.check(metadata) == []
     dtype = np.int32 if datatype == "INT32" else np.float32
     (prediction,) = adapter.decode({"M": np.array([scores], dtype)})
@@ -316,7 +320,7 @@ def test_tensor_input_and_output_pick_among_several() -> None:
     metadata = _metadata(
         [("A", "UINT8", (8, 8, 3)), ("B", "UINT8", (64, 64, 3))], [("L", "FP32", (3,)), ("P", "FP32", (3,))]
     )
-    spec = resolve_input(metadata, config.model)
+    spec = resolve_input(metadata, config.triton_model())
     adapter = make_adapter(config, metadata, spec, None)
     assert spec.name == "B" and adapter.output_names() == ["P"]
     (prediction,) = adapter.decode({"P": np.array([[0.1, 0.7, 0.2]])})
@@ -328,7 +332,7 @@ def test_class_names_name_and_classes_filter() -> None:
         "classification", {"outputFormat": "probabilities", "classNames": ["x", "y", "z"], "classes": ["y"]}
     )
     metadata = _metadata(IMAGE_NHWC, [("P", "FP32", (3,))])
-    adapter = make_adapter(config, metadata, resolve_input(metadata, config.model), None)
+    adapter = make_adapter(config, metadata, resolve_input(metadata, config.triton_model()), None)
     kept, dropped = adapter.decode({"P": np.array([[0.1, 0.7, 0.2], [0.1, 0.2, 0.7]])})
     assert kept.label == "y" and dropped is None  # type: ignore[union-attr]
 
@@ -337,16 +341,35 @@ def test_zero_shot_sends_the_classes_as_prompts_named_by_tensors_text() -> None:
     prompts = ["a cat", "a dog"]
     model = {"outputFormat": "probabilities", "zeroShot": True, "classes": prompts, "tensors": {"text": "T2"}}
     config = _config("classification", model)
-    assert config.model.classes == prompts and config.model.keep_classes is None and config.model.zero_shot
+    assert (
+        config.triton_model().classes == prompts
+        and config.triton_model().keep_classes is None
+        and config.triton_model().zero_shot
+    )
     metadata = _metadata(
         [*IMAGE_NHWC, ("T1", "BYTES", (-1,)), ("T2", "BYTES", (-1,))], [("P", "FP32", (-1,))]
     )
-    spec = resolve_input(metadata, config.model)
+    spec = resolve_input(metadata, config.triton_model())
     assert spec.name == "IMAGE" and spec.text is not None and spec.text.name == "T2"
     assert spec.text.prompts == tuple(prompts)
     (prediction,) = make_adapter(config, metadata, spec, None).decode({"P": np.array([[0.2, 0.8]])})
     assert prediction.label == "a dog"  # type: ignore[union-attr]
     with pytest.raises(PreflightError, match="zeroShot true"):
-        resolve_input(metadata, _config("classification", {"outputFormat": "probabilities"}).model)
+        resolve_input(metadata, _config("classification", {"outputFormat": "probabilities"}).triton_model())
     with pytest.raises(ValueError, match="classNames does not apply to zeroShot"):
         _config("classification", {**model, "classNames": ["x"]})
+
+
+def test_manifest_takes_model_xor_source() -> None:
+    base = {
+        "task": "detection",
+        "dataset": {"name": "d", "databaseSecretRef": {"name": "db"}, "target": {"all": True}},
+        "labelField": "checked",
+    }
+    model = {"endpoint": {"address": "t:8001"}, "name": "m", "outputFormat": "boxes"}
+    with pytest.raises(ValueError, match="exactly one of model"):
+        parse_spec(base)
+    with pytest.raises(ValueError, match="exactly one of model"):
+        parse_spec({**base, "model": model, "source": {"field": "prior"}})
+    with pytest.raises(ValueError, match=r"source\.field must differ"):
+        parse_spec({**base, "source": {"field": "checked_in_review"}})
