@@ -125,6 +125,7 @@ class TensorNames(_Model):
     scores: str | None = None  # boxes: SCORES; efficient_nms: det_scores
     labels: str | None = None  # boxes: LABELS; efficient_nms: det_classes
     count: str | None = None  # efficient_nms: num_dets
+    masks: str | None = None  # boxes: per-box instance masks [N, h, w] (box-relative, or the whole input)
 
     def detection_outputs(self, output_format: OutputFormat) -> tuple[str, str, str, str | None]:
         """(boxes, scores, labels, count) tensor names, the format's usual names where none is set."""

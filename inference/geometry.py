@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from inference.adapters.base import BoxPrediction, DetectionPrediction, Prediction, SegmentationPrediction
+from inference.adapters.instances import crop_to_fraction
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,17 @@ def box_to_image(box: Box, window: Window) -> Box | None:
     return (x1, y1, x2 - x1, y2 - y1)
 
 
+def _kept_fraction(box: Box, mapped: Box, window: Window) -> Box:
+    """Which part (x, y, w, h as fractions of ``box``) of an input box its clipped image box covers."""
+    x, y, w, h = box
+    mx, my, mw, mh = mapped
+    left = (mx * window.width + window.x) / window.input_width
+    top = (my * window.height + window.y) / window.input_height
+    width = mw * window.width / window.input_width
+    height = mh * window.height / window.input_height
+    return ((left - x) / w, (top - y) / h, width / w, height / h)
+
+
 def to_image(prediction: Prediction, window: Window) -> Prediction:
     """``prediction`` (made on the model input) as it lies on the image."""
     if prediction is None or window.fills_input:
@@ -69,8 +81,12 @@ def to_image(prediction: Prediction, window: Window) -> Prediction:
         boxes: list[BoxPrediction] = []
         for box in prediction.boxes:
             mapped = box_to_image(box.bounding_box, window)
-            if mapped is not None:
-                boxes.append(replace(box, bounding_box=mapped))
+            if mapped is None:
+                continue
+            instance = box.mask
+            if instance is not None:  # the box lost what lay on the padding: its mask loses the same part
+                instance = crop_to_fraction(instance, _kept_fraction(box.bounding_box, mapped, window))
+            boxes.append(replace(box, bounding_box=mapped, mask=instance))
         return DetectionPrediction(boxes=tuple(boxes))
     if isinstance(prediction, SegmentationPrediction):
         mask = prediction.mask

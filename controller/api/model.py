@@ -208,6 +208,13 @@ class TensorNames(ApiModel):
         description="Class index output [N] (outputFormat boxes: default LABELS; efficient_nms: "
         "det_classes); rows with a negative index are padding.",
     )
+    masks: TensorName | None = Field(
+        default=None,
+        description="outputFormat boxes: per-box instance masks [N, h, w], each covering its box (any "
+        "size, e.g. Mask R-CNN's 28 x 28) or, when h x w is the model input's size, the whole input (cut to "
+        "the box); float scores are thresholded at 0.5. The detections then carry masks (instance "
+        "segmentation).",
+    )
     count: TensorName | None = Field(
         default=None,
         description="efficient_nms: the number of valid rows per image [1] (default num_dets); rows past it "

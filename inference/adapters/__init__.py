@@ -71,7 +71,8 @@ def make_adapter(
         assert output is not None
         return YoloAdapter(output, settings, model.nms_iou_threshold)
     boxes, scores, labels, count = model.tensors.detection_outputs(model.output_format)
-    return BoxesScoresLabelsAdapter(boxes, scores, labels, settings, count=count)
+    masks = model.tensors.masks if model.output_format == OutputFormat.BOXES else None
+    return BoxesScoresLabelsAdapter(boxes, scores, labels, settings, count=count, masks=masks)
 
 
 def _segmentation_format(metadata: ModelMetadata, output: str, output_format: OutputFormat) -> OutputFormat:

@@ -31,6 +31,7 @@ class BoxPrediction:
     label: str
     confidence: float | None  # None: a source label without one (models always give one)
     bounding_box: tuple[float, float, float, float]  # relative x, y, width, height (FiftyOne's convention)
+    mask: npt.NDArray[np.bool_] | None = None  # instance mask over the bounding box, as FiftyOne keeps it
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,16 @@ BAD_INPUTS: list[BadInput] = [
     BadInput("output-format-not-in-enum", {"spec/model/outputFormat": "ssd"}, "spec.model.outputFormat"),
     BadInput("output-format-wrong-task", {"spec/model/outputFormat": "logits"}, "spec.model.outputFormat"),
     BadInput("zero-shot-without-classes", {"spec/model/zeroShot": True}, "spec.model.classes"),
+    BadInput("model-and-source", {"spec/source": {"field": "ground_truth"}}, "exactly one of model"),
+    BadInput("neither-model-nor-source", {"spec/model": DELETE}, "exactly one of model"),
+    BadInput(
+        "source-is-label-field",
+        {"spec/model": DELETE, "spec/source": {"field": "auto_faces"}},
+        "spec.source.field",
+    ),
+    BadInput(
+        "source-field-pattern", {"spec/model": DELETE, "spec/source": {"field": "a.b"}}, "spec.source.field"
+    ),
     BadInput(
         "zero-shot-with-class-names",
         {"spec/model/zeroShot": True, "spec/model/classes": ["a cat"], "spec/model/classNames": ["cat"]},
@@ -318,6 +328,7 @@ BAD_INPUTS: list[BadInput] = [
 
 # Valid edge values next to the refused ones above: the rules must not refuse what the Pod API takes.
 GOOD_INPUTS: list[tuple[str, dict[str, Any]]] = [
+    ("source-instead-of-model", {"spec/model": DELETE, "spec/source": {"field": "ground_truth"}}),
     (
         "float-letterbox-yolo",
         {

@@ -199,3 +199,31 @@ def test_zero_shot_model_without_zero_shot_is_refused(mongo, triton, picture):
     model = {"name": "zero_shot_colours", "outputFormat": "probabilities"}
     with pytest.raises(PreflightError, match="zeroShot"):
         _run(_spec(dataset.name, triton.grpc_url, "classification", model))
+
+
+def test_instance_masks_from_boxes_and_per_box_masks(mongo, triton, tmp_path):
+    """A red disc and the blue bar: each detection carries its mask, cut to its box on the original image."""
+    pixels = np.full((HEIGHT, WIDTH, 3), (90, 160, 90), np.uint8)
+    rows, columns = np.mgrid[:HEIGHT, :WIDTH]
+    pixels[(columns - 460) ** 2 + (rows - 160) ** 2 < 60**2] = (230, 20, 20)
+    pixels[BLUE[1] : BLUE[3], BLUE[0] : BLUE[2]] = (20, 20, 230)
+    path = tmp_path / "disc.png"
+    Image.fromarray(pixels).save(path)
+    dataset = make_dataset([path])
+    model = {
+        "name": "square_instances",
+        "outputFormat": "boxes",
+        "boxFormat": "xywh",
+        "boxCoordinates": "pixels",
+        "tensors": {"masks": "MASKS"},
+        "classNames": ["red", "blue"],
+        "preprocess": PREPROCESS,
+    }
+    _run(_spec(dataset.name, triton.grpc_url, "detection", model, confidenceThreshold=0.3))
+    found = {d.label: d for d in dataset.first()["found_in_review"].detections}
+    disc, bar = found["red"], found["blue"]
+    assert disc.bounding_box == pytest.approx(_relative((400, 100, 520, 220)), abs=TOLERANCE)
+    assert disc.mask.shape == pytest.approx((60, 60), abs=1)  # the box's pixels in the 2x smaller input
+    assert disc.mask[30, 30] and not disc.mask[1, 1] and not disc.mask[-2, -2]  # a disc, not its box
+    assert disc.mask.mean() == pytest.approx(np.pi / 4, abs=0.06)
+    assert bar.mask.mean() > 0.95

@@ -23,12 +23,13 @@ from controller.api.openapi import structural_schema
 from controller.api.spec import AutoLabelRunSpec
 from controller.worker_contract import worker_config
 from inference.adapters import make_adapter
+from inference.adapters.base import BoxPrediction, DetectionPrediction
 from inference.adapters.detection import BoxesScoresLabelsAdapter, YoloAdapter
 from inference.adapters.segmentation import SegmentationAdapter
 from inference.config import LETTERBOX_FILL, OutputFormat, WorkerConfig
 from inference.decode import Preprocessor
 from inference.errors import PreflightError
-from inference.geometry import to_image
+from inference.geometry import Window, to_image
 from inference.model_spec import ModelMetadata, TensorSpec, resolve_input
 
 METADATA = {"namespace": "n", "name": "walk", "uid": "u-1"}
@@ -52,6 +53,7 @@ WALKED = {
     "tensors.scores": HERE,
     "tensors.labels": HERE,
     "tensors.count": HERE,
+    "tensors.masks": HERE,
     "preprocess.layout": HERE,
     "preprocess.width": HERE,
     "preprocess.height": HERE,
@@ -373,3 +375,36 @@ def test_manifest_takes_model_xor_source() -> None:
         parse_spec({**base, "model": model, "source": {"field": "prior"}})
     with pytest.raises(ValueError, match=r"source\.field must differ"):
         parse_spec({**base, "source": {"field": "checked_in_review"}})
+
+
+def test_instance_masks_cover_each_box_and_follow_the_letterbox() -> None:
+    model = {
+        "outputFormat": "boxes",
+        "classNames": ["a"],
+        "tensors": {"masks": "M"},
+        "boxCoordinates": "pixels",
+    }
+    config = _config("detection", model)
+    metadata = _metadata(IMAGE_NHWC, [*_BOX_OUTPUTS, ("M", "FP32", (-1, 64, 64))])
+    adapter = make_adapter(config, metadata, resolve_input(metadata, config.triton_model()), None)
+    assert adapter.output_names() == ["BOXES", "SCORES", "LABELS", "M"] and adapter.check(metadata) == []
+    whole = np.zeros((1, 2, 64, 64), np.float32)
+    whole[0, 0, 8:24, 40:48] = 0.9  # over the whole input: cut to the box (x 32-48, y 8-24)
+    whole[0, 1, :4, :4] = 1.0  # box-relative masks are kept as they are (here 64 x 64 is the input: cut)
+    boxes = np.array([[[32, 8, 48, 24], [0, 0, 8, 8]]], np.float32)
+    outputs = {"BOXES": boxes, "SCORES": np.array([[0.9, 0.8]]), "LABELS": np.array([[0, 0]]), "M": whole}
+    (prediction,) = adapter.decode(outputs)
+    first, second = prediction.boxes  # type: ignore[union-attr]
+    assert first.mask is not None and first.mask.shape == (16, 16)
+    assert first.mask[:, 8:].all() and not first.mask[:, :8].any()
+    assert second.mask is not None and second.mask.shape == (8, 8) and second.mask[:4, :4].all()
+    small = _metadata(IMAGE_NHWC, [*_BOX_OUTPUTS, ("M", "UINT8", (-1, 28, 28))])
+    relative = make_adapter(config, small, resolve_input(small, config.triton_model()), None)
+    (prediction,) = relative.decode({**outputs, "M": np.ones((1, 2, 28, 28), np.uint8)})
+    assert all(b.mask is not None and b.mask.shape == (28, 28) for b in prediction.boxes)  # type: ignore[union-attr]
+    # Letterboxed (content rows 16-48 of 64): a box reaching into the padding loses that part of its mask.
+    window = Window(0, 16, 64, 32, 64, 64)
+    padded = BoxPrediction("a", 0.9, (0.0, 0.0, 0.5, 0.5), mask=np.ones((32, 32), bool))
+    (mapped,) = to_image(DetectionPrediction(boxes=(padded,)), window).boxes  # type: ignore[union-attr]
+    assert mapped.bounding_box == pytest.approx((0.0, 0.0, 0.5, 0.5)) and mapped.mask is not None
+    assert mapped.mask.shape == (16, 32)  # the lower half of the box: what lay on the image

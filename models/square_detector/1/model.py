@@ -11,7 +11,8 @@ Classes: 0 red, 1 blue. The `layout` parameter picks the outputs:
 - yolov5: OUTPUT [N, 5 + 2], the same with an objectness column;
 - efficient_nms: num_dets [1], det_boxes [K, 4] x1, y1, x2, y2 pixels, det_scores [K],
   det_classes [K], as TensorRT's EfficientNMS plugin (rows past num_dets hold junk);
-- mask: MASK [H, W] INT32 class ids (0 background, 1 red, 2 blue).
+- mask: MASK [H, W] INT32 class ids (0 background, 1 red, 2 blue);
+- instance: the boxes layout plus MASKS [N, H, W] FP32, each box's colour mask over the whole input.
 """
 
 import json
@@ -95,7 +96,15 @@ class TritonPythonModel:
             for slot, (index, (x1, y1, x2, y2), score) in enumerate(image_found):
                 boxes[row, slot] = (x1, y1, x2 - x1, y2 - y1)
                 scores[row, slot], labels[row, slot] = score, index
-        return {"BOXES": boxes, "SCORES": scores, "LABELS": labels}
+        outputs = {"BOXES": boxes, "SCORES": scores, "LABELS": labels}
+        if self.layout == "instance":
+            masks = np.zeros((len(images), width, *images.shape[2:]), np.float32)
+            for row, image_found in enumerate(found):
+                colours = colour_masks(images[row])
+                for slot, (index, _, _) in enumerate(image_found):
+                    masks[row, slot] = colours[index]
+            outputs["MASKS"] = masks
+        return outputs
 
     def execute(self, requests):
         responses = []
