@@ -148,6 +148,32 @@ class EmbeddingsConfig(_Model):
     version: str = ""
 
 
+class SegmenterConfig(_Model):
+    """Two-stage instance segmentation: a second model on the same server segments each detected box.
+
+    Each box (of ``classes``, default all) is cut from the full-resolution image, stretched to the
+    segmenter's input and preprocessed as set here; its mask (non-zero class ids, or scores over
+    0.5) becomes the box's instance mask.
+    """
+
+    name: str
+    version: str = ""
+    output_format: OutputFormat = OutputFormat.PROBABILITIES  # mask, logits or probabilities
+    tensors: TensorNames = TensorNames()  # input and output
+    scale: bool = True
+    normalize_mean: tuple[float, float, float] | None = None
+    normalize_std: tuple[float, float, float] | None = None
+    classes: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _segmentation_format(self) -> Self:
+        if self.output_format not in OUTPUT_FORMATS_BY_TASK[Task.SEGMENTATION]:
+            raise ValueError(f"segmenter.outputFormat {self.output_format} is not a segmentation format")
+        if (self.normalize_mean is None) != (self.normalize_std is None):
+            raise ValueError("segmenter mean and std go together: set both or neither")
+        return self
+
+
 class ModelConfig(_Model):
     url: str
     protocol: Protocol = Protocol.GRPC
@@ -170,6 +196,7 @@ class ModelConfig(_Model):
     nms_iou_threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.45  # yolo only
     store_logits: bool = False  # classification only
     embeddings: EmbeddingsConfig | None = None
+    segmenter: SegmenterConfig | None = None  # detection: masks for the boxes from a second model
     timeout_s: Annotated[float, Field(gt=0)] = 60.0
 
     @model_validator(mode="before")
@@ -286,6 +313,8 @@ class WorkerConfig(_Model):
         if self.source is not None and self.source.field in (self.label_field, self.staging):
             raise ValueError("source.field must differ from labelField and the staging field")
         allowed = OUTPUT_FORMATS_BY_TASK[self.task]
+        if self.model is not None and self.model.segmenter is not None and self.task != Task.DETECTION:
+            raise ValueError("model.segmenter applies only to task detection (it segments the boxes)")
         if self.model is not None and self.model.output_format not in allowed:
             names = ", ".join(allowed)
             raise ValueError(

@@ -17,17 +17,19 @@ from contract.worker import (
     STAGING_FIELD_SUFFIX,
     EmbeddingsConfig,
     ModelConfig,
+    OutputFormat,
     PathRewrite,
     ProgressChannel,
     Protocol,
     RunIdentity,
+    SegmenterConfig,
     SourceConfig,
     Target,
     TensorNames,
     WorkerConfig,
 )
 from controller.api import AutoLabelRunSpec
-from controller.api.model import BoxCoordinates, ModelSpec
+from controller.api.model import BoxCoordinates, ModelSpec, SegmenterSpec
 from controller.names import progress_config_map_name
 
 
@@ -90,12 +92,27 @@ def model_config(spec: AutoLabelRunSpec, model: ModelSpec) -> ModelConfig:
         else model.box_coordinates is BoxCoordinates.NORMALIZED,
         nms_iou_threshold=model.nms_iou_threshold,
         store_logits=spec.store_logits,
+        segmenter=None if model.segmenter is None else segmenter_config(model.segmenter),
         embeddings=None
         if embeddings is None or field is None
         else EmbeddingsConfig(
             tensor=embeddings.output, field=field, model=embeddings.model, version=embeddings.version or ""
         ),
         timeout_s=spec.execution.request_timeout_seconds,
+    )
+
+
+def segmenter_config(segmenter: SegmenterSpec) -> SegmenterConfig:
+    tensors = segmenter.tensors
+    return SegmenterConfig(
+        name=segmenter.name,
+        version=segmenter.version or "",
+        output_format=OutputFormat(segmenter.output_format),
+        tensors=TensorNames(input=tensors.input, output=tensors.output) if tensors else TensorNames(),
+        scale=segmenter.scale,
+        normalize_mean=tuple(segmenter.mean) if segmenter.mean else None,  # type: ignore[arg-type]
+        normalize_std=tuple(segmenter.std) if segmenter.std else None,  # type: ignore[arg-type]
+        classes=list(segmenter.classes) if segmenter.classes else None,
     )
 
 

@@ -90,24 +90,11 @@ class Preprocessor:
 
     def decode(self, path: str) -> tuple[npt.NDArray[np.generic], Window]:
         """The input row and where the image lies in it; raises DecodeError on any unreadable image."""
-        size = (self.input_spec.width, self.input_spec.height)
         try:
             with Image.open(path) as image:
-                window = (
-                    letterbox_window(image.width, image.height, *size)
-                    if self.resize == ResizeMode.LETTERBOX
-                    else stretch_window(*size)
-                )
+                window = self._window(image.width, image.height)
                 image.draft("RGB", (window.width, window.height))
-                content = image.convert("RGB").resize(
-                    (window.width, window.height), Image.Resampling.BILINEAR
-                )
-                if window.fills_input:
-                    rgb = content
-                else:
-                    rgb = Image.new("RGB", size, (LETTERBOX_FILL,) * 3)
-                    rgb.paste(content, (window.x, window.y))
-                pixels = np.asarray(rgb, dtype=np.uint8)
+                pixels = self._fit(image.convert("RGB"), window)
         except FileNotFoundError as error:
             raise DecodeError("file not found", path) from error
         except (Image.DecompressionBombError, MemoryError) as error:
@@ -117,6 +104,36 @@ class Preprocessor:
         except (OSError, ValueError, SyntaxError) as error:
             raise DecodeError("decode error", f"{path}: {error}") from error
         return self._to_tensor_layout(pixels), window
+
+    def crops(
+        self, path: str, boxes: list[tuple[float, float, float, float]]
+    ) -> list[npt.NDArray[np.generic]]:
+        """One input row per box (relative x, y, w, h of the image), cut from the full-resolution image."""
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
+        rows = []
+        for x, y, w, h in boxes:
+            left, top = int(x * rgb.width), int(y * rgb.height)
+            right = max(left + 1, round((x + w) * rgb.width))
+            bottom = max(top + 1, round((y + h) * rgb.height))
+            crop = rgb.crop((left, top, right, bottom))
+            rows.append(self._to_tensor_layout(self._fit(crop, self._window(crop.width, crop.height))))
+        return rows
+
+    def _window(self, width: int, height: int) -> Window:
+        size = (self.input_spec.width, self.input_spec.height)
+        if self.resize == ResizeMode.LETTERBOX:
+            return letterbox_window(width, height, *size)
+        return stretch_window(*size)
+
+    def _fit(self, rgb: Image.Image, window: Window) -> npt.NDArray[np.uint8]:
+        """The RGB image resized into ``window`` of the input, padded grey around it."""
+        content = rgb.resize((window.width, window.height), Image.Resampling.BILINEAR)
+        if not window.fills_input:
+            padded = Image.new("RGB", (window.input_width, window.input_height), (LETTERBOX_FILL,) * 3)
+            padded.paste(content, (window.x, window.y))
+            content = padded
+        return np.asarray(content, dtype=np.uint8)
 
     def _to_tensor_layout(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.generic]:
         array: npt.NDArray[np.generic] = pixels

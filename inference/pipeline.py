@@ -40,6 +40,7 @@ class DecodedImage:
     sample_id: str
     pixels: npt.NDArray[Any]
     window: Window  # where the image lies in the input: predictions are mapped back through it
+    path: str  # the file, for a second stage that crops it
 
 
 class ShardPipeline:
@@ -123,9 +124,9 @@ class ShardPipeline:
     async def _take(
         self, window: deque[tuple[str, str, asyncio.Future[tuple[npt.NDArray[Any], Window]]]]
     ) -> DecodedImage | None:
-        sample_id, _path, future = window.popleft()
+        sample_id, path, future = window.popleft()
         try:
-            return DecodedImage(sample_id, *await future)
+            return DecodedImage(sample_id, *await future, path)
         except DecodeError as error:
             if sample_id not in self.failed_ids:
                 self.failed_ids.add(sample_id)
@@ -152,10 +153,14 @@ class ShardPipeline:
             result = {name: value[np.newaxis] for name, value in result.items()}
         predictions = plan.adapter.decode(result)
         vectors = result.get(embeddings.tensor) if embeddings is not None else None
+        mapped = [
+            to_image(prediction, image.window) for prediction, image in zip(predictions, batch, strict=True)
+        ]
+        if plan.segmenter is not None:
+            mapped = await plan.segmenter.segment(self.client, mapped, [image.path for image in batch])
         for row, image in enumerate(batch):
             embedding = None if vectors is None else np.asarray(vectors[row], dtype=np.float32).reshape(-1)
-            prediction = to_image(predictions[row], image.window)
-            self._pending.append(SampleResult(image.sample_id, prediction, embedding))
+            self._pending.append(SampleResult(image.sample_id, mapped[row], embedding))
         if len(self._pending) >= self.config.write_batch_size:
             group.create_task(self._flush())
 

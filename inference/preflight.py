@@ -16,6 +16,7 @@ from inference.config import Task, WorkerConfig
 from inference.errors import PreflightError
 from inference.model_spec import InputSpec, ModelMetadata, resolve_input
 from inference.triton_client import TritonClient, is_retryable
+from inference.two_stage import Segmenter, resolve_segmenter
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Plan:
     input_spec: InputSpec
     adapter: OutputAdapter
     embeddings: EmbeddingSource | None
+    segmenter: Segmenter | None = None  # two-stage instance segmentation of the boxes
 
 
 async def wait_until_true(check: str, probe_factory: Callable[[], Awaitable[bool]], timeout_s: float) -> None:
@@ -82,7 +84,7 @@ async def preflight(client: TritonClient, config: WorkerConfig, wait_s: float = 
             f"model {model.name!r} does not fit task {config.task} with outputFormat "
             f"{model.output_format}: " + "; ".join(problems)
         )
-    return Plan(metadata, input_spec, adapter, embeddings)
+    return Plan(metadata, input_spec, adapter, embeddings, await resolve_segmenter(client, config))
 
 
 async def _classification_labels(

@@ -67,6 +67,11 @@ SPEC_RULES = cel_rules(
         field_path=".source.field",
     ),
     cel_rule(
+        "!has(self.model) || !has(self.model.segmenter) || self.task == 'detection'",
+        "model.segmenter applies only to task detection (it segments the detected boxes)",
+        field_path=".model.segmenter",
+    ),
+    cel_rule(
         "!self.storeLogits || has(self.model)",
         "storeLogits needs a model: a source run copies existing labels",
         field_path=".storeLogits",
@@ -200,6 +205,8 @@ class AutoLabelRunSpec(ApiModel):
         written = (self.label_field, self.label_field + STAGING_SUFFIX)
         if self.source is not None and self.source.field in written:
             errors.append("source.field must differ from labelField and from labelField + '_in_review'")
+        if self.model is not None and self.model.segmenter is not None and self.task is not Task.DETECTION:
+            errors.append("model.segmenter applies only to task detection (it segments the detected boxes)")
         if self.store_logits and self.model is None:
             errors.append("storeLogits needs a model: a source run copies existing labels")
         if self.model is not None and self.model.output_format not in OUTPUT_FORMATS_BY_TASK[self.task]:

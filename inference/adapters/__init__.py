@@ -57,7 +57,7 @@ def make_adapter(
         )
     if config.task == Task.SEGMENTATION:
         assert output is not None
-        reading = _segmentation_format(metadata, output, model.output_format)
+        reading = segmentation_reading(metadata, output, model.output_format)
         return SegmentationAdapter(output, classes, reading)
     settings = _BoxSettings(
         classes,
@@ -75,7 +75,7 @@ def make_adapter(
     return BoxesScoresLabelsAdapter(boxes, scores, labels, settings, count=count, masks=masks)
 
 
-def _segmentation_format(metadata: ModelMetadata, output: str, output_format: OutputFormat) -> OutputFormat:
+def segmentation_reading(metadata: ModelMetadata, output: str, output_format: OutputFormat) -> OutputFormat:
     """``mask`` reads an integer tensor as class ids and a float tensor as class probabilities."""
     spec = metadata.output(output)
     if output_format == OutputFormat.MASK and spec is not None and spec.datatype in FLOAT_DATATYPES:

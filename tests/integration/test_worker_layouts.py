@@ -203,13 +203,7 @@ def test_zero_shot_model_without_zero_shot_is_refused(mongo, triton, picture):
 
 def test_instance_masks_from_boxes_and_per_box_masks(mongo, triton, tmp_path):
     """A red disc and the blue bar: each detection carries its mask, cut to its box on the original image."""
-    pixels = np.full((HEIGHT, WIDTH, 3), (90, 160, 90), np.uint8)
-    rows, columns = np.mgrid[:HEIGHT, :WIDTH]
-    pixels[(columns - 460) ** 2 + (rows - 160) ** 2 < 60**2] = (230, 20, 20)
-    pixels[BLUE[1] : BLUE[3], BLUE[0] : BLUE[2]] = (20, 20, 230)
-    path = tmp_path / "disc.png"
-    Image.fromarray(pixels).save(path)
-    dataset = make_dataset([path])
+    dataset = make_dataset([_disc_picture(tmp_path)])
     model = {
         "name": "square_instances",
         "outputFormat": "boxes",
@@ -227,3 +221,52 @@ def test_instance_masks_from_boxes_and_per_box_masks(mongo, triton, tmp_path):
     assert disc.mask[30, 30] and not disc.mask[1, 1] and not disc.mask[-2, -2]  # a disc, not its box
     assert disc.mask.mean() == pytest.approx(np.pi / 4, abs=0.06)
     assert bar.mask.mean() > 0.95
+
+
+def _disc_picture(directory: Path) -> Path:
+    pixels = np.full((HEIGHT, WIDTH, 3), (90, 160, 90), np.uint8)
+    rows, columns = np.mgrid[:HEIGHT, :WIDTH]
+    pixels[(columns - 460) ** 2 + (rows - 160) ** 2 < 60**2] = (230, 20, 20)
+    pixels[BLUE[1] : BLUE[3], BLUE[0] : BLUE[2]] = (20, 20, 230)
+    path = directory / "disc.png"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_two_stage_segments_the_crops_of_chosen_classes(mongo, triton, tmp_path):
+    """Detector boxes, then square_segmenter on each red box's crop: the disc's mask; blue boxes stay bare."""
+    dataset = make_dataset([_disc_picture(tmp_path)])
+    segmenter = {"name": "square_segmenter", "outputFormat": "mask", "classes": ["red"], **IMAGENET}
+    model = {
+        "name": "square_detector",
+        "outputFormat": "boxes",
+        "boxFormat": "xywh",
+        "boxCoordinates": "pixels",
+        "classNames": ["red", "blue"],
+        "preprocess": PREPROCESS,
+        "segmenter": segmenter,
+    }
+    _run(_spec(dataset.name, triton.grpc_url, "detection", model, confidenceThreshold=0.3))
+    found = {d.label: d for d in dataset.first()["found_in_review"].detections}
+    disc = found["red"]
+    assert disc.mask.shape == (320, 320)  # the segmenter's own resolution, stretched over the box
+    assert disc.mask[160, 160] and not disc.mask[3, 3] and not disc.mask[-4, -4]
+    assert disc.mask.mean() == pytest.approx(np.pi / 4, abs=0.06)
+    assert found["blue"].mask is None  # not a chosen class
+
+
+def test_two_stage_real_models_selfie_segmenter_on_face_crops(mongo, triton, tmp_path):
+    """Real models on a real photo: MediaPipe's face boxes, then its selfie segmenter on each face crop."""
+    from tests.integration.worker_helpers import named_image
+
+    dataset = make_dataset([named_image(tmp_path, "astronaut")])
+    model = {
+        "name": "face_detector",
+        "outputFormat": "boxes",
+        "classNames": ["face"],
+        "segmenter": {"name": "selfie_segmentation", "outputFormat": "probabilities"},
+    }
+    _run(_spec(dataset.name, triton.grpc_url, "detection", model, confidenceThreshold=0.5))
+    (face,) = dataset.first()["found_in_review"].detections
+    assert face.mask.shape == (256, 256)  # selfie_segmentation's output for the crop
+    assert 0.3 < face.mask.mean() < 1.0  # the face is person; a crop margin or background is not

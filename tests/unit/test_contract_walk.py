@@ -65,6 +65,7 @@ WALKED = {
     "classes": HERE,
     "zeroShot": HERE,
     "embeddings.*": BUILDERS + ", tests/integration/test_worker_adapters.py",
+    "segmenter.*": LAYOUTS,
 }
 
 
@@ -82,7 +83,7 @@ def _leaves(schema: dict[str, Any], prefix: str = "") -> set[str]:
 def test_every_model_field_is_walked() -> None:
     model = structural_schema(AutoLabelRunSpec)["properties"]["model"]
     leaves = {
-        leaf if not leaf.startswith(("sidecar.", "embeddings.")) else leaf.split(".")[0] + ".*"
+        leaf if not leaf.startswith(("sidecar.", "embeddings.", "segmenter.")) else leaf.split(".")[0] + ".*"
         for leaf in _leaves(model)
     }
     assert leaves == set(WALKED), "spec.model fields without a walk (or walks of removed fields)"
