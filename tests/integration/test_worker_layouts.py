@@ -216,7 +216,8 @@ def test_instance_masks_from_boxes_and_per_box_masks(mongo, triton, tmp_path):
     _run(_spec(dataset.name, triton.grpc_url, "detection", model, confidenceThreshold=0.3))
     found = {d.label: d for d in dataset.first()["found_in_review"].detections}
     disc, bar = found["red"], found["blue"]
-    assert disc.bounding_box == pytest.approx(_relative((400, 100, 520, 220)), abs=TOLERANCE)
+    # A disc's thin tips blur away in the 2x smaller input: one input pixel (2 of the image) each way.
+    assert disc.bounding_box == pytest.approx(_relative((400, 100, 520, 220)), abs=2.5 / HEIGHT)
     assert disc.mask.shape == pytest.approx((60, 60), abs=1)  # the box's pixels in the 2x smaller input
     assert disc.mask[30, 30] and not disc.mask[1, 1] and not disc.mask[-2, -2]  # a disc, not its box
     assert disc.mask.mean() == pytest.approx(np.pi / 4, abs=0.06)
