@@ -29,7 +29,8 @@ from contract.worker import (
     WorkerConfig,
 )
 from controller.api import AutoLabelRunSpec
-from controller.api.model import BoxCoordinates, ModelSpec, SegmenterSpec
+from controller.api.model import BoxCoordinates, ModelSpec
+from controller.api.segmenter import SegmenterSpec
 from controller.names import progress_config_map_name
 
 

@@ -12,9 +12,12 @@ from controller.api.common import (
     LIST_OF_UNIQUE_VALUES,
     NORMAL_PATH_MESSAGE,
     ApiModel,
+    Channels,
     FieldName,
     PersistentVolumeMount,
     ResourceRequirements,
+    TensorName,
+    TritonName,
     cel_rule,
     cel_rules,
     is_under,
@@ -22,13 +25,12 @@ from controller.api.common import (
     under_rule,
 )
 from controller.api.constants import OutputFormat
+from controller.api.segmenter import SegmenterSpec
 
-TritonName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
 # 1 to 65535, no leading zero.
 PORT_PATTERN = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 # The sidecar serves HTTP on grpcPort + 1 and metrics on grpcPort + 2.
 SIDECAR_DERIVED_PORTS = 2
-TensorName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
 REPOSITORY_ON_VOLUME = (
@@ -97,9 +99,6 @@ class BoxCoordinates(StrEnum):
 
     NORMALIZED = "normalized"
     PIXELS = "pixels"
-
-
-Channels = Annotated[list[float], Field(min_length=3, max_length=3)]
 
 
 class Preprocess(ApiModel):
@@ -220,55 +219,6 @@ class TensorNames(ApiModel):
         description="efficient_nms: the number of valid rows per image [1] (default num_dets); rows past it "
         "are ignored.",
     )
-
-
-class SegmenterTensors(ApiModel):
-    """Tensor names of the segmenter, where its configuration leaves them ambiguous."""
-
-    input: TensorName | None = Field(default=None, description="The crop input; default: the only input.")
-    output: TensorName | None = Field(default=None, description="The mask output; default: the only output.")
-
-
-class SegmenterSpec(ApiModel):
-    """Two-stage instance segmentation: a second model on the same Triton server segments each box."""
-
-    model_config = ConfigDict(
-        json_schema_extra=cel_rules(
-            cel_rule(
-                "has(self.mean) == has(self.std)",
-                "segmenter.mean and segmenter.std go together: set both or neither",
-                field_path=".mean",
-            ),
-        )
-    )
-
-    name: TritonName = Field(description="The segmentation model in the Triton repository.")
-    version: str | None = Field(
-        default=None, pattern=r"^[0-9]+$", description="Model version; default: the latest ready."
-    )
-    output_format: Literal["mask", "logits", "probabilities"] = Field(
-        default="probabilities",
-        description="How its output reads, as for task segmentation: mask (class ids, or a float tensor read "
-        "as probabilities), logits or probabilities; a box's mask is its non-background pixels.",
-    )
-    tensors: SegmenterTensors | None = Field(default=None, description="Its tensor names, where ambiguous.")
-    classes: list[Annotated[str, StringConstraints(min_length=1, max_length=256)]] | None = Field(
-        default=None,
-        max_length=4096,
-        description="Detection classes whose boxes are segmented (default all), e.g. [person].",
-        json_schema_extra=LIST_OF_UNIQUE_VALUES,
-    )
-    scale: bool = Field(
-        default=True, description="FP16/FP32 input: pixels / 255 first (as preprocess.scale)."
-    )
-    mean: Channels | None = Field(default=None, description="FP16/FP32 input: per-channel mean (with std).")
-    std: Channels | None = Field(default=None, description="FP16/FP32 input: per-channel std (with mean).")
-
-    @model_validator(mode="after")
-    def _paired(self) -> Self:
-        if (self.mean is None) != (self.std is None):
-            raise ValueError("segmenter.mean and segmenter.std go together: set both or neither")
-        return self
 
 
 class EmbeddingsSpec(ApiModel):

@@ -113,6 +113,20 @@ BAD_INPUTS: list[BadInput] = [
     BadInput("output-format-not-in-enum", {"spec/model/outputFormat": "ssd"}, "spec.model.outputFormat"),
     BadInput("output-format-wrong-task", {"spec/model/outputFormat": "logits"}, "spec.model.outputFormat"),
     BadInput("zero-shot-without-classes", {"spec/model/zeroShot": True}, "spec.model.classes"),
+    BadInput(
+        "segmenter-for-classification",
+        {
+            "spec/task": "classification",
+            "spec/model/outputFormat": "logits",
+            "spec/model/segmenter": {"name": "s"},
+        },
+        "spec.model.segmenter",
+    ),
+    BadInput(
+        "segmenter-format-not-segmentation",
+        {"spec/model/segmenter": {"name": "s", "outputFormat": "boxes"}},
+        "spec.model.segmenter.outputFormat",
+    ),
     BadInput("model-and-source", {"spec/source": {"field": "ground_truth"}}, "exactly one of model"),
     BadInput("neither-model-nor-source", {"spec/model": DELETE}, "exactly one of model"),
     BadInput(
