@@ -240,6 +240,11 @@ ZERO_SHOT_NAMES_MESSAGE = (
     "classNames does not apply to zeroShot models: the prompts in classes name the outputs"
 )
 _BOX_FORMAT_LIST = ", ".join(f.value for f in BOX_OUTPUT_FORMATS)
+_TENSOR_CONDITIONS = (  # tensors read by one output format or mode only: (name, CEL condition, meaning)
+    ("masks", "self.outputFormat == 'boxes'", "outputFormat boxes (instance masks)"),
+    ("count", "self.outputFormat == 'efficient_nms'", "outputFormat efficient_nms (num_dets)"),
+    ("text", "self.zeroShot", "zeroShot models (the prompts input)"),
+)
 _BOX_FORMAT_NAMES = ", ".join(repr(f.value) for f in BOX_OUTPUT_FORMATS)
 _BOX_FORMATS_RULE = "!has(self.{field}) || self.outputFormat in [" + _BOX_FORMAT_NAMES + "]"
 
@@ -261,6 +266,14 @@ class ModelSpec(ApiModel):
                 _BOX_FORMATS_RULE.format(field="boxCoordinates"),
                 "boxCoordinates applies only to outputFormat " + _BOX_FORMAT_LIST,
                 field_path=".boxCoordinates",
+            ),
+            *(
+                cel_rule(
+                    f"!has(self.tensors) || !has(self.tensors.{tensor}) || {condition}",
+                    f"tensors.{tensor} applies only to {meaning}",
+                    field_path=f".tensors.{tensor}",
+                )
+                for tensor, condition, meaning in _TENSOR_CONDITIONS
             ),
             cel_rule(
                 "!self.zeroShot || (has(self.classes) && size(self.classes) > 0)",
@@ -351,4 +364,13 @@ class ModelSpec(ApiModel):
         for name, value in (("boxFormat", self.box_format), ("boxCoordinates", self.box_coordinates)):
             if value is not None and self.output_format not in BOX_OUTPUT_FORMATS:
                 raise ValueError(f"{name} applies only to outputFormat {_BOX_FORMAT_LIST}")
+        tensors = self.tensors
+        applies = {
+            "masks": self.output_format == OutputFormat.BOXES,
+            "count": self.output_format == OutputFormat.EFFICIENT_NMS,
+            "text": self.zero_shot,
+        }
+        for tensor, _, meaning in _TENSOR_CONDITIONS:
+            if tensors is not None and getattr(tensors, tensor) is not None and not applies[tensor]:
+                raise ValueError(f"tensors.{tensor} applies only to {meaning}")
         return self

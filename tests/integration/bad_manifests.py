@@ -127,6 +127,15 @@ BAD_INPUTS: list[BadInput] = [
         {"spec/model/segmenter": {"name": "s", "outputFormat": "boxes"}},
         "spec.model.segmenter.outputFormat",
     ),
+    BadInput(
+        "masks-for-yolo",
+        {"spec/model/outputFormat": "yolo", "spec/model/tensors": {"masks": "MASKS"}},
+        "spec.model.tensors.masks",
+    ),
+    BadInput("count-for-boxes", {"spec/model/tensors": {"count": "num_dets"}}, "spec.model.tensors.count"),
+    BadInput(
+        "text-without-zero-shot", {"spec/model/tensors": {"text": "PROMPTS"}}, "spec.model.tensors.text"
+    ),
     BadInput("model-and-source", {"spec/source": {"field": "ground_truth"}}, "exactly one of model"),
     BadInput("neither-model-nor-source", {"spec/model": DELETE}, "exactly one of model"),
     BadInput(

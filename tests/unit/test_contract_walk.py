@@ -409,3 +409,19 @@ def test_instance_masks_cover_each_box_and_follow_the_letterbox() -> None:
     (mapped,) = to_image(DetectionPrediction(boxes=(padded,)), window).boxes  # type: ignore[union-attr]
     assert mapped.bounding_box == pytest.approx((0.0, 0.0, 0.5, 0.5)) and mapped.mask is not None
     assert mapped.mask.shape == (16, 32)  # the lower half of the box: what lay on the image
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (
+            {"outputFormat": "yolo", "tensors": {"masks": "M"}},
+            "tensors.masks applies only to outputFormat boxes",
+        ),
+        ({"outputFormat": "boxes", "tensors": {"count": "N"}}, "tensors.count applies only to outputFormat"),
+        ({"outputFormat": "boxes", "tensors": {"text": "T"}}, "tensors.text applies only to zeroShot"),
+    ],
+)
+def test_tensors_of_another_format_are_refused(model: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _config("detection", model)
