@@ -62,6 +62,11 @@ def _tensors(model: ModelSpec) -> TensorNames:
     return TensorNames(**given)
 
 
+def _channels(values: list[float] | None) -> tuple[float, float, float] | None:
+    """R, G, B values (the CRD holds exactly three) as the worker's triple."""
+    return None if values is None else (values[0], values[1], values[2])
+
+
 def model_config(spec: AutoLabelRunSpec, model: ModelSpec) -> ModelConfig:
     """The worker's model settings: server, adapter, preprocessing, classes, thresholds."""
     preprocess = model.preprocess
@@ -80,8 +85,8 @@ def model_config(spec: AutoLabelRunSpec, model: ModelSpec) -> ModelConfig:
         input_layout=preprocess.layout,
         resize=preprocess.resize,
         scale=preprocess.scale,
-        normalize_mean=tuple(preprocess.mean) if preprocess.mean else None,  # type: ignore[arg-type]
-        normalize_std=tuple(preprocess.std) if preprocess.std else None,  # type: ignore[arg-type]
+        normalize_mean=_channels(preprocess.mean),
+        normalize_std=_channels(preprocess.std),
         # A zero-shot model's classes are its prompts, which name its outputs; otherwise a filter.
         classes=list(model.classes or []) if model.zero_shot else list(model.class_names or []) or None,
         keep_classes=list(model.classes) if model.classes and not model.zero_shot else None,
@@ -111,8 +116,8 @@ def segmenter_config(segmenter: SegmenterSpec) -> SegmenterConfig:
         output_format=OutputFormat(segmenter.output_format),
         tensors=TensorNames(input=tensors.input, output=tensors.output) if tensors else TensorNames(),
         scale=segmenter.scale,
-        normalize_mean=tuple(segmenter.mean) if segmenter.mean else None,  # type: ignore[arg-type]
-        normalize_std=tuple(segmenter.std) if segmenter.std else None,  # type: ignore[arg-type]
+        normalize_mean=_channels(segmenter.mean),
+        normalize_std=_channels(segmenter.std),
         classes=list(segmenter.classes) if segmenter.classes else None,
     )
 
