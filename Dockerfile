@@ -20,6 +20,7 @@ ENV PATH=/opt/autolabel/bin:$PATH
 COPY requirements/base.in requirements/lock.txt requirements/
 RUN pip install --no-cache-dir -c requirements/lock.txt -r requirements/base.in
 COPY pyproject.toml README.md ./
+COPY contract/ contract/
 COPY controller/ controller/
 COPY inference/ inference/
 RUN pip install --no-cache-dir --no-deps . \

@@ -37,7 +37,7 @@ lint: venv
 	$(VENV)/bin/lint-imports
 
 typecheck: venv
-	$(VENV)/bin/mypy controller inference tools tests bench plugins/autolabel
+	$(VENV)/bin/mypy contract controller inference tools tests bench plugins/autolabel
 
 unit: venv
 	$(PY) -m pytest -q -m "not integration" tests

@@ -1,10 +1,11 @@
 """Pure builders of a run's children: the worker configuration, its ConfigMaps, the Indexed Job.
 
 Nothing here calls the API; the reconcile decides when to create what these
-return. The worker configuration is a JSON contract with `inference/config.py`
-(camelCase keys); the controller never imports the worker's code. It travels
-as the file `worker.json` of the run's snapshot ConfigMap, mounted into every
-pod of the run (an environment variable is limited to 128 KiB by Linux).
+return. The worker configuration is the shared contract's typed `WorkerConfig`
+(built in `controller/worker_contract.py`); the controller never imports the
+worker's code. It travels as the file `worker.json` of the run's snapshot
+ConfigMap, mounted into every pod of the run (an environment variable is
+limited to 128 KiB by Linux).
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from controller.api import KUEUE_QUEUE_LABEL, AutoLabelRunSpec, OutputFormat
+from contract.env import (
+    CONFIG_DIR,
+    DATABASE_ADMIN_ENV,
+    DATABASE_NAME_ENV,
+    DATABASE_URI_ENV,
+    RUN_UID_ENV,
+    WORKER_CONFIG_KEY,
+)
+from contract.env import WORKER_CONFIG_PATH as WORKER_CONFIG_PATH
+from controller.api import KUEUE_QUEUE_LABEL, AutoLabelRunSpec
 from controller.names import (
     child_labels,
     job_name,
@@ -22,120 +32,18 @@ from controller.names import (
     result_config_map_name,
     snapshot_config_map_name,
 )
+from controller.worker_contract import staging_field as staging_field
+from controller.worker_contract import worker_config
 
 CONFIG_VOLUME = "autolabel-config"
-CONFIG_DIR = "/etc/autolabel"
-WORKER_CONFIG_KEY = "worker.json"
 SPEC_KEY = "spec.json"
-WORKER_CONFIG_PATH = f"{CONFIG_DIR}/{WORKER_CONFIG_KEY}"
 GENERATION_ANNOTATION = "autolabel.dev/generation"
-DATABASE_ADMIN_ENV = "FIFTYONE_DATABASE_ADMIN"
-RUN_UID_ENV = "AUTOLABEL_RUN_UID"  # for logs and for finding a run's processes; the config has it too
-DATABASE_URI_ENV = "FIFTYONE_DATABASE_URI"
-DATABASE_NAME_ENV = "FIFTYONE_DATABASE_NAME"
 DATABASE_NAME_KEY = "database"
 """Optional key of the database Secret naming the FiftyOne database (default: FiftyOne's own)."""
-STAGING_SUFFIX = "_in_review"
 TRITON_USER = 1000
 """The non-root user (`triton-server`) of NVIDIA's Triton images; the sidecar runs as it."""
 SCRATCH_DIR = "/tmp"
 """The one writable path of a worker's read-only root filesystem (the image's HOME, too)."""
-
-# The CRD's adapter names -> the worker's. A mask of class scores covers both
-# one-channel probabilities and per-class scores.
-_WORKER_OUTPUT_FORMAT = {
-    OutputFormat.BOXES: "boxes_scores_labels",
-    OutputFormat.YOLO: "yolo",
-    OutputFormat.LOGITS: "logits",
-    OutputFormat.PROBABILITIES: "probabilities",
-    OutputFormat.MASK: "probabilities",
-}
-
-
-def staging_field(spec: AutoLabelRunSpec) -> str:
-    """Where the run's predictions live until finalize."""
-    return f"{spec.label_field}{STAGING_SUFFIX}"
-
-
-def embeddings_field(spec: AutoLabelRunSpec) -> str | None:
-    embeddings = spec.model.embeddings
-    if embeddings is None:
-        return None
-    return embeddings.field or f"{spec.label_field}_embeddings"
-
-
-def triton_url(spec: AutoLabelRunSpec) -> tuple[str, str]:
-    """(host:port, protocol) the worker calls: the endpoint, or the sidecar on localhost."""
-    if spec.model.endpoint is not None:
-        return spec.model.endpoint.address, spec.model.endpoint.protocol
-    assert spec.model.sidecar is not None
-    return f"127.0.0.1:{spec.model.sidecar.grpc_port}", "grpc"
-
-
-def worker_config(metadata: Mapping[str, Any], spec: AutoLabelRunSpec) -> dict[str, Any]:
-    """The worker's JSON configuration document for this run."""
-    model = spec.model
-    url, protocol = triton_url(spec)
-    target = spec.dataset.target
-    model_doc: dict[str, Any] = {
-        "url": url,
-        "protocol": protocol,
-        "name": model.name,
-        "version": model.version or "",
-        "outputFormat": _WORKER_OUTPUT_FORMAT[model.output_format],
-        "confidenceThreshold": spec.confidence_threshold or 0.0,
-        "storeLogits": spec.store_logits,
-        "timeoutS": spec.execution.request_timeout_seconds,
-    }
-    if model.tensors is not None:
-        model_doc["tensors"] = model.tensors.dump()
-    if model.preprocess.width and model.preprocess.height:
-        model_doc["inputSize"] = [model.preprocess.height, model.preprocess.width]
-    if model.preprocess.layout:
-        model_doc["inputLayout"] = model.preprocess.layout
-    if model.class_names:
-        model_doc["classes"] = list(model.class_names)
-    if model.classes:
-        model_doc["keepClasses"] = list(model.classes)
-    if model.embeddings is not None:
-        model_doc["embeddings"] = {
-            "tensor": model.embeddings.output,
-            "field": embeddings_field(spec),
-            "model": model.embeddings.model,
-            "version": model.embeddings.version or "",
-        }
-    document: dict[str, Any] = {
-        "run": {"namespace": metadata["namespace"], "name": metadata["name"], "uid": metadata["uid"]},
-        "dataset": spec.dataset.name,
-        "target": {
-            key: value
-            for key, value in (("view", target.view), ("tags", target.tags), ("sampleIds", target.sample_ids))
-            if value is not None
-        },
-        "shards": spec.execution.effective_shards,
-        "labelField": spec.label_field,
-        "stagingField": staging_field(spec),
-        "task": spec.task.value,
-        "model": model_doc,
-        "batchSize": spec.execution.batch_size,
-        "maxInFlight": spec.execution.max_in_flight,
-        "writeBatchSize": spec.execution.write_batch_size,
-        "progress": {
-            "kind": "configmap",
-            "configMap": progress_config_map_name(metadata),
-            "namespace": metadata["namespace"],
-        },
-    }
-    if spec.execution.decode_workers:
-        document["decodeThreads"] = spec.execution.decode_workers
-    if spec.dataset.media is not None:
-        document["mediaPathRewrite"] = [
-            {"from": rewrite.dataset_prefix, "to": rewrite.mount_prefix}
-            for rewrite in spec.dataset.media.path_rewrites
-        ]
-    if spec.mask_dir:
-        document["maskDir"] = spec.mask_dir
-    return document
 
 
 def progress_config_map(metadata: Mapping[str, Any]) -> dict[str, Any]:
@@ -166,7 +74,7 @@ def snapshot_config_map(metadata: Mapping[str, Any], spec: AutoLabelRunSpec) -> 
             "ownerReferences": [owner_reference(metadata)],
         },
         "data": {
-            WORKER_CONFIG_KEY: json.dumps(worker_config(metadata, spec), sort_keys=True),
+            WORKER_CONFIG_KEY: worker_config(metadata, spec).to_json(),
             SPEC_KEY: json.dumps(spec.dump(), sort_keys=True),
         },
     }
@@ -262,7 +170,7 @@ def _volumes(spec: AutoLabelRunSpec) -> tuple[list[dict[str, Any]], list[dict[st
 
 def _triton_sidecar(spec: AutoLabelRunSpec, volumes: list[dict[str, Any]]) -> dict[str, Any]:
     """A native sidecar (init container, restartPolicy Always) holding the GPU and serving the model."""
-    sidecar = spec.model.sidecar
+    sidecar = spec.model.sidecar if spec.model is not None else None
     assert sidecar is not None
     port = sidecar.grpc_port
     container: dict[str, Any] = {
@@ -336,7 +244,7 @@ def worker_job(
         "containers": [worker],
         "volumes": volumes,
     }
-    if spec.model.sidecar is not None:
+    if spec.model is not None and spec.model.sidecar is not None:
         pod_spec["initContainers"] = [_triton_sidecar(spec, volumes)]
     if execution.node_selector:
         pod_spec["nodeSelector"] = dict(execution.node_selector)

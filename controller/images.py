@@ -34,7 +34,7 @@ def is_allowed(image: str, patterns: Sequence[str], default_image: str) -> bool:
 def image_refusal(spec: AutoLabelRunSpec, patterns: Sequence[str], default_image: str) -> str | None:
     """Why the run's images are refused (naming the image and the setting), or None when all are allowed."""
     named = [("spec.execution.image", spec.execution.image)]
-    if spec.model.sidecar is not None:
+    if spec.model is not None and spec.model.sidecar is not None:
         named.append(("spec.model.sidecar.image", spec.model.sidecar.image))
     for setting, image in named:
         if image is not None and not is_allowed(image, patterns, default_image):

@@ -20,6 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from contract.env import SECRET_REF_ENV
 from controller.api import AutoLabelRunSpec
 from controller.builders import (
     database_env,
@@ -35,7 +36,7 @@ from controller.names import (
     snapshot_config_map_name,
 )
 from controller.review import ReviewOutcome, ReviewWork
-from controller.steps import SECRET_REF_ENV
+from controller.worker_contract import review_config
 
 AGENT_COMPONENT = "review-agent"
 AGENT_LABEL = "autolabel.dev/review-agent"
@@ -114,7 +115,7 @@ def review_request(metadata: Mapping[str, Any], spec: AutoLabelRunSpec) -> str:
         {
             "agent": agent_name(spec),
             "generation": int(metadata.get("generation") or 0),
-            "review": spec.review.dump(),
+            "review": review_config(spec).document(),
             "refreshIntervalSeconds": spec.review.refresh_interval_seconds,
             "snapshot": snapshot_config_map_name(metadata),
         },

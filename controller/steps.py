@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from contract.env import RESULT_CONFIG_MAP_ENV as RESULT_CONFIG_MAP_ENV
+from contract.env import RESULT_KEY_ENV as RESULT_KEY_ENV
+from contract.env import REVIEW_CONFIG_ENV, SECRET_REF_ENV
 from controller.api import AutoLabelRun, AutoLabelRunSpec
 from controller.builders import (
     WORKER_CONFIG_PATH,
@@ -35,14 +38,10 @@ from controller.builders import (
 )
 from controller.names import child_labels, owner_reference, result_config_map_name, step_job_name
 from controller.review import ReviewWork
+from controller.worker_contract import review_config
 
 STEP_COMPONENT = "dataset-step"
 STEP_ANNOTATION = "autolabel.dev/step"
-RESULT_CONFIG_MAP_ENV = "AUTOLABEL_RESULT_CONFIG_MAP"
-RESULT_KEY_ENV = "AUTOLABEL_RESULT_KEY"
-REVIEW_CONFIG_ENV = "AUTOLABEL_REVIEW_CONFIG"
-SECRET_REF_ENV = "AUTOLABEL_DATABASE_SECRET_REF"
-"""`<secret name>/<key>`: lets a step name the missing Secret in its verdict."""
 CLEANUP_PATIENCE_S = 10
 TIMEOUT_SECONDS = {"validate": 180, "review": 600, "finalize": 3600, "discard": 1800, "cleanup": 600}
 FINISHED_TTL_SECONDS = 600  # a step Job the controller did not delete (it was down) goes anyway
@@ -99,7 +98,9 @@ def _key(kind: str, generation: int, now: datetime) -> str:
 
 def validation_step(run: AutoLabelRun, now: datetime) -> Step:
     generation = int(run.metadata.get("generation") or 0)
-    argv = ("probe",) if run.spec.model.endpoint is not None else ("probe", "--skip-triton")
+    # A sidecar is checked by each worker; a source run has no model at all (the probe knows).
+    model = run.spec.model
+    argv = ("probe",) if model is None or model.endpoint is not None else ("probe", "--skip-triton")
     return Step("validate", _key("validate", generation, now), argv, generation)
 
 
@@ -133,7 +134,7 @@ def step_job(
         {"name": SECRET_REF_ENV, "value": f"{secret.name}/{secret.key}"},
     ]
     if step.kind in ("review", "finalize"):
-        env.append({"name": REVIEW_CONFIG_ENV, "value": json.dumps(spec.review.dump(), sort_keys=True)})
+        env.append({"name": REVIEW_CONFIG_ENV, "value": review_config(spec).to_json()})
     volume, mount = config_volume(metadata)
     scratch, scratch_mount = scratch_volume()
     container: dict[str, Any] = {

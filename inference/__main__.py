@@ -28,6 +28,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contract.env import DATABASE_ADMIN_ENV, DATABASE_URI_ENV, SECRET_REF_ENV
+from contract.env import WORKER_CONFIG_ENV as CONFIG_ENV
 from inference import durable, redact, review_commands, run_record
 from inference.config import WorkerConfig
 from inference.errors import ConfigError, FatalError
@@ -35,10 +37,6 @@ from inference.progress import ConfigMapReporter, NullReporter, ProgressReporter
 from inference.result import publish
 from inference.worker import run_shard
 
-CONFIG_ENV = "AUTOLABEL_WORKER_CONFIG"
-DATABASE_ADMIN_ENV = "FIFTYONE_DATABASE_ADMIN"
-DATABASE_URI_ENV = "FIFTYONE_DATABASE_URI"
-SECRET_REF_ENV = "AUTOLABEL_DATABASE_SECRET_REF"
 EXIT_FATAL, EXIT_CONFIG, EXIT_TERMINATED = 1, 2, 143
 
 

@@ -78,8 +78,8 @@ def run_fields(config: WorkerConfig) -> list[RunField]:
         RunField(config.marker_field, "marker"),
         RunField(config.label_field, "label", declare=False),
     ]
-    if config.model.embeddings is not None:
-        fields.append(RunField(config.model.embeddings.field, "embeddings", may_exist=True))
+    if config.embeddings is not None:
+        fields.append(RunField(config.embeddings.field, "embeddings", may_exist=True))
     return fields
 
 

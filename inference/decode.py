@@ -1,8 +1,11 @@
 """Image decode and preprocess: file -> the model's input array, in a worker thread.
 
 JPEGs are decoded at reduced scale when the model input is much smaller (PIL's
-``draft``), which is most of the decode cost saved. The image is resized whole
-(no crop, no letterbox) so relative box coordinates map straight back.
+``draft``), which is most of the decode cost saved. The image is resized whole:
+stretched over the input (relative box coordinates map straight back), or
+letterboxed (aspect kept, centred, padded grey); the `Window` returned with the
+pixels maps predictions back onto the image (inference/geometry.py). Float inputs
+are scaled to 0-1 (unless ``scale`` is off) and normalised by mean/std when given.
 
 An image over PIL's decompression-bomb limit is a failed image like any unreadable
 file. `decode_budget` sizes the decode-ahead window and the requests in flight by
@@ -18,7 +21,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
-from inference.config import InputLayout, ModelConfig, PathRewrite
+from inference.config import LETTERBOX_FILL, InputLayout, ModelConfig, PathRewrite, ResizeMode
+from inference.geometry import Window, letterbox_window, stretch_window
 from inference.model_spec import InputSpec
 
 DECODE_BUFFER_BYTES = 1 << 30
@@ -73,19 +77,24 @@ class Preprocessor:
     input_spec: InputSpec
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
+    scale: bool = True
+    resize: ResizeMode = ResizeMode.STRETCH
 
     @classmethod
     def for_model(cls, input_spec: InputSpec, model: ModelConfig) -> Preprocessor:
-        return cls(input_spec, model.normalize_mean, model.normalize_std)
+        return cls(input_spec, model.normalize_mean, model.normalize_std, model.scale, model.resize)
 
     def load(self, path: str) -> npt.NDArray[np.generic]:
         """Decode and convert; raises DecodeError with a reason on any unreadable image."""
-        size = (self.input_spec.width, self.input_spec.height)
+        return self.decode(path)[0]
+
+    def decode(self, path: str) -> tuple[npt.NDArray[np.generic], Window]:
+        """The input row and where the image lies in it; raises DecodeError on any unreadable image."""
         try:
             with Image.open(path) as image:
-                image.draft("RGB", size)
-                rgb = image.convert("RGB").resize(size, Image.Resampling.BILINEAR)
-                pixels = np.asarray(rgb, dtype=np.uint8)
+                window = self._window(image.width, image.height)
+                image.draft("RGB", (window.width, window.height))
+                pixels = self._fit(image.convert("RGB"), window)
         except FileNotFoundError as error:
             raise DecodeError("file not found", path) from error
         except (Image.DecompressionBombError, MemoryError) as error:
@@ -94,12 +103,44 @@ class Preprocessor:
             raise DecodeError("not an image", path) from error
         except (OSError, ValueError, SyntaxError) as error:
             raise DecodeError("decode error", f"{path}: {error}") from error
-        return self._to_tensor_layout(pixels)
+        return self._to_tensor_layout(pixels), window
+
+    def crops(
+        self, path: str, boxes: list[tuple[float, float, float, float]]
+    ) -> list[npt.NDArray[np.generic]]:
+        """One input row per box (relative x, y, w, h of the image), cut from the full-resolution image."""
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
+        rows = []
+        for x, y, w, h in boxes:
+            left, top = int(x * rgb.width), int(y * rgb.height)
+            right = max(left + 1, round((x + w) * rgb.width))
+            bottom = max(top + 1, round((y + h) * rgb.height))
+            crop = rgb.crop((left, top, right, bottom))
+            rows.append(self._to_tensor_layout(self._fit(crop, self._window(crop.width, crop.height))))
+        return rows
+
+    def _window(self, width: int, height: int) -> Window:
+        size = (self.input_spec.width, self.input_spec.height)
+        if self.resize == ResizeMode.LETTERBOX:
+            return letterbox_window(width, height, *size)
+        return stretch_window(*size)
+
+    def _fit(self, rgb: Image.Image, window: Window) -> npt.NDArray[np.uint8]:
+        """The RGB image resized into ``window`` of the input, padded grey around it."""
+        content = rgb.resize((window.width, window.height), Image.Resampling.BILINEAR)
+        if not window.fills_input:
+            padded = Image.new("RGB", (window.input_width, window.input_height), (LETTERBOX_FILL,) * 3)
+            padded.paste(content, (window.x, window.y))
+            content = padded
+        return np.asarray(content, dtype=np.uint8)
 
     def _to_tensor_layout(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.generic]:
         array: npt.NDArray[np.generic] = pixels
         if self.input_spec.datatype != "UINT8":
-            scaled = pixels.astype(np.float32) / 255.0
+            scaled = pixels.astype(np.float32)
+            if self.scale:
+                scaled /= 255.0
             if self.mean is not None and self.std is not None:
                 scaled = (scaled - np.array(self.mean, np.float32)) / np.array(self.std, np.float32)
             array = scaled.astype(np.float16 if self.input_spec.datatype == "FP16" else np.float32)

@@ -43,7 +43,7 @@ def discard(config: WorkerConfig) -> dict[str, int]:
     removed = 0
     if dataset.has_sample_field(marker):
         removed = _label_count(dataset.match(ViewField(marker) == config.run.uid), config.staging)
-    embeddings = config.model.embeddings.field if config.model.embeddings else None
+    embeddings = config.embeddings.field if config.embeddings else None
     fields = [config.staging, marker]
     if embeddings and created_by_run(dataset, config, embeddings):
         fields.append(embeddings)

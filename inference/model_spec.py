@@ -12,6 +12,7 @@ from inference.config import InputLayout, ModelConfig
 from inference.errors import PreflightError
 
 IMAGE_INPUT_DATATYPES = ("UINT8", "FP32", "FP16")
+FLOAT_DATATYPES = ("FP16", "FP32", "FP64", "BF16")
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,16 @@ class ModelMetadata:
 
 
 @dataclass(frozen=True)
+class TextInput:
+    """A zero-shot model's prompt input: a BYTES tensor of one string per prompt, sent with every batch."""
+
+    name: str
+    prompts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class InputSpec:
-    """How to build the input tensor: name, datatype, layout and the image size the model takes."""
+    """How to build the input tensors: name, datatype, layout and the image size the model takes."""
 
     name: str
     datatype: str
@@ -63,6 +72,7 @@ class InputSpec:
     height: int
     width: int
     batched: bool
+    text: TextInput | None = None
 
 
 def resolve_input(metadata: ModelMetadata, model: ModelConfig) -> InputSpec:
@@ -74,7 +84,7 @@ def resolve_input(metadata: ModelMetadata, model: ModelConfig) -> InputSpec:
             names = [spec.name for spec in metadata.inputs]
             raise PreflightError(f"model {metadata.name!r} has no input {wanted!r}; its inputs are {names}")
     else:
-        candidates = list(metadata.inputs)
+        candidates = [spec for spec in metadata.inputs if spec.datatype != "BYTES"]
         if len(candidates) != 1:
             names = [spec.name for spec in candidates]
             raise PreflightError(
@@ -85,6 +95,11 @@ def resolve_input(metadata: ModelMetadata, model: ModelConfig) -> InputSpec:
         raise PreflightError(
             f"input {spec.name!r} of {metadata.name!r} is {spec.datatype}; "
             f"the worker sends {IMAGE_INPUT_DATATYPES}"
+        )
+    if spec.datatype == "UINT8" and model.normalize_mean is not None:
+        raise PreflightError(
+            f"input {spec.name!r} of {metadata.name!r} is UINT8: the worker sends raw 0-255 pixels, so "
+            "preprocess.mean/std cannot apply; remove them, or serve a model with an FP32/FP16 input"
         )
     shape = metadata.item_shape(spec)
     if len(shape) != 3:
@@ -118,4 +133,36 @@ def resolve_input(metadata: ModelMetadata, model: ModelConfig) -> InputSpec:
             f"input {spec.name!r} of {metadata.name!r} has a variable size: "
             "set model.inputSize [height, width]"
         )
-    return InputSpec(spec.name, spec.datatype, layout, height, width, batched=metadata.max_batch_size > 0)
+    text = resolve_text_input(metadata, model, image=spec.name)
+    return InputSpec(
+        spec.name, spec.datatype, layout, height, width, batched=metadata.max_batch_size > 0, text=text
+    )
+
+
+def resolve_text_input(metadata: ModelMetadata, model: ModelConfig, image: str) -> TextInput | None:
+    """The prompt input of a zero-shot model (None for others); refuses a model without one."""
+    texts = [spec for spec in metadata.inputs if spec.datatype == "BYTES" and spec.name != image]
+    if not model.zero_shot:
+        if texts:
+            names = [spec.name for spec in texts]
+            raise PreflightError(
+                f"model {metadata.name!r} takes text inputs {names}: set model.zeroShot true and the "
+                "prompts in model.classes"
+            )
+        return None
+    wanted = model.tensors.text
+    chosen = [spec for spec in texts if wanted is None or spec.name == wanted]
+    if len(chosen) != 1:
+        names = [spec.name for spec in texts]
+        detail = f"no BYTES input {wanted!r}" if wanted else f"BYTES inputs {names}"
+        raise PreflightError(
+            f"zeroShot model {metadata.name!r} has {detail}: the prompts go into one BYTES input, "
+            "named by model.tensors.text"
+        )
+    shape = metadata.item_shape(chosen[0])
+    if len(shape) != 1 or shape[0] not in (-1, len(model.classes or [])):
+        raise PreflightError(
+            f"text input {chosen[0].name!r} of {metadata.name!r} has shape {list(shape)} per image; "
+            f"the prompts need [-1] (or [{len(model.classes or [])}], one per class)"
+        )
+    return TextInput(chosen[0].name, tuple(model.classes or ()))

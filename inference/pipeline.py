@@ -25,6 +25,7 @@ import numpy.typing as npt
 from inference.config import WorkerConfig
 from inference.decode import DecodeError, Preprocessor, decode_budget, rewrite_path
 from inference.durable import retried
+from inference.geometry import Window, to_image
 from inference.preflight import Plan
 from inference.progress import ProgressTracker
 from inference.reader import filepath_page
@@ -38,6 +39,8 @@ LOG = logging.getLogger(__name__)
 class DecodedImage:
     sample_id: str
     pixels: npt.NDArray[Any]
+    window: Window  # where the image lies in the input: predictions are mapped back through it
+    path: str  # the file, for a second stage that crops it
 
 
 class ShardPipeline:
@@ -56,7 +59,7 @@ class ShardPipeline:
         self.dataset = dataset
         self.writer = writer
         self.tracker = tracker
-        self.preprocessor = Preprocessor.for_model(plan.input_spec, config.model)
+        self.preprocessor = Preprocessor.for_model(plan.input_spec, config.triton_model())
         self.budget = decode_budget(
             plan.input_spec,
             config.batch_size if plan.input_spec.batched else 1,
@@ -95,7 +98,7 @@ class ShardPipeline:
         """Decoded images in shard order, decoding up to a window ahead in the thread pool."""
         loop = asyncio.get_running_loop()
         window_size = self.budget.window
-        window: deque[tuple[str, str, asyncio.Future[npt.NDArray[Any]]]] = deque()
+        window: deque[tuple[str, str, asyncio.Future[tuple[npt.NDArray[Any], Window]]]] = deque()
         page_size = self.config.page_size
         with ThreadPoolExecutor(self.config.decode_threads, thread_name_prefix="decode") as pool:
             for start in range(0, len(sample_ids), page_size):
@@ -107,7 +110,8 @@ class ShardPipeline:
                 )
                 for sample_id, stored_path in page:
                     path = rewrite_path(stored_path, self.config.media_path_rewrite)
-                    window.append((sample_id, path, loop.run_in_executor(pool, self.preprocessor.load, path)))
+                    decoding = loop.run_in_executor(pool, self.preprocessor.decode, path)
+                    window.append((sample_id, path, decoding))
                     while len(window) >= window_size:
                         image = await self._take(window)
                         if image is not None:
@@ -118,11 +122,11 @@ class ShardPipeline:
                     yield image
 
     async def _take(
-        self, window: deque[tuple[str, str, asyncio.Future[npt.NDArray[Any]]]]
+        self, window: deque[tuple[str, str, asyncio.Future[tuple[npt.NDArray[Any], Window]]]]
     ) -> DecodedImage | None:
-        sample_id, _path, future = window.popleft()
+        sample_id, path, future = window.popleft()
         try:
-            return DecodedImage(sample_id, await future)
+            return DecodedImage(sample_id, *await future, path)
         except DecodeError as error:
             if sample_id not in self.failed_ids:
                 self.failed_ids.add(sample_id)
@@ -131,7 +135,7 @@ class ShardPipeline:
             return None
 
     async def _infer(self, batch: list[DecodedImage], group: asyncio.TaskGroup) -> None:
-        plan, model = self.plan, self.config.model
+        plan, model = self.plan, self.config.triton_model()
         pixels = np.stack([image.pixels for image in batch])
         request = pixels if plan.input_spec.batched else pixels[0]
         outputs = plan.adapter.output_names()
@@ -149,9 +153,14 @@ class ShardPipeline:
             result = {name: value[np.newaxis] for name, value in result.items()}
         predictions = plan.adapter.decode(result)
         vectors = result.get(embeddings.tensor) if embeddings is not None else None
+        mapped = [
+            to_image(prediction, image.window) for prediction, image in zip(predictions, batch, strict=True)
+        ]
+        if plan.segmenter is not None:
+            mapped = await plan.segmenter.segment(self.client, mapped, [image.path for image in batch])
         for row, image in enumerate(batch):
             embedding = None if vectors is None else np.asarray(vectors[row], dtype=np.float32).reshape(-1)
-            self._pending.append(SampleResult(image.sample_id, predictions[row], embedding))
+            self._pending.append(SampleResult(image.sample_id, mapped[row], embedding))
         if len(self._pending) >= self.config.write_batch_size:
             group.create_task(self._flush())
 

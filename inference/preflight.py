@@ -16,6 +16,7 @@ from inference.config import Task, WorkerConfig
 from inference.errors import PreflightError
 from inference.model_spec import InputSpec, ModelMetadata, resolve_input
 from inference.triton_client import TritonClient, is_retryable
+from inference.two_stage import Segmenter, resolve_segmenter
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Plan:
     input_spec: InputSpec
     adapter: OutputAdapter
     embeddings: EmbeddingSource | None
+    segmenter: Segmenter | None = None  # two-stage instance segmentation of the boxes
 
 
 async def wait_until_true(check: str, probe_factory: Callable[[], Awaitable[bool]], timeout_s: float) -> None:
@@ -57,7 +59,7 @@ async def wait_until_true(check: str, probe_factory: Callable[[], Awaitable[bool
 
 async def preflight(client: TritonClient, config: WorkerConfig, wait_s: float = 120.0) -> Plan:
     """Wait (bounded) for the server and model, then check the model against the configured adapter."""
-    model = config.model
+    model = config.triton_model()
     await wait_until_true(f"Triton at {model.url} is not live", client.server_live, wait_s)
     await wait_until_true(f"Triton at {model.url} is not ready", client.server_ready, wait_s)
     await wait_until_true(
@@ -82,20 +84,21 @@ async def preflight(client: TritonClient, config: WorkerConfig, wait_s: float = 
             f"model {model.name!r} does not fit task {config.task} with outputFormat "
             f"{model.output_format}: " + "; ".join(problems)
         )
-    return Plan(metadata, input_spec, adapter, embeddings)
+    return Plan(metadata, input_spec, adapter, embeddings, await resolve_segmenter(client, config))
 
 
 async def _classification_labels(
     client: TritonClient, config: WorkerConfig, metadata: ModelMetadata, input_spec: InputSpec
 ) -> list[str] | None:
-    output = config.model.tensors.output or (metadata.outputs[0].name if len(metadata.outputs) == 1 else None)
+    model = config.triton_model()
+    output = model.tensors.output or (metadata.outputs[0].name if len(metadata.outputs) == 1 else None)
     spec = metadata.output(output) if output else None
     if spec is None:
         return None
     item = metadata.item_shape(spec)
     if len(item) != 1 or item[0] <= 0:
         return None
-    return await client.class_names(config.model.name, config.model.version, input_spec, spec.name, item[0])
+    return await client.class_names(model.name, model.version, input_spec, spec.name, item[0])
 
 
 async def _embedding_source(
@@ -105,13 +108,14 @@ async def _embedding_source(
     input_spec: InputSpec,
     problems: list[str],
 ) -> EmbeddingSource | None:
-    wanted = config.model.embeddings
+    wanted = config.embeddings
     if wanted is None:
         return None
-    if wanted.model is None or wanted.model == config.model.name:
+    model = config.triton_model()
+    if wanted.model is None or wanted.model == model.name:
         if metadata.output(wanted.tensor) is None:
             problems.append(f"embeddings tensor {wanted.tensor!r} is not an output of {metadata.name!r}")
-        return EmbeddingSource(config.model.name, config.model.version, wanted.tensor, wanted.field, True)
+        return EmbeddingSource(model.name, model.version, wanted.tensor, wanted.field, True)
     await wait_until_true(
         f"embeddings model {wanted.model!r} is not ready",
         lambda: client.model_ready(wanted.model or "", wanted.version),
@@ -119,7 +123,7 @@ async def _embedding_source(
     )
     other = await client.metadata(wanted.model, wanted.version)
     try:
-        other_input = resolve_input(other, config.model.model_copy(update={"tensors": config.model.tensors}))
+        other_input = resolve_input(other, model.model_copy(update={"tensors": model.tensors}))
     except PreflightError as error:
         problems.append(f"embeddings model: {error}")
         return None

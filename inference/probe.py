@@ -127,7 +127,7 @@ async def _triton_checks(config: WorkerConfig) -> dict[str, Any] | None:
     from inference.preflight import preflight
     from inference.triton_client import TritonClient
 
-    client = TritonClient(config.model)
+    client = TritonClient(config.triton_model())
     try:
         try:
             live = await client.server_live() and await client.server_ready()
@@ -139,11 +139,11 @@ async def _triton_checks(config: WorkerConfig) -> dict[str, Any] | None:
             return _verdict(
                 False,
                 "TritonUnreachable",
-                f"Triton at {config.model.url} is not reachable or not "
+                f"Triton at {config.triton_model().url} is not reachable or not "
                 f"ready ({detail}); check model.endpoint.address",
             )
         try:
-            ready = await client.model_ready(config.model.name, config.model.version)
+            ready = await client.model_ready(config.triton_model().name, config.triton_model().version)
         except Exception as error:
             ready = False
             detail = str(error)
@@ -151,8 +151,8 @@ async def _triton_checks(config: WorkerConfig) -> dict[str, Any] | None:
             return _verdict(
                 False,
                 "ModelNotReady",
-                f"model {config.model.name!r} (version "
-                f"{config.model.version or 'latest'}) is not ready on {config.model.url}; "
+                f"model {config.triton_model().name!r} (version "
+                f"{config.triton_model().version or 'latest'}) is not ready on {config.triton_model().url}; "
                 "check model.name and model.version",
             )
         try:
@@ -171,6 +171,15 @@ def probe(config: WorkerConfig, check_triton: bool) -> dict[str, Any]:
     failure, total = _dataset_checks(config)
     if failure is not None:
         return failure
+    if config.source is not None:  # existing labels: the field must hold the task's labels; no model
+        import fiftyone as fo
+
+        from inference.source import source_problem
+
+        problem = source_problem(fo.load_dataset(config.dataset), config)
+        if problem is not None:
+            return _verdict(False, "InvalidSpec", problem, total)
+        check_triton = False
     if check_triton:
         failure = asyncio.run(_triton_checks(config))
         if failure is not None:
@@ -181,6 +190,8 @@ def probe(config: WorkerConfig, check_triton: bool) -> dict[str, Any]:
     checked = (
         "dataset and Triton model checked"
         if check_triton
+        else f"dataset and source field {config.source.field!r} checked"
+        if config.source is not None
         else "dataset checked (the Triton sidecar is checked by each worker)"
     )
     return _verdict(True, "ValidationPassed", f"{checked}: {total} target samples", total)

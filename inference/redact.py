@@ -18,7 +18,8 @@ from functools import lru_cache
 from typing import Any, TextIO
 from urllib.parse import unquote
 
-DATABASE_URI_ENV = "FIFTYONE_DATABASE_URI"
+from contract.env import DATABASE_URI_ENV as DATABASE_URI_ENV
+
 REDACTED = "<redacted>"
 # Any MongoDB URI, whoever's: its credentials are never worth printing.
 _ANY_URI = re.compile(r"mongodb(\+srv)?://[^\s\"'<>]+")

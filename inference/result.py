@@ -15,8 +15,9 @@ import os
 import time
 from typing import Any
 
-RESULT_CONFIG_MAP_ENV = "AUTOLABEL_RESULT_CONFIG_MAP"
-RESULT_KEY_ENV = "AUTOLABEL_RESULT_KEY"
+from contract.env import RESULT_CONFIG_MAP_ENV as RESULT_CONFIG_MAP_ENV
+from contract.env import RESULT_KEY_ENV as RESULT_KEY_ENV
+
 LOG = logging.getLogger(__name__)
 
 

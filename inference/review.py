@@ -25,89 +25,41 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
-
+# The contract's review names, re-exported: the review commands import them from here.
+from contract.env import REVIEW_CONFIG_ENV as REVIEW_CONFIG_ENV
+from contract.review import (
+    APPROVED_BY_ATTRIBUTE as APPROVED_BY_ATTRIBUTE,
+)
+from contract.review import (
+    APPROVED_TAG as APPROVED_TAG,
+)
+from contract.review import (
+    DECISION_ATTRIBUTE as DECISION_ATTRIBUTE,
+)
+from contract.review import (
+    DECISION_TAGS as DECISION_TAGS,
+)
+from contract.review import (
+    DEFAULT_PROBLEM_TAGS as DEFAULT_PROBLEM_TAGS,
+)
+from contract.review import (
+    REJECTED_TAG as REJECTED_TAG,
+)
+from contract.review import (
+    AutoApproveConfig as AutoApproveConfig,
+)
+from contract.review import (
+    ReviewConfig as ReviewConfig,
+)
+from contract.review import (
+    Rule as Rule,
+)
 from inference.config import WorkerConfig
 
-APPROVED_TAG = "autolabel:approved"
-REJECTED_TAG = "autolabel:rejected"
-DECISION_TAGS = {"approved": APPROVED_TAG, "rejected": REJECTED_TAG}
-DECISION_ATTRIBUTE = "autolabel_decision"
-"""Label attribute naming the decision a spec rule made (absent on labels no rule decided)."""
-APPROVED_BY_ATTRIBUTE = "autolabel_approved_by"
-"""Set by finalize on every kept label: ``person``, ``rule`` or ``calibration`` (who approved it)."""
 MASK_CLASS = "mask"
 """Class name reported for segmentation masks (they carry no class of their own)."""
-REVIEW_CONFIG_ENV = "AUTOLABEL_REVIEW_CONFIG"
 _WRITE_BATCH = 1000
 """Label updates sent to the database at once by `apply_rules`."""
-DEFAULT_PROBLEM_TAGS = (
-    "needs_correction",
-    "false_positive",
-    "wrong_class",
-    "poor_bbox",
-    "missing_object",
-    "low_confidence",
-    "ambiguous",
-)
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
-
-
-class Rule(_Model):
-    """One approve/reject rule: classes (default all), minConfidence <= confidence < maxConfidence.
-
-    Same semantics as the controller's `ReviewRule.matches` (a unit test holds them together).
-    """
-
-    classes: list[str] | None = None
-    min_confidence: float | None = Field(default=None, ge=0, le=1)
-    max_confidence: float | None = Field(default=None, ge=0, le=1)
-
-    def matches(self, label: str, confidence: float | None) -> bool:
-        if self.classes is not None and label not in self.classes:
-            return False
-        if self.min_confidence is None and self.max_confidence is None:
-            return True
-        if confidence is None:
-            return False
-        if self.min_confidence is not None and confidence < self.min_confidence:
-            return False
-        if self.max_confidence is None or self.max_confidence >= 1:
-            return True
-        return confidence < self.max_confidence
-
-
-class AutoApproveConfig(_Model):
-    """``spec.review.autoApprove``: calibrated auto-approval (see inference/auto_approve.py)."""
-
-    target_precision: float = Field(gt=0, lt=1)
-    confidence_level: float = Field(default=0.95, gt=0.5, lt=1)
-    min_reviewed_per_class: int = Field(default=30, ge=1)
-    sample_per_class: int = Field(default=100, ge=1)
-    confidence_bands: int = Field(default=5, ge=1, le=20)
-
-
-class ReviewConfig(_Model):
-    """The run's ``spec.review`` as the controller passes it (env ``AUTOLABEL_REVIEW_CONFIG``, camelCase)."""
-
-    approve: list[Rule] = []
-    reject: list[Rule] = []
-    problem_tags: list[str] = list(DEFAULT_PROBLEM_TAGS)
-    ground_truth_field: str | None = None
-    iou_threshold: float = Field(default=0.5, gt=0, le=1)
-    visualization_method: str = "pca"
-    auto_approve: AutoApproveConfig | None = None
-
-    def decide(self, label: str, confidence: float | None) -> str | None:
-        if any(rule.matches(label, confidence) for rule in self.reject):
-            return "rejected"
-        if any(rule.matches(label, confidence) for rule in self.approve):
-            return "approved"
-        return None
 
 
 @dataclass(frozen=True)

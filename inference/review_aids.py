@@ -43,7 +43,7 @@ def view_names(config: WorkerConfig) -> list[str]:
 
 
 def embeddings_field(config: WorkerConfig) -> str:
-    return config.model.embeddings.field if config.model.embeddings else f"{config.label_field}_embeddings"
+    return config.embeddings.field if config.embeddings else f"{config.label_field}_embeddings"
 
 
 def _views(dataset: Any, config: WorkerConfig, review: ReviewConfig) -> list[Any]:

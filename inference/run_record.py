@@ -57,14 +57,21 @@ def _datasets() -> Any:
 def summary(config: WorkerConfig) -> dict[str, Any]:
     """The run's identity and spec summary, as the App shows it on the run's card."""
     model = config.model
+    if model is None:
+        assert config.source is not None
+        source = {"model": f"field {config.source.field}", "classes": [], "minConfidence": 0.0}
+    else:
+        source = {
+            "model": model.name + (f":{model.version}" if model.version else ""),
+            "classes": list(model.keep_classes or model.classes or []),
+            "minConfidence": model.confidence_threshold,
+        }
     return {
         "uid": config.run.uid,
         "name": config.run.name,
         "namespace": config.run.namespace,
         "task": str(config.task),
-        "model": model.name + (f":{model.version}" if model.version else ""),
-        "classes": list(model.keep_classes or model.classes or []),
-        "minConfidence": model.confidence_threshold,
+        **source,
         "labelField": config.label_field,
         "stagingField": config.staging,
         "markerField": config.marker_field,

@@ -126,6 +126,17 @@ class TritonClient:
         tensor.set_data_from_numpy(batch)
         return tensor
 
+    def _inputs(self, spec: InputSpec, batch: npt.NDArray[Any]) -> list[Any]:
+        """The image tensor, and a zero-shot model's prompts ([prompts], or one row per image)."""
+        if spec.text is None:
+            return [self._input(spec, batch)]
+        prompts = np.array([prompt.encode() for prompt in spec.text.prompts], dtype=np.object_)
+        if spec.batched:
+            prompts = np.tile(prompts, (batch.shape[0], 1))
+        text = self._module.InferInput(spec.text.name, list(prompts.shape), "BYTES")
+        text.set_data_from_numpy(prompts)
+        return [self._input(spec, batch), text]
+
     async def infer(
         self, name: str, version: str, spec: InputSpec, batch: npt.NDArray[Any], outputs: list[str]
     ) -> dict[str, npt.NDArray[Any]]:
@@ -136,13 +147,13 @@ class TritonClient:
             if self.protocol == Protocol.GRPC:
                 return await self._client.infer(
                     name,
-                    [self._input(spec, batch)],
+                    self._inputs(spec, batch),
                     model_version=version,
                     outputs=requested,
                     client_timeout=self.timeout_s,
                 )
             return await self._client.infer(
-                name, [self._input(spec, batch)], model_version=version, outputs=requested
+                name, self._inputs(spec, batch), model_version=version, outputs=requested
             )
 
         result = await self.retry.call(attempt, f"inference on {name}")
@@ -162,7 +173,7 @@ class TritonClient:
 
         async def attempt() -> Any:
             return await self._client.infer(
-                name, [self._input(spec, zeros)], model_version=version, outputs=requested
+                name, self._inputs(spec, zeros), model_version=version, outputs=requested
             )
 
         result = await self.retry.call(attempt, f"class names of {name}")

@@ -21,12 +21,13 @@ from typing import Any
 from inference.claims import claim, declare, run_fields
 from inference.config import WorkerConfig
 from inference.durable import retried
-from inference.errors import FatalError
+from inference.errors import FatalError, PreflightError
 from inference.partition import shard_ids
 from inference.pipeline import ShardPipeline
 from inference.preflight import preflight
 from inference.progress import ProgressReporter, ProgressTracker, State, publish
 from inference.reader import done_ids, load_dataset, target_ids
+from inference.source import SourcePipeline, source_problem
 from inference.triton_client import TritonClient
 from inference.writer import PredictionWriter
 
@@ -79,12 +80,15 @@ async def run_shard(
     """Label this shard's samples that lack this run's prediction; raises on fatal errors."""
     tracker = tracker or ProgressTracker()
     ticker = asyncio.create_task(_tick(reporter, tracker, shard, config.progress.interval_s))
-    client = TritonClient(config.model)
+    client = TritonClient(config.model) if config.model is not None else None
     try:
         dataset = await asyncio.to_thread(
             retried, "loading the dataset", config.database, lambda: load_dataset(config.dataset)
         )
-        plan = await preflight(client, config)  # a model that does not fit leaves the dataset untouched
+        # A model (or source field) that does not fit leaves the dataset untouched.
+        plan = await preflight(client, config) if client is not None else None
+        if plan is None and (problem := await asyncio.to_thread(source_problem, dataset, config)):
+            raise PreflightError(problem)
         await asyncio.to_thread(prepare_fields, dataset, config)
         all_ids = await asyncio.to_thread(
             retried, "reading the target", config.database, lambda: target_ids(dataset, config.target)
@@ -92,13 +96,23 @@ async def run_shard(
         mine = shard_ids(all_ids, shard, config.shards)
         todo = await asyncio.to_thread(missing_ids, dataset, config, mine, set())
         tracker.start(total=len(mine), already_done=len(mine) - len(todo))
+        labels_from = (
+            f"model {config.triton_model().name} input {plan.input_spec.height}x{plan.input_spec.width}"
+            if plan is not None
+            else f"the labels of field {config.source.field if config.source else ''}"
+        )
         print(
             f"shard {shard}/{config.shards}: {len(mine)} samples, {len(mine) - len(todo)} already done, "
-            f"model {config.model.name} input {plan.input_spec.height}x{plan.input_spec.width}",
+            + labels_from,
             flush=True,
         )
-        writer = PredictionWriter(dataset, config, plan.embeddings.field if plan.embeddings else None)
-        pipeline = ShardPipeline(config, plan, client, dataset, writer, tracker)
+        embeddings = plan.embeddings.field if plan is not None and plan.embeddings else None
+        writer = PredictionWriter(dataset, config, embeddings)
+        pipeline: ShardPipeline | SourcePipeline = (
+            ShardPipeline(config, plan, client, dataset, writer, tracker)
+            if plan is not None and client is not None
+            else SourcePipeline(config, dataset, writer, tracker)
+        )
         await pipeline.run(todo)
         await _verify(dataset, config, pipeline, tracker, mine, shard)
         tracker.state = State.SUCCEEDED
@@ -115,13 +129,14 @@ async def run_shard(
         with contextlib.suppress(asyncio.CancelledError):
             await ticker
         await asyncio.to_thread(publish, reporter, tracker, shard)
-        await client.close()
+        if client is not None:
+            await client.close()
 
 
 async def _verify(
     dataset: Any,
     config: WorkerConfig,
-    pipeline: ShardPipeline,
+    pipeline: ShardPipeline | SourcePipeline,
     tracker: ProgressTracker,
     mine: list[str],
     shard: int,

@@ -70,6 +70,7 @@ class PredictionWriter:
                     label=box.label,
                     bounding_box=list(box.bounding_box),
                     confidence=box.confidence,
+                    **({"mask": box.mask} if box.mask is not None else {}),  # instance segmentation
                     **identity,
                 )
                 for box in prediction.boxes

@@ -41,6 +41,10 @@ NORMAL_PATH_PATTERN = r"^/$|^(/([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+))+/?$"
 NORMAL_PATH_MESSAGE = "must be a normalised absolute path (no '.', '..' or empty segments)"
 NormalPath = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=NORMAL_PATH_PATTERN)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=253)]
+TritonName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+TensorName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Channels = Annotated[list[float], Field(min_length=3, max_length=3)]
+"""Three per-channel (R, G, B) values: a mean or a standard deviation."""
 # A non-negative Kubernetes resource quantity ("500m", "4Gi", 1): the grammar of
 # resource.Quantity without the minus sign, so "lots" or "-1Gi" is refused at apply
 # instead of by the Job API later.

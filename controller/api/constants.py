@@ -9,6 +9,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
+# Shared with the worker (one contract): the tasks, output formats and problem tags.
+from contract.review import DEFAULT_PROBLEM_TAGS as DEFAULT_PROBLEM_TAGS
+from contract.worker import OUTPUT_FORMATS_BY_TASK as OUTPUT_FORMATS_BY_TASK
+from contract.worker import OutputFormat as OutputFormat
+from contract.worker import Task as Task
+
 GROUP: Final = "autolabel.dev"
 VERSION: Final = "v1alpha1"
 API_VERSION: Final = f"{GROUP}/{VERSION}"
@@ -21,17 +27,6 @@ CRD_NAME: Final = f"{PLURAL}.{GROUP}"
 
 # Label Kueue reads to admit a Job into a LocalQueue.
 KUEUE_QUEUE_LABEL: Final = "kueue.x-k8s.io/queue-name"
-
-# The seven problem tags of the reference workflow guide.
-DEFAULT_PROBLEM_TAGS: Final = (
-    "needs_correction",
-    "false_positive",
-    "wrong_class",
-    "poor_bbox",
-    "missing_object",
-    "low_confidence",
-    "ambiguous",
-)
 
 # Sample fields FiftyOne manages itself; a run may never write its labels into them.
 RESERVED_FIELD_NAMES: Final = (
@@ -51,31 +46,6 @@ RESERVED_FIELD_NAMES: Final = (
 # FiftyOne field names: a letter or underscore, then letters, digits, underscores (no dots, no `$`).
 FIELD_NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]*$"
 FIELD_NAME_MAX_LENGTH: Final = 63
-
-
-class Task(StrEnum):
-    """The kind of labels a run produces."""
-
-    DETECTION = "detection"
-    CLASSIFICATION = "classification"
-    SEGMENTATION = "segmentation"
-
-
-class OutputFormat(StrEnum):
-    """How the worker reads the model's output tensors (the output adapter)."""
-
-    BOXES = "boxes"  # detection: boxes, scores, labels tensors
-    YOLO = "yolo"  # detection: one [N, 4 + classes] (or [N, 5 + classes]) tensor
-    LOGITS = "logits"  # classification: raw scores, softmax applied by the worker
-    PROBABILITIES = "probabilities"  # classification: already normalised scores
-    MASK = "mask"  # segmentation: per-pixel class ids or class scores
-
-
-OUTPUT_FORMATS_BY_TASK: Final[dict[Task, tuple[OutputFormat, ...]]] = {
-    Task.DETECTION: (OutputFormat.BOXES, OutputFormat.YOLO),
-    Task.CLASSIFICATION: (OutputFormat.LOGITS, OutputFormat.PROBABILITIES),
-    Task.SEGMENTATION: (OutputFormat.MASK,),
-}
 
 
 class Phase(StrEnum):

@@ -13,9 +13,20 @@ from typing import Any
 
 # Parent object (camelCase path under spec) -> its immutable fields (camelCase).
 IMMUTABLE_FIELDS: dict[tuple[str, ...], tuple[str, ...]] = {
-    (): ("task", "maskDir"),
+    (): ("task", "maskDir", "source"),
     ("dataset",): ("name", "target", "media"),
-    ("model",): ("name", "version", "outputFormat", "tensors", "classNames", "classes", "embeddings"),
+    ("model",): (
+        "name",
+        "version",
+        "outputFormat",
+        "tensors",
+        "boxFormat",
+        "boxCoordinates",
+        "classNames",
+        "classes",
+        "zeroShot",
+        "embeddings",
+    ),
 }
 
 

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Literal, Self
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
+from contract.worker import BOX_OUTPUT_FORMATS, LETTERBOX_FILL, BoxFormat, InputLayout, ResizeMode
 from controller.api.common import (
     LIST_OF_UNIQUE_VALUES,
     NORMAL_PATH_MESSAGE,
     ApiModel,
+    Channels,
     FieldName,
     PersistentVolumeMount,
     ResourceRequirements,
+    TensorName,
+    TritonName,
     cel_rule,
     cel_rules,
     is_under,
@@ -20,13 +25,12 @@ from controller.api.common import (
     under_rule,
 )
 from controller.api.constants import OutputFormat
+from controller.api.segmenter import SegmenterSpec
 
-TritonName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
 # 1 to 65535, no leading zero.
 PORT_PATTERN = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 # The sidecar serves HTTP on grpcPort + 1 and metrics on grpcPort + 2.
 SIDECAR_DERIVED_PORTS = 2
-TensorName = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 
 
 REPOSITORY_ON_VOLUME = (
@@ -90,36 +94,130 @@ class TritonSidecar(ApiModel):
         return self
 
 
-class Preprocess(ApiModel):
-    """Image preprocessing when the model's configuration does not say it."""
+class BoxCoordinates(StrEnum):
+    """Whether box coordinates are relative to the model input (0-1) or its pixels."""
 
-    layout: Literal["NCHW", "NHWC"] | None = Field(
+    NORMALIZED = "normalized"
+    PIXELS = "pixels"
+
+
+class Preprocess(ApiModel):
+    """How each image becomes the model's input tensor; the input datatype (UINT8, FP16, FP32) is the model's.
+
+    UINT8 inputs get the 0-255 pixels as they are; FP16/FP32 inputs get
+    (pixel / 255 - mean) / std with scale true (the default), (pixel - mean) / std with
+    scale false, and no mean/std step when mean and std are unset.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            cel_rule(
+                "has(self.width) == has(self.height)",
+                "preprocess.width and preprocess.height go together: set both or neither",
+                field_path=".width",
+            ),
+            cel_rule(
+                "has(self.mean) == has(self.std)",
+                "preprocess.mean and preprocess.std go together: set both or neither",
+                field_path=".mean",
+            ),
+            cel_rule(
+                "!has(self.std) || self.std.all(value, value > 0.0)",
+                "preprocess.std values must be greater than 0",
+                field_path=".std",
+            ),
+        )
+    )
+
+    layout: InputLayout | None = Field(
         default=None,
-        description="Input tensor layout; default: from the model's input shape.",
+        description="Input tensor layout, NCHW or NHWC; default: from the model's input shape.",
     )
     width: int | None = Field(
-        default=None, ge=1, le=8192, description="Input width; default: from the model's input shape."
+        default=None,
+        ge=1,
+        le=8192,
+        description="Input width (with height); default: from the model's input shape. Needed when the "
+        "model takes any size.",
     )
     height: int | None = Field(
-        default=None, ge=1, le=8192, description="Input height; default: from the model's input shape."
+        default=None, ge=1, le=8192, description="Input height (with width); default: from the model's input."
     )
-    resize: Literal["stretch", "letterbox"] = Field(
-        default="stretch",
-        description="stretch (default) or letterbox (keep aspect).",
+    resize: ResizeMode = Field(
+        default=ResizeMode.STRETCH,
+        description="stretch (default): the whole image resized to the input; letterbox: aspect kept, "
+        f"centred, padded with grey {LETTERBOX_FILL} (boxes and masks are mapped back to the original "
+        "image).",
     )
+    scale: bool = Field(
+        default=True,
+        description="FP16/FP32 inputs: divide pixels by 255 (0-1) before mean/std (default true); false "
+        "keeps 0-255. Ignored for UINT8 inputs.",
+    )
+    mean: Channels | None = Field(
+        default=None,
+        description="FP16/FP32 inputs: per-channel (R, G, B) mean subtracted after scaling, e.g. ImageNet's "
+        "[0.485, 0.456, 0.406]; set with std.",
+    )
+    std: Channels | None = Field(
+        default=None,
+        description="FP16/FP32 inputs: per-channel (R, G, B) standard deviation divided by after the mean, "
+        "e.g. ImageNet's [0.229, 0.224, 0.225]; set with mean.",
+    )
+
+    @model_validator(mode="after")
+    def _paired(self) -> Self:
+        errors = []
+        if (self.width is None) != (self.height is None):
+            errors.append("preprocess.width and preprocess.height go together: set both or neither")
+        if (self.mean is None) != (self.std is None):
+            errors.append("preprocess.mean and preprocess.std go together: set both or neither")
+        if self.std is not None and any(value <= 0 for value in self.std):
+            errors.append("preprocess.std values must be greater than 0")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
 
 
 class TensorNames(ApiModel):
     """Names of the model's tensors, for models whose configuration leaves them ambiguous."""
 
-    input: TensorName | None = Field(default=None, description="The image input tensor.")
+    input: TensorName | None = Field(
+        default=None, description="The image input tensor; default: the model's only non-BYTES input."
+    )
+    text: TensorName | None = Field(
+        default=None,
+        description="zeroShot: the BYTES input tensor the prompts (classes) are sent in, one string each; "
+        "default: the model's only BYTES input.",
+    )
     output: TensorName | None = Field(
         default=None, description="The single output tensor (yolo, logits, probabilities, mask)."
     )
-    boxes: TensorName | None = Field(default=None, description="Boxes output tensor (outputFormat boxes).")
-    scores: TensorName | None = Field(default=None, description="Scores output tensor (outputFormat boxes).")
+    boxes: TensorName | None = Field(
+        default=None,
+        description="Boxes output [N, 4] per image (outputFormat boxes: default BOXES; efficient_nms: "
+        "det_boxes).",
+    )
+    scores: TensorName | None = Field(
+        default=None,
+        description="Scores output [N] (outputFormat boxes: default SCORES; efficient_nms: det_scores).",
+    )
     labels: TensorName | None = Field(
-        default=None, description="Class index output tensor (outputFormat boxes)."
+        default=None,
+        description="Class index output [N] (outputFormat boxes: default LABELS; efficient_nms: "
+        "det_classes); rows with a negative index are padding.",
+    )
+    masks: TensorName | None = Field(
+        default=None,
+        description="outputFormat boxes: per-box instance masks [N, h, w], each covering its box (any "
+        "size, e.g. Mask R-CNN's 28 x 28) or, when h x w is the model input's size, the whole input (cut to "
+        "the box); float scores are thresholded at 0.5. The detections then carry masks (instance "
+        "segmentation).",
+    )
+    count: TensorName | None = Field(
+        default=None,
+        description="efficient_nms: the number of valid rows per image [1] (default num_dets); rows past it "
+        "are ignored.",
     )
 
 
@@ -138,6 +236,19 @@ class EmbeddingsSpec(ApiModel):
     )
 
 
+ZERO_SHOT_NAMES_MESSAGE = (
+    "classNames does not apply to zeroShot models: the prompts in classes name the outputs"
+)
+_BOX_FORMAT_LIST = ", ".join(f.value for f in BOX_OUTPUT_FORMATS)
+_TENSOR_CONDITIONS = (  # tensors read by one output format or mode only: (name, CEL condition, meaning)
+    ("masks", "self.outputFormat == 'boxes'", "outputFormat boxes (instance masks)"),
+    ("count", "self.outputFormat == 'efficient_nms'", "outputFormat efficient_nms (num_dets)"),
+    ("text", "self.zeroShot", "zeroShot models (the prompts input)"),
+)
+_BOX_FORMAT_NAMES = ", ".join(repr(f.value) for f in BOX_OUTPUT_FORMATS)
+_BOX_FORMATS_RULE = "!has(self.{field}) || self.outputFormat in [" + _BOX_FORMAT_NAMES + "]"
+
+
 class ModelSpec(ApiModel):
     """The Triton model that produces the labels, and how to read its outputs."""
 
@@ -147,9 +258,32 @@ class ModelSpec(ApiModel):
                 "has(self.endpoint) != has(self.sidecar)", "exactly one of endpoint or sidecar must be set"
             ),
             cel_rule(
+                _BOX_FORMATS_RULE.format(field="boxFormat"),
+                "boxFormat applies only to outputFormat " + _BOX_FORMAT_LIST,
+                field_path=".boxFormat",
+            ),
+            cel_rule(
+                _BOX_FORMATS_RULE.format(field="boxCoordinates"),
+                "boxCoordinates applies only to outputFormat " + _BOX_FORMAT_LIST,
+                field_path=".boxCoordinates",
+            ),
+            *(
+                cel_rule(
+                    f"!has(self.tensors) || !has(self.tensors.{tensor}) || {condition}",
+                    f"tensors.{tensor} applies only to {meaning}",
+                    field_path=f".tensors.{tensor}",
+                )
+                for tensor, condition, meaning in _TENSOR_CONDITIONS
+            ),
+            cel_rule(
                 "!self.zeroShot || (has(self.classes) && size(self.classes) > 0)",
                 "zeroShot models need at least one text prompt in classes",
                 field_path=".classes",
+            ),
+            cel_rule(
+                "!self.zeroShot || !has(self.classNames)",
+                ZERO_SHOT_NAMES_MESSAGE,
+                field_path=".classNames",
             ),
         )
     )
@@ -165,8 +299,29 @@ class ModelSpec(ApiModel):
         default=None, pattern=r"^[0-9]+$", description="Model version; default: the latest ready."
     )
     output_format: OutputFormat = Field(
-        description="Output adapter: boxes or yolo (detection), logits or probabilities (classification), "
-        "mask (segmentation)."
+        description="Output adapter. detection: boxes (boxes [N, 4], scores [N], labels [N] tensors), yolo "
+        "(one [N, 4 + classes] v8 or [N, 5 + classes] v5 tensor, either transposed, NMS done by the worker) "
+        "or efficient_nms (TensorRT's EfficientNMS plugin: num_dets, det_boxes, det_scores, det_classes); "
+        "classification: "
+        "logits (softmax applied) or probabilities; segmentation: mask (class ids per pixel from an integer "
+        "tensor, class scores from a float one), logits or probabilities ([classes, H, W] scores, or [H, W] "
+        "for one foreground class)."
+    )
+    box_format: BoxFormat | None = Field(
+        default=None,
+        description="boxes, yolo, efficient_nms: how a box's four numbers are laid out: xyxy (corners), xywh "
+        "(corner, size) or cxcywh (centre, size); default cxcywh for yolo, xyxy otherwise.",
+    )
+    box_coordinates: BoxCoordinates | None = Field(
+        default=None,
+        description="boxes, yolo, efficient_nms: normalized (0-1 of the model input) or pixels (of the model "
+        "input); default normalized for boxes, pixels for yolo and efficient_nms.",
+    )
+    nms_iou_threshold: float = Field(
+        default=0.45,
+        gt=0,
+        le=1,
+        description="yolo: boxes of one class overlapping a better one by more than this IoU are dropped.",
     )
     tensors: TensorNames | None = Field(
         default=None, description="Tensor names, where the model configuration does not tell."
@@ -183,9 +338,19 @@ class ModelSpec(ApiModel):
         description="Classes to keep (default all), or the text prompts of a zero-shot model.",
         json_schema_extra=LIST_OF_UNIQUE_VALUES,
     )
-    zero_shot: bool = Field(default=False, description="The model takes the classes as text prompts.")
+    zero_shot: bool = Field(
+        default=False,
+        description="The model is open-vocabulary: classes are sent as text prompts in a BYTES input "
+        "(tensors.text), shaped [prompts] (or [batch, prompts] when the model batches); output class index i "
+        "is prompt i. classNames does not apply.",
+    )
     embeddings: EmbeddingsSpec | None = Field(
         default=None, description="Also compute and store an embedding per sample."
+    )
+    segmenter: SegmenterSpec | None = Field(
+        default=None,
+        description="Task detection: a second model segmenting each detected box's crop (cut from the full "
+        "image, stretched to its input); the detections then carry masks (two-stage instance segmentation).",
     )
 
     @model_validator(mode="after")
@@ -194,4 +359,18 @@ class ModelSpec(ApiModel):
             raise ValueError("exactly one of endpoint or sidecar must be set")
         if self.zero_shot and not self.classes:
             raise ValueError("zeroShot models need at least one text prompt in classes")
+        if self.zero_shot and self.class_names is not None:
+            raise ValueError(ZERO_SHOT_NAMES_MESSAGE)
+        for name, value in (("boxFormat", self.box_format), ("boxCoordinates", self.box_coordinates)):
+            if value is not None and self.output_format not in BOX_OUTPUT_FORMATS:
+                raise ValueError(f"{name} applies only to outputFormat {_BOX_FORMAT_LIST}")
+        tensors = self.tensors
+        applies = {
+            "masks": self.output_format == OutputFormat.BOXES,
+            "count": self.output_format == OutputFormat.EFFICIENT_NMS,
+            "text": self.zero_shot,
+        }
+        for tensor, _, meaning in _TENSOR_CONDITIONS:
+            if tensors is not None and getattr(tensors, tensor) is not None and not applies[tensor]:
+                raise ValueError(f"tensors.{tensor} applies only to {meaning}")
         return self

@@ -11,6 +11,7 @@ from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
+from contract.review import rule_matches
 from controller.api.common import LIST_OF_UNIQUE_VALUES, ApiModel, FieldName, cel_rule, cel_rules
 from controller.api.constants import DEFAULT_PROBLEM_TAGS
 
@@ -68,17 +69,7 @@ class ReviewRule(ApiModel):
 
     def matches(self, label: str, confidence: float | None) -> bool:
         """Whether a label of class `label` with `confidence` (None when the model gives none) is selected."""
-        if self.classes is not None and label not in self.classes:
-            return False
-        if self.min_confidence is None and self.max_confidence is None:
-            return True
-        if confidence is None:
-            return False
-        if self.min_confidence is not None and confidence < self.min_confidence:
-            return False
-        if self.max_confidence is None or self.max_confidence >= 1:
-            return True
-        return confidence < self.max_confidence
+        return rule_matches(self.classes, self.min_confidence, self.max_confidence, label, confidence)
 
 
 class VisualizationMethod(StrEnum):

@@ -42,16 +42,43 @@ def _output_format_rule() -> str:
         f"self.task == '{task.value}' ? self.model.outputFormat in [{', '.join(repr(f.value) for f in fits)}]"
         for task, fits in OUTPUT_FORMATS_BY_TASK.items()
     ]
-    return " : ".join(clauses) + " : false"
+    return "!has(self.model) || (" + " : ".join(clauses) + " : false)"
 
+
+OUTPUT_FORMAT_MESSAGE = "model.outputFormat must fit the task: " + "; ".join(
+    f"{task.value} takes {' or '.join(f.value for f in fits)}"
+    for task, fits in OUTPUT_FORMATS_BY_TASK.items()
+)
 
 _RESERVED_LIST = ", ".join(repr(name) for name in RESERVED_FIELD_NAMES)
 
+STAGING_SUFFIX = "_in_review"
+MODEL_OR_SOURCE_MESSAGE = (
+    "exactly one of model (label with a Triton model) or source (review the labels of an existing field) "
+    "must be set"
+)
+
 SPEC_RULES = cel_rules(
+    cel_rule("has(self.model) != has(self.source)", MODEL_OR_SOURCE_MESSAGE, field_path=".model"),
+    cel_rule(
+        f"!has(self.source) || (self.source.field != self.labelField && "
+        f"self.source.field != self.labelField + '{STAGING_SUFFIX}')",
+        "source.field must differ from labelField and from labelField + '_in_review' (the run writes those)",
+        field_path=".source.field",
+    ),
+    cel_rule(
+        "!has(self.model) || !has(self.model.segmenter) || self.task == 'detection'",
+        "model.segmenter applies only to task detection (it segments the detected boxes)",
+        field_path=".model.segmenter",
+    ),
+    cel_rule(
+        "!self.storeLogits || has(self.model)",
+        "storeLogits needs a model: a source run copies existing labels",
+        field_path=".storeLogits",
+    ),
     cel_rule(
         _output_format_rule(),
-        "model.outputFormat must fit the task: detection takes boxes or yolo, classification takes logits "
-        "or probabilities, segmentation takes mask",
+        OUTPUT_FORMAT_MESSAGE,
         field_path=".model.outputFormat",
     ),
     cel_rule(
@@ -103,6 +130,15 @@ LABEL_FIELD_RULES = cel_rules(
 )
 
 
+class SourceSpec(ApiModel):
+    """Existing labels to review instead of running a model (the reference's "analyze existing labels")."""
+
+    field: FieldName = Field(
+        description="A label field of the dataset (Classification, Detections or Segmentation, as the task) "
+        "whose labels, with their confidences, are copied into review; it is only read, never modified."
+    )
+
+
 class AutoLabelRunSpec(ApiModel):
     """Desired state of an AutoLabelRun: label a dataset's target samples with a Triton model, then review."""
 
@@ -112,7 +148,15 @@ class AutoLabelRunSpec(ApiModel):
     dataset: DatasetSpec = Field(
         description="The FiftyOne dataset, the target samples and how to reach them."
     )
-    model: ModelSpec = Field(description="The Triton model producing the labels and how to read its outputs.")
+    model: ModelSpec | None = Field(
+        default=None,
+        description="The Triton model producing the labels and how to read its outputs (xor source).",
+    )
+    source: SourceSpec | None = Field(
+        default=None,
+        description="Review the labels of an existing field instead of running a model (xor model): "
+        "predictions made elsewhere get the same review, rules and finalize. confidenceThreshold applies.",
+    )
     label_field: FieldName = Field(
         description="New sample field receiving the approved labels; immutable. Letters, digits, underscore; "
         "starts with a letter or underscore; at most 63 characters.",
@@ -156,9 +200,19 @@ class AutoLabelRunSpec(ApiModel):
     @model_validator(mode="after")
     def _cross_field_rules(self) -> Self:
         errors = []
-        if self.model.output_format not in OUTPUT_FORMATS_BY_TASK[self.task]:
+        if (self.model is None) == (self.source is None):
+            errors.append(MODEL_OR_SOURCE_MESSAGE)
+        written = (self.label_field, self.label_field + STAGING_SUFFIX)
+        if self.source is not None and self.source.field in written:
+            errors.append("source.field must differ from labelField and from labelField + '_in_review'")
+        if self.model is not None and self.model.segmenter is not None and self.task is not Task.DETECTION:
+            errors.append("model.segmenter applies only to task detection (it segments the detected boxes)")
+        if self.store_logits and self.model is None:
+            errors.append("storeLogits needs a model: a source run copies existing labels")
+        if self.model is not None and self.model.output_format not in OUTPUT_FORMATS_BY_TASK[self.task]:
             errors.append(
-                f"model.outputFormat {self.model.output_format.value} does not fit task {self.task.value}"
+                f"model.outputFormat {self.model.output_format.value} does not fit task {self.task.value}: "
+                + OUTPUT_FORMAT_MESSAGE
             )
         if self.mask_dir is not None:
             media = self.dataset.media

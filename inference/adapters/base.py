@@ -22,15 +22,16 @@ FloatArray = npt.NDArray[np.float32]
 @dataclass(frozen=True)
 class ClassificationPrediction:
     label: str
-    confidence: float
+    confidence: float | None  # None: a source label without one (models always give one)
     logits: list[float] | None = None
 
 
 @dataclass(frozen=True)
 class BoxPrediction:
     label: str
-    confidence: float
+    confidence: float | None  # None: a source label without one (models always give one)
     bounding_box: tuple[float, float, float, float]  # relative x, y, width, height (FiftyOne's convention)
+    mask: npt.NDArray[np.bool_] | None = None  # instance mask over the bounding box, as FiftyOne keeps it
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class DetectionPrediction:
 @dataclass(frozen=True)
 class SegmentationPrediction:
     mask: npt.NDArray[np.uint8]  # one class index per pixel
-    confidence: float  # mean over pixels of the winning class's probability
+    confidence: float | None  # mean over pixels of the winning class's probability (None: a source label)
     classes: tuple[str, ...]
 
 

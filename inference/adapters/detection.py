@@ -8,6 +8,7 @@ image (no crop, no letterbox).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from inference.adapters.base import (
     Prediction,
     missing_output,
 )
+from inference.adapters.instances import box_mask
 from inference.config import BoxFormat
 from inference.model_spec import ModelMetadata
 
@@ -106,14 +108,30 @@ class _BoxSettings:
 
 
 class BoxesScoresLabelsAdapter:
-    """Three outputs per image: boxes [N, 4], scores [N], labels [N]; rows with label < 0 are padding."""
+    """Three outputs per image: boxes [N, 4], scores [N], labels [N]; rows with label < 0 are padding.
 
-    def __init__(self, boxes: str, scores: str, labels: str, settings: _BoxSettings) -> None:
+    With ``count`` (TensorRT's EfficientNMS layout: num_dets [1], det_boxes, det_scores,
+    det_classes), only the first num_dets rows of each image are read; the rest is junk.
+    With ``masks`` (a [N, h, w] output), each box carries its instance mask (instances.py).
+    """
+
+    def __init__(
+        self,
+        boxes: str,
+        scores: str,
+        labels: str,
+        settings: _BoxSettings,
+        count: str | None = None,
+        masks: str | None = None,
+    ) -> None:
         self.boxes, self.scores, self.labels = boxes, scores, labels
+        self.count = count
+        self.masks = masks
         self.settings = settings
 
     def output_names(self) -> list[str]:
-        return [self.boxes, self.scores, self.labels]
+        extra = [name for name in (self.count, self.masks) if name]
+        return [self.boxes, self.scores, self.labels, *extra]
 
     def check(self, metadata: ModelMetadata) -> list[str]:
         problems = [p for name in self.output_names() if (p := missing_output(metadata, name))]
@@ -131,19 +149,41 @@ class BoxesScoresLabelsAdapter:
                 problems.append(
                     f"output {name!r} has shape {list(metadata.item_shape(spec))} per image; need [N]"
                 )
+        masks = metadata.output(self.masks) if self.masks else None
+        if masks is not None and len(metadata.item_shape(masks)) not in (3, 4):
+            problems.append(
+                f"output {self.masks!r} has shape {list(metadata.item_shape(masks))} per image; "
+                "instance masks need [N, h, w]"
+            )
+        count = metadata.output(self.count) if self.count else None
+        if count is not None and metadata.item_shape(count) not in ((1,), (-1,), ()):
+            problems.append(
+                f"output {self.count!r} has shape {list(metadata.item_shape(count))} per image; "
+                "num_dets needs [1]"
+            )
         return problems
 
     def decode(self, outputs: Mapping[str, npt.NDArray[Any]]) -> list[Prediction]:
         boxes = np.asarray(outputs[self.boxes], dtype=np.float32)
         scores = np.asarray(outputs[self.scores], dtype=np.float32)
         labels = np.asarray(outputs[self.labels]).astype(np.int64)
+        counts = (
+            np.asarray(outputs[self.count]).reshape(boxes.shape[0], -1)[:, 0].astype(np.int64)
+            if self.count
+            else np.full(boxes.shape[0], boxes.shape[1])
+        )
+        masks = np.asarray(outputs[self.masks]) if self.masks else None
         results: list[Prediction] = []
         for row in range(boxes.shape[0]):
-            found = (
-                self.settings.box(boxes[row, i], float(scores[row, i]), int(labels[row, i]))
-                for i in range(boxes.shape[1])
-            )
-            results.append(DetectionPrediction(boxes=tuple(b for b in found if b is not None)))
+            kept: list[BoxPrediction] = []
+            for i in range(max(min(int(counts[row]), boxes.shape[1]), 0)):
+                box = self.settings.box(boxes[row, i], float(scores[row, i]), int(labels[row, i]))
+                if box is not None and masks is not None:
+                    width, height = self.settings.input_width, self.settings.input_height
+                    box = replace(box, mask=box_mask(masks[row, i], box.bounding_box, width, height))
+                if box is not None:
+                    kept.append(box)
+            results.append(DetectionPrediction(boxes=tuple(kept)))
         return results
 
 
@@ -204,7 +244,7 @@ class YoloAdapter:
                     box = self.settings.box(raw_boxes[index], float(scores[index]), int(class_index))
                     if box is not None:
                         kept.append(box)
-            kept.sort(key=lambda b: -b.confidence)
+            kept.sort(key=lambda b: -(b.confidence or 0.0))
             results.append(DetectionPrediction(boxes=tuple(kept)))
         return results
 

@@ -1,7 +1,9 @@
 """Segmentation adapter: per-pixel scores or class ids -> a uint8 mask and a mean confidence.
 
-Accepted per-image shapes: [H, W] (probability of class 1, or class ids) and
-[C, H, W] (logits or probabilities per class).
+Accepted per-image shapes: [H, W] (probability of class 1, or class ids), [1, H, W]
+(the same with a channel axis) and [C, H, W] (logits or probabilities per class).
+``mask`` here means class ids (make_adapter turns ``mask`` on a float tensor into
+probabilities); class ids carry confidence 1.
 """
 
 from __future__ import annotations
@@ -38,8 +40,11 @@ class SegmentationAdapter:
                 f"output {self.output!r} has shape {list(shape)} per image; "
                 "segmentation needs [H, W] or [C, H, W]"
             ]
-        if self.output_format == OutputFormat.CLASS_IDS and len(shape) != 2:
-            return [f"outputFormat class_ids needs [H, W] per image; {self.output!r} is {list(shape)}"]
+        if self.output_format == OutputFormat.MASK and len(shape) == 3 and shape[0] not in (1, -1):
+            return [
+                f"output {self.output!r} holds integers of shape {list(shape)} per image; class ids need "
+                "[H, W] or [1, H, W] (per-class scores come as a float tensor)"
+            ]
         return []
 
     def decode(self, outputs: Mapping[str, npt.NDArray[Any]]) -> list[Prediction]:
@@ -47,7 +52,9 @@ class SegmentationAdapter:
         return [self._one(batch[row]) for row in range(batch.shape[0])]
 
     def _one(self, scores: npt.NDArray[Any]) -> SegmentationPrediction:
-        if self.output_format == OutputFormat.CLASS_IDS:
+        if scores.ndim == 3 and scores.shape[0] == 1:
+            scores = scores[0]
+        if self.output_format == OutputFormat.MASK:
             mask = scores.astype(np.uint8)
             confidence = 1.0
             class_count = int(mask.max()) + 1

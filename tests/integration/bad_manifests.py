@@ -114,6 +114,67 @@ BAD_INPUTS: list[BadInput] = [
     BadInput("output-format-wrong-task", {"spec/model/outputFormat": "logits"}, "spec.model.outputFormat"),
     BadInput("zero-shot-without-classes", {"spec/model/zeroShot": True}, "spec.model.classes"),
     BadInput(
+        "segmenter-for-classification",
+        {
+            "spec/task": "classification",
+            "spec/model/outputFormat": "logits",
+            "spec/model/segmenter": {"name": "s"},
+        },
+        "spec.model.segmenter",
+    ),
+    BadInput(
+        "segmenter-format-not-segmentation",
+        {"spec/model/segmenter": {"name": "s", "outputFormat": "boxes"}},
+        "spec.model.segmenter.outputFormat",
+    ),
+    BadInput(
+        "masks-for-yolo",
+        {"spec/model/outputFormat": "yolo", "spec/model/tensors": {"masks": "MASKS"}},
+        "spec.model.tensors.masks",
+    ),
+    BadInput("count-for-boxes", {"spec/model/tensors": {"count": "num_dets"}}, "spec.model.tensors.count"),
+    BadInput(
+        "text-without-zero-shot", {"spec/model/tensors": {"text": "PROMPTS"}}, "spec.model.tensors.text"
+    ),
+    BadInput("model-and-source", {"spec/source": {"field": "ground_truth"}}, "exactly one of model"),
+    BadInput("neither-model-nor-source", {"spec/model": DELETE}, "exactly one of model"),
+    BadInput(
+        "source-is-label-field",
+        {"spec/model": DELETE, "spec/source": {"field": "auto_faces"}},
+        "spec.source.field",
+    ),
+    BadInput(
+        "source-field-pattern", {"spec/model": DELETE, "spec/source": {"field": "a.b"}}, "spec.source.field"
+    ),
+    BadInput(
+        "zero-shot-with-class-names",
+        {"spec/model/zeroShot": True, "spec/model/classes": ["a cat"], "spec/model/classNames": ["cat"]},
+        "spec.model.classNames",
+    ),
+    BadInput(
+        "width-without-height", {"spec/model/preprocess": {"width": 640}}, "spec.model.preprocess.width"
+    ),
+    BadInput(
+        "mean-without-std", {"spec/model/preprocess": {"mean": [0.5, 0.5, 0.5]}}, "spec.model.preprocess.mean"
+    ),
+    BadInput(
+        "std-zero",
+        {"spec/model/preprocess": {"mean": [0, 0, 0], "std": [1, 0, 1]}},
+        "spec.model.preprocess.std",
+    ),
+    BadInput("mean-two-channels", {"spec/model/preprocess": {"mean": [0.5, 0.5], "std": [1, 1]}}, "mean"),
+    BadInput(
+        "resize-not-in-enum", {"spec/model/preprocess": {"resize": "crop"}}, "spec.model.preprocess.resize"
+    ),
+    BadInput(
+        "box-format-for-classification",
+        {"spec/task": "classification", "spec/model/outputFormat": "logits", "spec/model/boxFormat": "xywh"},
+        "spec.model.boxFormat",
+    ),
+    BadInput(
+        "box-coordinates-not-in-enum", {"spec/model/boxCoordinates": "percent"}, "spec.model.boxCoordinates"
+    ),
+    BadInput(
         "confidence-range-inverted",
         {"spec/review": {"approve": [{"minConfidence": 0.8, "maxConfidence": 0.2}]}},
         "spec.review.approve[0].minConfidence",
@@ -290,6 +351,38 @@ BAD_INPUTS: list[BadInput] = [
 
 # Valid edge values next to the refused ones above: the rules must not refuse what the Pod API takes.
 GOOD_INPUTS: list[tuple[str, dict[str, Any]]] = [
+    ("source-instead-of-model", {"spec/model": DELETE, "spec/source": {"field": "ground_truth"}}),
+    (
+        "float-letterbox-yolo",
+        {
+            "spec/model/outputFormat": "yolo",
+            "spec/model/boxFormat": "cxcywh",
+            "spec/model/boxCoordinates": "pixels",
+            "spec/model/nmsIouThreshold": 0.6,
+            "spec/model/preprocess": {
+                "layout": "NCHW",
+                "width": 640,
+                "height": 640,
+                "resize": "letterbox",
+                "scale": True,
+                "mean": [0.485, 0.456, 0.406],
+                "std": [0.229, 0.224, 0.225],
+            },
+        },
+    ),
+    (
+        "efficient-nms",
+        {"spec/model/outputFormat": "efficient_nms", "spec/model/tensors": {"count": "num_dets"}},
+    ),
+    (
+        "zero-shot-detector",
+        {
+            "spec/model/zeroShot": True,
+            "spec/model/classes": ["a cat", "a dog"],
+            "spec/model/tensors": {"text": "T"},
+        },
+    ),
+    ("segmentation-logits", {**SEGMENTATION, "spec/model/outputFormat": "logits"}),
     ("mask-dir-below-volume", {**MASKS, "spec/maskDir": "/media/masks/run1"}),
     ("mask-dir-trailing-slash", {**MASKS, "spec/maskDir": "/media/masks/"}),
     ("mask-dir-dotted-name", {**MASKS, "spec/maskDir": "/media/.masks/..v2"}),

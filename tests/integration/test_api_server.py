@@ -116,6 +116,14 @@ def test_explain_shows_descriptions(cluster: ClusterHandle, crd: None) -> None:
     assert "The Triton model producing the labels" in explained
     assert "outputFormat" in explained and "Output adapter" in explained
     assert "endpoint" in explained and "sidecar" in explained
+    # Every field of spec.model and of its sections is documented (kubectl explain prints each one).
+    from controller.api.model import ModelSpec, Preprocess, TensorNames
+
+    for path, model in (("", ModelSpec), (".preprocess", Preprocess), (".tensors", TensorNames)):
+        text = cluster.kubectl("explain", f"autolabelrun.spec.model{path}").stdout if path else explained
+        for field in model.model_fields.values():
+            assert f"{field.alias}\t" in text or f"{field.alias} " in text, (path, field.alias)
+            assert field.description and field.description.split(";")[0][:30] in " ".join(text.split())
 
 
 def full_status() -> dict[str, Any]:

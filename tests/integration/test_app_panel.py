@@ -316,7 +316,11 @@ def test_new_run_form_builds_a_validated_manifest(
     manifest = yaml.safe_load(text)
     run = AutoLabelRun.model_validate(manifest)
     assert run.spec.dataset.target.view == "autolabel-from-the-app-target"
-    assert run.spec.model.classes == ["cat", "dog"] and run.spec.confidence_threshold == 0.3
+    assert (
+        run.spec.model is not None
+        and run.spec.model.classes == ["cat", "dog"]
+        and run.spec.confidence_threshold == 0.3
+    )
     assert manifest["metadata"] == {"name": "from-the-app", "namespace": "labeling"}
     assert len(dataset.load_saved_view("autolabel-from-the-app-target")) == 2
     assert "no Kubernetes credentials" in app.notes[-1]

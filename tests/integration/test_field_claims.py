@@ -60,7 +60,7 @@ def write_predictions(
 ) -> None:
     """What a worker writes for `sample_ids`, with the worker's writer."""
     worker = WorkerConfig.model_validate(config)
-    field = worker.model.embeddings.field if embeddings and worker.model.embeddings else None
+    field = worker.embeddings.field if embeddings and worker.embeddings else None
     writer = PredictionWriter(dataset, worker, field)
     writer.write(
         [

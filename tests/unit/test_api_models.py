@@ -61,7 +61,9 @@ def test_minimal_spec_gets_defaults() -> None:
     assert spec.execution.shm_size == "1Gi"
     assert spec.review.problem_tags == list(DEFAULT_PROBLEM_TAGS)
     assert spec.dataset.database_secret_ref.key == "uri"
-    assert spec.model.endpoint is not None and spec.model.endpoint.protocol == "grpc"
+    assert (
+        spec.model is not None and spec.model.endpoint is not None and spec.model.endpoint.protocol == "grpc"
+    )
     assert spec.finalize is False and spec.discard is False and spec.suspend is False
     assert spec.deletion_policy.value == "retain"
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from controller.api import parse_spec
-from controller.builders import snapshot_config_map, staging_field, worker_config, worker_job
+from controller.builders import snapshot_config_map, staging_field, worker_job
 from controller.names import child_name, job_name, progress_config_map_name, snapshot_config_map_name
+from controller.worker_contract import worker_config
 from inference.config import WorkerConfig
 
 METADATA = {"name": "faces", "namespace": "labeling", "uid": "0b7c-11ee", "generation": 1}
@@ -112,8 +113,8 @@ def test_worker_config_is_what_the_worker_accepts() -> None:
     config = WorkerConfig.from_json(snapshot["data"]["worker.json"])
     assert config.shards == 4 and config.target.tags == ["new"]
     assert config.staging == staging_field(parse_spec(spec())) == "faces_in_review"
-    assert config.model.url == "triton.svc:8001" and config.model.output_format == "boxes_scores_labels"
-    assert config.model.confidence_threshold == 0.4
+    assert config.triton_model().url == "triton.svc:8001" and config.triton_model().output_format == "boxes"
+    assert config.triton_model().confidence_threshold == 0.4
     assert config.progress.config_map == progress_config_map_name(METADATA)
     assert [(r.from_, r.to) for r in config.media_path_rewrite] == [("/data", "/media")]
 
@@ -135,11 +136,11 @@ def test_worker_config_is_what_the_worker_accepts() -> None:
 )
 def test_worker_config_for_other_tasks_validates(task: str, model: dict[str, Any]) -> None:
     body = spec(task=task, model={"endpoint": {"address": "t:8001"}, **model})
-    config = WorkerConfig.model_validate(worker_config(METADATA, parse_spec(body)))
+    config = worker_config(METADATA, parse_spec(body))
     assert config.task == task
     if "embeddings" in model:
-        assert config.model.embeddings is not None and config.model.embeddings.field == "faces_embeddings"
-        assert config.model.keep_classes == ["tabby"]
+        assert config.embeddings is not None and config.embeddings.field == "faces_embeddings"
+        assert config.triton_model().keep_classes == ["tabby"]
 
 
 def test_sidecar_mode_adds_a_native_sidecar_holding_the_gpu() -> None:

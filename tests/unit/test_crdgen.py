@@ -91,7 +91,7 @@ def test_constraints() -> None:
     assert nodes[".spec.execution.resources.limits{}"]["x-kubernetes-int-or-string"] is True
     assert nodes[".spec.review.problemTags"]["default"][0] == "needs_correction"
     assert nodes[".spec.execution"]["default"] == {}
-    assert set(SPEC["required"]) == {"task", "dataset", "model", "labelField"}
+    assert set(SPEC["required"]) == {"task", "dataset", "labelField"}  # model xor source: a CEL rule
 
 
 def test_status_declares_what_the_controller_writes_and_has_no_defaults() -> None:

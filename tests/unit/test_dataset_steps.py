@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from contract.review import ReviewConfig
 from controller.api import parse_spec
 from controller.review import ReviewWork
 from controller.review_agent import agent_deployment, agent_name, parse_verdict, request_id, review_request
@@ -64,7 +65,9 @@ def test_finalize_step_carries_the_current_review_rules_and_its_work() -> None:
     assert step.kind == "finalize" and step.argv == ("finalize", "--apply-rules")
     job = step_job(METADATA, SPEC, step, image="img", service_account="sa", command=["w"])
     env = env_of(job["spec"]["template"]["spec"]["containers"][0])
-    assert json.loads(env["AUTOLABEL_REVIEW_CONFIG"]["value"]) == SPEC.review.dump()
+    review = ReviewConfig.model_validate_json(env["AUTOLABEL_REVIEW_CONFIG"]["value"])
+    assert review == ReviewConfig.model_validate(SPEC.review.dump())  # every rule, tag and setting
+    assert review.problem_tags == list(SPEC.review.problem_tags)
     assert Step.from_annotation(job["metadata"]["annotations"]["autolabel.dev/step"]).work == step.work
 
 

@@ -91,7 +91,7 @@ def test_boxes_scores_labels_padding_and_threshold():
     labels = np.array([[0, 1, -1], [1, -1, -1]])
     first, second = adapter.decode({"B": boxes, "S": scores, "L": labels})
     assert isinstance(first, DetectionPrediction) and isinstance(second, DetectionPrediction)
-    assert [(b.label, round(b.confidence, 2)) for b in first.boxes] == [("face", 0.9)]
+    assert [(b.label, round(b.confidence or 0.0, 2)) for b in first.boxes] == [("face", 0.9)]
     assert first.boxes[0].bounding_box == pytest.approx((0.1, 0.1, 0.2, 0.2))
     assert [b.label for b in second.boxes] == ["cat"]
 
@@ -117,7 +117,10 @@ def test_yolo_v8_layout(transposed):
     table = rows.T if transposed else rows
     (prediction,) = adapter.decode({"OUT": table[np.newaxis]})
     assert isinstance(prediction, DetectionPrediction)
-    assert [(b.label, round(b.confidence, 2)) for b in prediction.boxes] == [("face", 0.9), ("cat", 0.7)]
+    assert [(b.label, round(b.confidence or 0.0, 2)) for b in prediction.boxes] == [
+        ("face", 0.9),
+        ("cat", 0.7),
+    ]
     assert prediction.boxes[0].bounding_box == pytest.approx((0.4, 0.4, 0.2, 0.2))
 
 
@@ -168,7 +171,7 @@ def _config(task: str, output_format: str, **model: Any) -> WorkerConfig:
 def test_metadata_mismatch_is_named():
     config = _config("detection", "boxes_scores_labels")
     metadata = _metadata([("LOGITS", "FP32", (-1, 1000))])
-    spec = resolve_input(metadata, config.model)
+    spec = resolve_input(metadata, config.triton_model())
     problems = make_adapter(config, metadata, spec, None).check(metadata)
     assert any("no output 'BOXES'" in problem for problem in problems)
 
@@ -176,7 +179,7 @@ def test_metadata_mismatch_is_named():
 def test_classification_metadata_fits():
     config = _config("classification", "logits")
     metadata = _metadata([("LOGITS", "FP32", (-1, 1000))])
-    spec = resolve_input(metadata, config.model)
+    spec = resolve_input(metadata, config.triton_model())
     assert spec == InputSpec("IMAGE", "UINT8", spec.layout, 224, 224, batched=True)
     assert make_adapter(config, metadata, spec, None).check(metadata) == []
 
@@ -184,6 +187,6 @@ def test_classification_metadata_fits():
 def test_variable_input_size_needs_config():
     metadata = ModelMetadata("m", (TensorSpec("x", "FP32", (-1, 3, -1, -1)),), (), 4)
     with pytest.raises(PreflightError, match="inputSize"):
-        resolve_input(metadata, _config("classification", "logits").model)
-    spec = resolve_input(metadata, _config("classification", "logits", inputSize=[320, 240]).model)
+        resolve_input(metadata, _config("classification", "logits").triton_model())
+    spec = resolve_input(metadata, _config("classification", "logits", inputSize=[320, 240]).triton_model())
     assert (spec.layout, spec.height, spec.width) == ("NCHW", 320, 240)

@@ -51,7 +51,7 @@ def test_full_config_round_trip():
     config = WorkerConfig.model_validate(raw)
     assert config.staging == "auto_staging"
     assert config.media_path_rewrite[0].from_ == "s3://bucket/"
-    assert config.model.embeddings is not None and config.model.embeddings.model == "other"
+    assert config.embeddings is not None and config.embeddings.model == "other"
     assert WorkerConfig.model_validate(config.model_dump(by_alias=True)) == config
 
 

@@ -1,0 +1,24 @@
+"""Names both sides of the contract use: environment variables, the mounted configuration files."""
+
+from __future__ import annotations
+
+from typing import Final
+
+WORKER_CONFIG_ENV: Final = "AUTOLABEL_WORKER_CONFIG"
+"""The worker configuration as JSON, for local runs (pods read the mounted file instead)."""
+REVIEW_CONFIG_ENV: Final = "AUTOLABEL_REVIEW_CONFIG"
+"""The run's review configuration (`contract.review.ReviewConfig`) as JSON, for review and finalize."""
+RUN_UID_ENV: Final = "AUTOLABEL_RUN_UID"
+"""The run's uid, for logs and for finding a run's processes (the configuration carries it too)."""
+DATABASE_URI_ENV: Final = "FIFTYONE_DATABASE_URI"
+DATABASE_NAME_ENV: Final = "FIFTYONE_DATABASE_NAME"
+DATABASE_ADMIN_ENV: Final = "FIFTYONE_DATABASE_ADMIN"
+SECRET_REF_ENV: Final = "AUTOLABEL_DATABASE_SECRET_REF"
+"""`<secret name>/<key>` of the database Secret: lets a step name the missing Secret in its verdict."""
+RESULT_CONFIG_MAP_ENV: Final = "AUTOLABEL_RESULT_CONFIG_MAP"
+RESULT_KEY_ENV: Final = "AUTOLABEL_RESULT_KEY"
+
+CONFIG_DIR: Final = "/etc/autolabel"
+WORKER_CONFIG_KEY: Final = "worker.json"
+"""Key of the run's snapshot ConfigMap holding the worker configuration (mounted under CONFIG_DIR)."""
+WORKER_CONFIG_PATH: Final = f"{CONFIG_DIR}/{WORKER_CONFIG_KEY}"

@@ -1,0 +1,1 @@
+../../square_detector/1/model.py
