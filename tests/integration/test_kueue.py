@@ -180,17 +180,13 @@ def test_a_preempted_run_keeps_its_labels_and_resumes(
     uid, field = started["metadata"]["uid"], started["status"]["reviewField"]  # the staging field
     wait_until("the low run labeled some samples", lambda: labeled_by(low_dataset, field, uid) >= 4, 300)
     progress: list[int] = []
+
+    def preempted_seen(r: dict[str, Any]) -> bool:
+        progress.append(int(((r.get("status") or {}).get("progress") or {}).get("processed") or 0))
+        return condition(r, "Queued").get("reason") == "Preempted"
+
     apply(cluster, high)
-    preempted = wait_for(
-        operator,
-        "kueue-low",
-        lambda r: (
-            progress.append(int(((r.get("status") or {}).get("progress") or {}).get("processed") or 0))
-            or condition(r, "Queued").get("reason") == "Preempted"
-        ),
-        "the low run preempted",
-        timeout=180,
-    )
+    preempted = wait_for(operator, "kueue-low", preempted_seen, "the low run preempted", timeout=180)
     assert phase(preempted) == "Queued" and "Failed" not in {
         c["type"] for c in preempted["status"]["conditions"] if c["status"] == "True"
     }
