@@ -12,14 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
+from urllib3.exceptions import HTTPError
 
+from controller import metrics
 from controller.api import GROUP, PLURAL, VERSION
 from controller.names import COMPONENT_LABEL, RUN_UID_LABEL
+
+log = logging.getLogger("autolabel.controller")
+STATUS_BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+class RunGone(Exception):
+    """The run no longer exists (404): there is no status to write."""
 
 
 class ChildRefused(Exception):
@@ -203,6 +213,35 @@ class Kube:
             name,
             {"status": dict(status)},
         )
+
+    async def write_run_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Sends the status patch until the server holds it; RunGone on 404, ApiException on 422.
+
+        A refused write (409 or 5xx from the server or a proxy, a dropped connection) is sent
+        again with a growing back-off. The caller holds the run's lock, so no later write of
+        the same run can overtake it. (tenacity is not in the lock file; adding it would
+        rebuild the shared virtualenv, and the loop is this small.)
+        """
+        attempt = 0
+        while True:
+            try:
+                await self.patch_run_status(namespace, name, status)
+                return
+            except ApiException as error:
+                if error.status == 404:
+                    raise RunGone(f"{namespace}/{name}") from error
+                if error.status == 422:
+                    raise
+                failure = f"{error.status} {error.reason}"
+            except (OSError, HTTPError) as error:  # the connection failed: the write may not have landed
+                failure = f"{type(error).__name__}: {error}"
+            metrics.STATUS_WRITE_RETRIES.inc()
+            delay = STATUS_BACKOFF_SECONDS[min(attempt, len(STATUS_BACKOFF_SECONDS) - 1)]
+            log.warning(
+                "status of run %s/%s not written (%s); again in %.1fs", namespace, name, failure, delay
+            )
+            attempt += 1
+            await asyncio.sleep(delay)
 
     async def patch_job(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
         await asyncio.to_thread(self.batch.patch_namespaced_job, name, namespace, dict(patch))
