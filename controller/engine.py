@@ -121,6 +121,7 @@ class Engine:
         self._validations.pop(uid, None)
         self._validation_errors.pop(uid, None)
         self.agents.forget(uid)
+        self.steps.forget(uid)
         self._written.pop(uid, None)
         self.phases.record(uid, None)
 
@@ -177,20 +178,22 @@ class Engine:
             await self._write_invalid_spec(current, error, now)
             return
         uid = run.metadata["uid"]
-        observed = await self._observe(run, now)
-        step = await self.steps.current(run)
+        observed, step, results = await asyncio.gather(
+            self._observe(run, now), self.steps.current(run), self._review_results(run)
+        )
+        finished = None  # a step whose verdict is taken in: its Job goes once status holds the verdict
         if step is not None and step.done:
             observed = self._collect(run, step, observed, now)
-            await self.steps.finish(run, step)
-            step = None
+            finished, step = step, None
         observed = replace(observed, review_failed_at=self._review_failures.get(uid))
-        results = await self._review_results(run)
         if observed.review is None and results and not (run.spec.finalize or run.spec.discard):
             observed = replace(observed, review=self.agents.collect(run, results))
         started = run.status.job_name is not None or observed.job is not None
         actions = reconcile(run, observed, self.settings)
         if deleting:
             await self._write(run, actions)
+            if finished is not None:
+                await self.steps.finish(run, finished)
             return
         if actions.validate and step is None:
             validation = self._recent_validation(run)
@@ -212,6 +215,8 @@ class Engine:
         except ChildRefused as refused:
             actions = child_refused(run, actions, refused.kind, refused.name, refused.message, now)
         await self._write(run, actions)
+        if finished is not None:
+            await self.steps.finish(run, finished)
 
     async def settle(self, body: Mapping[str, Any], timeout: float) -> None:
         """Waits for a finalize or discard step in flight, then records its verdict in status.

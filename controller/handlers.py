@@ -26,6 +26,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -44,6 +45,7 @@ FINALIZER = "autolabel.dev/cleanup"
 ANNOTATION_PREFIX = "autolabel.dev"
 RECONCILE_INTERVAL_SECONDS = float(os.environ.get("AUTOLABEL_RECONCILE_INTERVAL", "10"))
 CHILDREN = {RUN_UID_LABEL: kopf.PRESENT}
+KUBE_THREADS = 32
 DELETE_ATTEMPTS = 5
 POD_STOP_WAIT_SECONDS = 60
 CLEANUP_WAIT_SECONDS = 180
@@ -82,7 +84,10 @@ class CompactDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Every API call of the engine runs in a thread; the default pool (CPUs + 4) would queue
+    # the calls of hundreds of runs reconciling at once behind a handful of slow ones.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=KUBE_THREADS))
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
     settings.persistence.diffbase_storage = CompactDiffBaseStorage(

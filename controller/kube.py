@@ -26,6 +26,7 @@ from controller.names import COMPONENT_LABEL, RUN_UID_LABEL
 
 log = logging.getLogger("autolabel.controller")
 STATUS_BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+CONNECTIONS = 32
 
 
 class RunGone(Exception):
@@ -68,7 +69,10 @@ def load_client() -> Any:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # As many pooled connections as threads making calls (handlers.KUBE_THREADS): no new TLS per call.
+    configuration.connection_pool_maxsize = CONNECTIONS
+    return client.ApiClient(configuration)
 
 
 class Kube:
@@ -81,14 +85,17 @@ class Kube:
         self.apps = client.AppsV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
 
-    def _plain(self, obj: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.api.sanitize_for_serialization(obj)
+    @staticmethod
+    def _json(call: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The server's JSON as plain dicts: the client's model classes cost far more CPU to build."""
+        response = call(*args, _preload_content=False, **kwargs)
+        result: dict[str, Any] = json.loads(response.data)
         return result
 
     async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         def read() -> dict[str, Any] | None:
             try:
-                return self._plain(self.batch.read_namespaced_job(name, namespace))
+                return self._json(self.batch.read_namespaced_job, name, namespace)
             except ApiException as error:
                 if error.status == 404:
                     return None
@@ -103,30 +110,32 @@ class Kube:
 
         def read() -> list[dict[str, Any]]:
             selector = f"{RUN_UID_LABEL}={run_uid},{COMPONENT_LABEL}={component}"
-            pods = self.core.list_namespaced_pod(namespace, label_selector=selector)
-            return [self._plain(pod) for pod in pods.items]
+            return list(
+                self._json(self.core.list_namespaced_pod, namespace, label_selector=selector)["items"]
+            )
 
         return await asyncio.to_thread(read)
 
     async def list_job_pods(self, namespace: str, job: str) -> list[dict[str, Any]]:
         def read() -> list[dict[str, Any]]:
-            pods = self.core.list_namespaced_pod(namespace, label_selector=f"job-name={job}")
-            return [self._plain(pod) for pod in pods.items]
+            pods = self._json(self.core.list_namespaced_pod, namespace, label_selector=f"job-name={job}")
+            return list(pods["items"])
 
         return await asyncio.to_thread(read)
 
     async def list_run_jobs(self, namespace: str, run_uid: str, component: str) -> list[dict[str, Any]]:
         def read() -> list[dict[str, Any]]:
             selector = f"{RUN_UID_LABEL}={run_uid},{COMPONENT_LABEL}={component}"
-            jobs = self.batch.list_namespaced_job(namespace, label_selector=selector)
-            return [self._plain(job) for job in jobs.items]
+            return list(
+                self._json(self.batch.list_namespaced_job, namespace, label_selector=selector)["items"]
+            )
 
         return await asyncio.to_thread(read)
 
     async def read_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
         def read() -> dict[str, Any] | None:
             try:
-                return self._plain(self.core.read_namespaced_config_map(name, namespace))
+                return self._json(self.core.read_namespaced_config_map, name, namespace)
             except ApiException as error:
                 if error.status == 404:
                     return None
@@ -151,15 +160,17 @@ class Kube:
 
         def read() -> list[dict[str, Any]]:
             selector = f"involvedObject.kind={kind},involvedObject.name={name}"
-            events = self.core.list_namespaced_event(namespace, field_selector=selector)
-            return [self._plain(event) for event in events.items]
+            return list(
+                self._json(self.core.list_namespaced_event, namespace, field_selector=selector)["items"]
+            )
 
         return await asyncio.to_thread(read)
 
     async def read_config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
         def read() -> dict[str, str] | None:
             try:
-                return dict(self.core.read_namespaced_config_map(name, namespace).data or {})
+                config_map = self._json(self.core.read_namespaced_config_map, name, namespace)
+                return dict(config_map.get("data") or {})
             except ApiException as error:
                 if error.status == 404:
                     return None
