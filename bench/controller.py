@@ -123,13 +123,15 @@ class Observer:
         for target in (self._jobs, self._runs):
             threading.Thread(target=self._forever, args=(target,), daemon=True).start()
 
-    @staticmethod
-    def _forever(target: Any) -> None:
-        while True:
+    stopped = False
+
+    def _forever(self, target: Any) -> None:
+        while not self.stopped:
             try:
                 target()
             except Exception as error:
-                print(f"observer: {error}", file=sys.stderr)
+                if not self.stopped:
+                    print(f"observer: {error}", file=sys.stderr)
                 time.sleep(1)
 
     def _jobs(self) -> None:
@@ -267,6 +269,8 @@ def measure_size(
     print(f"size {size}: creating {len(names)} datasets", flush=True)
     create_datasets([f"ds-{name}" for name in names])
     print(f"size {size}: applying {len(names)} runs", flush=True)
+    pid = controller.process.pid if controller.process else 0
+    busy_cpu0, busy_reconciles0 = cpu_seconds([pid]), reconciles(controller.metrics_port)
     added: dict[str, str] = {}
     for name in names:
         started = time.monotonic()
@@ -285,6 +289,8 @@ def measure_size(
             f"{sum(u in observer.review_seen for u in added)} in Review"
         ),
     )
+    busy_cpu = cpu_seconds([pid]) - busy_cpu0
+    busy_reconciles = reconciles(controller.metrics_port) - busy_reconciles0
     to_job = [observer.job_seen[u] - created[u][0] for u in added]
     to_review = [observer.review_seen[u] - created[u][0] for u in added]
     wait("the review fields", lambda: all(u in observer.review_fields for u in added), 60)
@@ -305,7 +311,6 @@ def measure_size(
         lambda: f"{sum(observer.reviewed.get(u) == SAMPLES for u in created)}/{len(created)} reviewed",
     )
     time.sleep(10)  # the last verdicts' writes settle
-    pid = controller.process.pid if controller.process else 0
     audit.mark()
     begin, cpu0, agent0 = datetime.now(UTC), cpu_seconds([pid]), cpu_seconds(agents.pids())
     reconciles0, t0 = reconciles(controller.metrics_port), time.monotonic()
@@ -326,6 +331,8 @@ def measure_size(
         "applyToJobP99Seconds": round(percentile(to_job, 99), 3),
         "createdToReviewP50Seconds": round(percentile(to_review, 50), 3),
         "createdToReviewP99Seconds": round(percentile(to_review, 99), 3),
+        "controllerCpuSecondsApplyToReview": round(busy_cpu, 1),
+        "controllerReconcilesApplyToReview": busy_reconciles,
         "controllerPeakRssMiB": round(peak_rss_mib(pid), 1),
         "controllerCpuCores": round((cpu1 - cpu0) / elapsed, 4),
         "controllerCpuSecondsPerMinute": round((cpu1 - cpu0) / elapsed * 60, 2),
@@ -380,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     controller: Controller | None = None
     agents: AgentRunner | None = None
     step_player: StepPlayer | None = None
+    observer: Observer | None = None
     results: list[dict[str, Any]] = []
     started_at = datetime.now(UTC)
     try:
@@ -419,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
                 json.dumps({k: v for k, v in entry.items() if k != "busiestProcessesAtWindowEnd"}), flush=True
             )
     finally:
+        if observer is not None:
+            observer.stopped = True
         if step_player is not None:
             step_player.stop()
         if agents is not None:

@@ -35,7 +35,7 @@ from controller.api import GROUP, PLURAL, VERSION, AutoLabelRun, DeletionPolicy,
 from controller.engine import Engine
 from controller.images import allowed_images_from_env
 from controller.kube import Kube, load_client
-from controller.names import RUN_UID_LABEL, job_name
+from controller.names import COMPONENT_LABEL, RUN_UID_LABEL, job_name
 from controller.reconcile import JobSettings
 from controller.step_runner import CleanupUnavailable, delete_predictions
 from controller.steps import TIMEOUT_SECONDS
@@ -44,7 +44,15 @@ from controller.timing import needs_timer
 FINALIZER = "autolabel.dev/cleanup"
 ANNOTATION_PREFIX = "autolabel.dev"
 RECONCILE_INTERVAL_SECONDS = float(os.environ.get("AUTOLABEL_RECONCILE_INTERVAL", "10"))
-CHILDREN = {RUN_UID_LABEL: kopf.PRESENT}
+CHILDREN: dict[str, Any] = {RUN_UID_LABEL: kopf.PRESENT}
+WATCHED_CONFIG_MAPS = frozenset({"progress", "result"})  # the snapshot changes only by our own hand
+_pod_signatures: dict[str, tuple[Any, ...]] = {}  # worker pod uid -> what reconcile last saw of it
+
+
+def _changing_config_map(value: str | None, **_: Any) -> bool:
+    return value in WATCHED_CONFIG_MAPS
+
+
 KUBE_THREADS = 32
 DELETE_ATTEMPTS = 5
 POD_STOP_WAIT_SECONDS = 60
@@ -131,13 +139,46 @@ async def on_timer(body: kopf.Body, **_: Any) -> None:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=CHILDREN)
-@kopf.on.event("v1", "pods", labels=CHILDREN)
-@kopf.on.event("v1", "configmaps", labels=CHILDREN)
+@kopf.on.event("v1", "configmaps", labels={**CHILDREN, COMPONENT_LABEL: _changing_config_map})
 async def on_child(labels: kopf.Labels, **kwargs: Any) -> None:
     """A child of a run changed (or went): its run is reconciled now."""
-    index: kopf.Index[str, Mapping[str, Any]] = kwargs["runs_by_uid"]
+    await _nudge_owner(labels, kwargs["runs_by_uid"])
+
+
+async def _nudge_owner(labels: Mapping[str, str], index: kopf.Index[str, Mapping[str, Any]]) -> None:
     for run in index.get(labels[RUN_UID_LABEL], ()):
         await engine().nudge(run)
+
+
+@kopf.on.event("v1", "pods", labels={**CHILDREN, COMPONENT_LABEL: "worker"})
+async def on_worker_pod(type: str, labels: kopf.Labels, uid: str, body: kopf.Body, **kwargs: Any) -> None:
+    """A worker pod's change that can change its shard (phase, container state, scheduling)."""
+    if type == "DELETED":
+        _pod_signatures.pop(uid, None)
+    else:
+        signature = pod_signature(body)
+        if _pod_signatures.get(uid) == signature:
+            return  # e.g. a heartbeat of the pod's status: nothing a shard shows has changed
+        _pod_signatures[uid] = signature
+    await _nudge_owner(labels, kwargs["runs_by_uid"])
+
+
+def pod_signature(pod: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What of a worker pod the shard statuses read: phase, each container's state, scheduling."""
+    status, metadata = pod.get("status") or {}, pod.get("metadata") or {}
+    containers = tuple(
+        (c.get("name"), tuple(sorted((c.get("state") or {}).keys())), c.get("restartCount"))
+        for c in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+    )
+    scheduled = tuple(
+        (c.get("status"), c.get("reason"))
+        for c in status.get("conditions") or []
+        if c.get("type") == "PodScheduled"
+    )
+    annotations = tuple(
+        sorted(k for k in (metadata.get("annotations") or {}) if k.startswith("autolabel.dev/"))
+    )
+    return (status.get("phase"), bool(metadata.get("deletionTimestamp")), containers, scheduled, annotations)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, retries=DELETE_ATTEMPTS, backoff=5)
