@@ -32,6 +32,7 @@ from typing import Any
 import kopf
 
 from controller.api import GROUP, PLURAL, VERSION, AutoLabelRun, DeletionPolicy, Phase
+from controller.child_events import ChildEvents
 from controller.engine import Engine
 from controller.images import allowed_images_from_env
 from controller.kube import Kube, load_client
@@ -46,7 +47,7 @@ ANNOTATION_PREFIX = "autolabel.dev"
 RECONCILE_INTERVAL_SECONDS = float(os.environ.get("AUTOLABEL_RECONCILE_INTERVAL", "10"))
 CHILDREN: dict[str, Any] = {RUN_UID_LABEL: kopf.PRESENT}
 WATCHED_CONFIG_MAPS = frozenset({"progress", "result"})  # the snapshot changes only by our own hand
-_pod_signatures: dict[str, tuple[Any, ...]] = {}  # worker pod uid -> what reconcile last saw of it
+_child_events = ChildEvents()
 
 
 def _changing_config_map(value: str | None, **_: Any) -> bool:
@@ -139,46 +140,33 @@ async def on_timer(body: kopf.Body, **_: Any) -> None:
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=CHILDREN)
-@kopf.on.event("v1", "configmaps", labels={**CHILDREN, COMPONENT_LABEL: _changing_config_map})
-async def on_child(labels: kopf.Labels, **kwargs: Any) -> None:
-    """A child of a run changed (or went): its run is reconciled now."""
-    await _nudge_owner(labels, kwargs["runs_by_uid"])
-
-
-async def _nudge_owner(labels: Mapping[str, str], index: kopf.Index[str, Mapping[str, Any]]) -> None:
-    for run in index.get(labels[RUN_UID_LABEL], ()):
-        await engine().nudge(run)
+async def on_job(type: str, body: kopf.Body, uid: str, labels: kopf.Labels, **kwargs: Any) -> None:
+    await _on_child("Job", type, body, uid, labels, kwargs["runs_by_uid"])
 
 
 @kopf.on.event("v1", "pods", labels={**CHILDREN, COMPONENT_LABEL: "worker"})
-async def on_worker_pod(type: str, labels: kopf.Labels, uid: str, body: kopf.Body, **kwargs: Any) -> None:
-    """A worker pod's change that can change its shard (phase, container state, scheduling)."""
-    if type == "DELETED":
-        _pod_signatures.pop(uid, None)
-    else:
-        signature = pod_signature(body)
-        if _pod_signatures.get(uid) == signature:
-            return  # e.g. a heartbeat of the pod's status: nothing a shard shows has changed
-        _pod_signatures[uid] = signature
-    await _nudge_owner(labels, kwargs["runs_by_uid"])
+async def on_worker_pod(type: str, body: kopf.Body, uid: str, labels: kopf.Labels, **kwargs: Any) -> None:
+    await _on_child("Pod", type, body, uid, labels, kwargs["runs_by_uid"])
 
 
-def pod_signature(pod: Mapping[str, Any]) -> tuple[Any, ...]:
-    """What of a worker pod the shard statuses read: phase, each container's state, scheduling."""
-    status, metadata = pod.get("status") or {}, pod.get("metadata") or {}
-    containers = tuple(
-        (c.get("name"), tuple(sorted((c.get("state") or {}).keys())), c.get("restartCount"))
-        for c in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
-    )
-    scheduled = tuple(
-        (c.get("status"), c.get("reason"))
-        for c in status.get("conditions") or []
-        if c.get("type") == "PodScheduled"
-    )
-    annotations = tuple(
-        sorted(k for k in (metadata.get("annotations") or {}) if k.startswith("autolabel.dev/"))
-    )
-    return (status.get("phase"), bool(metadata.get("deletionTimestamp")), containers, scheduled, annotations)
+@kopf.on.event("v1", "configmaps", labels={**CHILDREN, COMPONENT_LABEL: _changing_config_map})
+async def on_config_map(type: str, body: kopf.Body, uid: str, labels: kopf.Labels, **kwargs: Any) -> None:
+    await _on_child("ConfigMap", type, body, uid, labels, kwargs["runs_by_uid"])
+
+
+async def _on_child(
+    kind: str,
+    event_type: str,
+    body: Mapping[str, Any],
+    uid: str,
+    labels: Mapping[str, str],
+    index: kopf.Index[str, Mapping[str, Any]],
+) -> None:
+    """A child of a run changed in a way its run can show (or went): the run is reconciled now."""
+    if not _child_events.changed(kind, event_type, uid, body):
+        return
+    for run in index.get(labels[RUN_UID_LABEL], ()):
+        await engine().nudge(run)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, retries=DELETE_ATTEMPTS, backoff=5)
