@@ -389,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     step_player: StepPlayer | None = None
     observer: Observer | None = None
     results: list[dict[str, Any]] = []
+    failure: str | None = None
     started_at = datetime.now(UTC)
     try:
         install_chart(cluster, NAMESPACE)
@@ -426,6 +427,9 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 json.dumps({k: v for k, v in entry.items() if k != "busiestProcessesAtWindowEnd"}), flush=True
             )
+    except Exception as error:  # the sizes measured so far are still written, with what stopped the rest
+        failure = f"{type(error).__name__}: {error}"
+        print(f"stopped: {failure}", file=sys.stderr)
     finally:
         if observer is not None:
             observer.stopped = True
@@ -443,12 +447,14 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "note": "shared machine: see loadAverage and busiest processes"},
         "sizes": results,
     }
+    if failure is not None:
+        document["failure"] = failure
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"controller-{started_at.strftime('%Y%m%dT%H%M%SZ')}.json"
     out.write_text(json.dumps(document, indent=1) + "\n")
     print_table(results)
     print(f"results: {out}")
-    return 0
+    return 0 if failure is None else 1
 
 
 def _answers(controller: Controller) -> bool:

@@ -4,7 +4,7 @@ Everything else a run waits for is a change of the run or of one of its
 children (the worker Job and its pods, the step Jobs, the progress and result
 ConfigMaps), and those arrive by watch. Time matters while a run validates
 (a step pod that is never created, an unreachable database checked again),
-infers (the start-up deadline), finalizes or discards (back-off after a failed
+infers before any worker started (the start-up deadline), finalizes or discards (back-off after a failed
 attempt), or waits to retry a finalize asked for in the App. A run in Review
 with nothing asked, a suspended run and a run in a terminal phase
 (Finalized, Discarded, Failed for good) have no timer at all: the review
@@ -17,12 +17,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from controller.api import ConditionType, Phase
+from controller.api import ConditionType, Phase, ShardState
 from controller.reconcile import TRANSIENT_VALIDATION_REASONS
 
-TIMED_PHASES = frozenset(
-    {None, Phase.PENDING.value, Phase.INFERRING.value, Phase.FINALIZING.value, Phase.DISCARDING.value}
-)
+TIMED_PHASES = frozenset({None, Phase.PENDING.value, Phase.FINALIZING.value, Phase.DISCARDING.value})
+STARTED_SHARDS = frozenset({ShardState.RUNNING.value, ShardState.SUCCEEDED.value, ShardState.FAILED.value})
 
 
 def _conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -38,6 +37,9 @@ def needs_timer(body: Mapping[str, Any]) -> bool:
     phase = status.get("phase")
     if phase in TIMED_PHASES:
         return True
+    if phase == Phase.INFERRING.value:
+        # The start-up deadline counts only until a worker starts; then the Job and pods say all.
+        return not any((shard or {}).get("state") in STARTED_SHARDS for shard in status.get("shards") or [])
     conditions = _conditions(status)
     if phase == Phase.REVIEW.value:
         finalized = conditions.get(ConditionType.FINALIZED.value)

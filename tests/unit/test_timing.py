@@ -21,7 +21,7 @@ def body(
     return {"metadata": metadata, "spec": spec, "status": status}
 
 
-@pytest.mark.parametrize("phase", [None, "Pending", "Inferring", "Finalizing", "Discarding"])
+@pytest.mark.parametrize("phase", [None, "Pending", "Finalizing", "Discarding"])
 def test_phases_with_deadlines_or_back_off_keep_the_timer(phase: str | None) -> None:
     assert needs_timer(body(phase))
 
@@ -52,3 +52,13 @@ def test_failed_for_good_has_no_timer_but_a_transient_failure_or_a_discard_does(
 
 def test_a_run_being_deleted_has_no_timer() -> None:
     assert not needs_timer(body("Pending", deleting=True))
+
+
+def test_inferring_keeps_the_timer_only_until_a_worker_started() -> None:
+    waiting = body("Inferring")
+    waiting["status"]["shards"] = [{"index": 0, "state": "Pending"}, {"index": 1, "state": "Pending"}]
+    assert needs_timer(waiting)
+    assert needs_timer(body("Inferring"))  # no shard reported yet
+    started = body("Inferring")
+    started["status"]["shards"] = [{"index": 0, "state": "Running"}, {"index": 1, "state": "Pending"}]
+    assert not needs_timer(started)
