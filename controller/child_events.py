@@ -17,7 +17,8 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-REQUEST_KEY = "review-request"  # written by the controller itself (controller.review_agent.REQUEST_KEY)
+from controller.review_agent import REQUEST_KEY  # the review request: written by the controller itself
+
 Signature = tuple[Any, ...]
 
 

@@ -1,9 +1,10 @@
 """kopf registration: thin handlers that hand every run to the one reconcile (see engine.py).
 
 - create / update / resume call `Engine.reconcile`;
-- the run's children (Jobs, their pods, the run's ConfigMaps: everything labelled
-  `autolabel.dev/run-uid`) are watched, and a change of one reconciles its run at
-  once (`Engine.nudge`), found through the `runs_by_uid` index: nothing is polled;
+- the run's children (its Jobs, their worker pods, its progress and result ConfigMaps,
+  selected by the `autolabel.dev/run-uid` label) are watched, and a change that can alter
+  what the run shows (`child_events.py`) reconciles it at once (`Engine.nudge`), the run
+  found through the `runs_by_uid` index: nothing is polled;
 - a timer runs only for runs where time itself matters (`timing.needs_timer`:
   deadlines, re-checks and back-off), never in Review with nothing asked, never
   for a suspended or terminal run;
