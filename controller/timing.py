@@ -21,7 +21,7 @@ from controller.api import ConditionType, Phase, ShardState
 from controller.reconcile import TRANSIENT_VALIDATION_REASONS
 
 TIMED_PHASES = frozenset({None, Phase.PENDING.value, Phase.FINALIZING.value, Phase.DISCARDING.value})
-STARTED_SHARDS = frozenset({ShardState.RUNNING.value, ShardState.SUCCEEDED.value, ShardState.FAILED.value})
+ENDED_SHARDS = frozenset({ShardState.SUCCEEDED.value, ShardState.FAILED.value})
 
 
 def _conditions(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -38,8 +38,12 @@ def needs_timer(body: Mapping[str, Any]) -> bool:
     if phase in TIMED_PHASES:
         return True
     if phase == Phase.INFERRING.value:
-        # The start-up deadline counts only until a worker starts; then the Job and pods say all.
-        return not any((shard or {}).get("state") in STARTED_SHARDS for shard in status.get("shards") or [])
+        # The start-up deadline counts only until a worker has run (a shard reported or ended; a
+        # shard shown Running may be a pod still Pending); from then on the Job and pods say all.
+        return not any(
+            (shard or {}).get("state") in ENDED_SHARDS or (shard or {}).get("updatedAt")
+            for shard in status.get("shards") or []
+        )
     conditions = _conditions(status)
     if phase == Phase.REVIEW.value:
         finalized = conditions.get(ConditionType.FINALIZED.value)

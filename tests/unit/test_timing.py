@@ -59,6 +59,15 @@ def test_inferring_keeps_the_timer_only_until_a_worker_started() -> None:
     waiting["status"]["shards"] = [{"index": 0, "state": "Pending"}, {"index": 1, "state": "Pending"}]
     assert needs_timer(waiting)
     assert needs_timer(body("Inferring"))  # no shard reported yet
-    started = body("Inferring")
-    started["status"]["shards"] = [{"index": 0, "state": "Running"}, {"index": 1, "state": "Pending"}]
-    assert not needs_timer(started)
+    unscheduled = body("Inferring")  # a pod that is Pending (e.g. its PVC is missing) shows as Running
+    unscheduled["status"]["shards"] = [{"index": 0, "state": "Running"}, {"index": 1, "state": "Pending"}]
+    assert needs_timer(unscheduled)
+    reported = body("Inferring")
+    reported["status"]["shards"] = [
+        {"index": 0, "state": "Running", "updatedAt": "2026-12-01T00:00:00Z"},
+        {"index": 1, "state": "Pending"},
+    ]
+    assert not needs_timer(reported)
+    ended = body("Inferring")
+    ended["status"]["shards"] = [{"index": 0, "state": "Succeeded"}, {"index": 1, "state": "Running"}]
+    assert not needs_timer(ended)
