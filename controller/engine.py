@@ -8,8 +8,10 @@ patch is sent again until the server holds it (`Kube.write_run_status`), and onl
 then is it remembered as written and preferred over a watch event that may
 still carry an older one. A body older than the generation last written for
 (a timer that read the run before an edit) is not reconciled: the newer one is
-or was. Deletion takes the same lock (`deleting`), lets a finalize or discard
-in flight finish first (`settle`), and afterwards nothing of the run comes back.
+or was. A pass started by a child's change that fails is tried again with
+back-off (kopf never retries an event handler). Deletion takes the same lock
+(`deleting`), lets a finalize or discard in flight finish first (`settle`),
+and afterwards nothing of the run comes back.
 
 Validation, and after inference the review, finalize and discard work the pure
 reconcile asks for (`controller.review`), run as dataset steps: one-shot Jobs
@@ -58,6 +60,7 @@ from controller.steps import validation_step, work_step
 log = logging.getLogger("autolabel.controller")
 REVALIDATE_SECONDS = 30.0  # how often an unreachable database or Triton server is checked again
 SETTLE_POLL_SECONDS = 1.0
+CHILD_RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)  # a failed pass after a child's change, again
 IN_FLIGHT_KINDS = ("finalize", "discard")  # dataset steps a deletion waits for
 
 
@@ -85,6 +88,8 @@ class Engine:
         self.post = post or _post
         self._queued: set[str] = set()  # runs with a reconcile waiting for the lock (coalesces nudges)
         self._gone: set[str] = set()  # runs being deleted or deleted: never reconciled again
+        self._retries: dict[str, int] = {}  # run uid -> failed passes after a child's change in a row
+        self._retrying: set[asyncio.Future[None]] = set()
         pods = (settings.image, settings.service_account, list(settings.step_command))
         self.steps = StepRunner(kube, *pods)
         self.agents = ReviewAgents(kube, *pods)
@@ -117,6 +122,7 @@ class Engine:
         """Drops what is kept of a deleted run (call holding its lock, see `deleting`)."""
         self._gone.add(uid)
         self._queued.discard(uid)
+        self._retries.pop(uid, None)
         self._review_failures.pop(uid, None)
         self._validations.pop(uid, None)
         self._validation_errors.pop(uid, None)
@@ -134,7 +140,28 @@ class Engine:
         if uid in self._queued or uid in self._gone or body["metadata"].get("deletionTimestamp"):
             return
         self._queued.add(uid)
-        await self.reconcile(body, cause="child")
+        try:
+            await self.reconcile(body, cause="child")
+        except Exception as error:  # kopf never retries an event handler: the engine does, with back-off
+            self._queued.discard(uid)
+            attempt = self._retries.get(uid, 0)
+            self._retries[uid] = attempt + 1
+            delay = CHILD_RETRY_SECONDS[min(attempt, len(CHILD_RETRY_SECONDS) - 1)]
+            log.warning(
+                "run %s: the pass after a child's change failed (%s: %s); again in %.0fs",
+                body["metadata"].get("name"),
+                type(error).__name__,
+                error,
+                delay,
+            )
+            asyncio.get_running_loop().call_later(delay, self._retry, body)
+        else:
+            self._retries.pop(uid, None)
+
+    def _retry(self, body: Mapping[str, Any]) -> None:
+        task = asyncio.ensure_future(self.nudge(body))
+        self._retrying.add(task)  # a reference, or the task could be collected before it runs
+        task.add_done_callback(self._retrying.discard)
 
     async def reconcile(self, body: Mapping[str, Any], cause: str = "run") -> None:
         uid = body["metadata"]["uid"]
