@@ -8,7 +8,7 @@ STATE_BIN = $(shell ./tools/build-tools.sh)
 export PYTHONPATH := $(CURDIR)
 export FIFTYONE_DO_NOT_TRACK := true
 
-.PHONY: help venv tools cluster-up cluster-down lint typecheck unit integration test verify crds demo bench bench-calibration clean
+.PHONY: help venv tools cluster-up cluster-down lint typecheck unit integration test verify crds demo bench bench-calibration bench-controller clean
 
 help:
 	@echo "make test         lint, types, CRD drift check, unit and integration tests"
@@ -17,6 +17,7 @@ help:
 	@echo "make cluster-down stop it"
 	@echo "make bench        benchmarks (worker vs raw Triton vs FiftyOne apply_model)"
 	@echo "make bench-calibration  calibrated auto-approval on real labelled digits: true vs promised precision"
+	@echo "make bench-controller   the controller at 50/200/500 runs on kwok: latency, RSS, CPU, API requests"
 
 venv: $(VENV)/.ready
 $(VENV)/.ready: requirements/lock.txt requirements/nodeps.txt tools/setup-venv.sh
@@ -62,6 +63,9 @@ bench: venv
 
 bench-calibration: venv
 	$(PY) -m bench.calibration $(ARGS)
+
+bench-controller: venv tools
+	$(PY) -m bench.controller $(ARGS)
 
 clean: cluster-down
 	rm -rf $(STATE) .mypy_cache .ruff_cache .pytest_cache

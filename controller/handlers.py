@@ -1,7 +1,17 @@
 """kopf registration: thin handlers that hand every run to the one reconcile (see engine.py).
 
-- create / update / resume and a timer all call `Engine.reconcile`;
-- deletion runs the documented deletion policy (retain, or delete the run's
+- create / update / resume call `Engine.reconcile`;
+- the run's children (its Jobs, their worker pods, its progress and result ConfigMaps,
+  selected by the `autolabel.dev/run-uid` label) are watched, and a change that can alter
+  what the run shows (`child_events.py`) reconciles it at once (`Engine.nudge`), the run
+  found through the `runs_by_uid` index: nothing is polled;
+- a timer runs only for runs where time itself matters (`timing.needs_timer`:
+  deadlines, re-checks and back-off), never in Review with nothing asked, never
+  for a suspended or terminal run;
+- status is written by the engine itself, confirmed, under the run's lock
+  (kopf's own patches carry only its annotations and the finalizer);
+- deletion takes the run's lock, lets a finalize or discard in flight finish, then runs
+  the documented deletion policy (retain, or delete the run's
   unfinalized predictions through the `cleanup` dataset step, a pod in the run's
   namespace) with bounded retries, then lets go with an Event;
 - kopf keeps its own bookkeeping in annotations, so `status` holds only ours; its copy of the
@@ -16,22 +26,36 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
 
 from controller.api import GROUP, PLURAL, VERSION, AutoLabelRun, DeletionPolicy, Phase
+from controller.child_events import ChildEvents
 from controller.engine import Engine
 from controller.images import allowed_images_from_env
 from controller.kube import Kube, load_client
-from controller.names import job_name
+from controller.names import COMPONENT_LABEL, RUN_UID_LABEL, job_name
 from controller.reconcile import JobSettings
 from controller.step_runner import CleanupUnavailable, delete_predictions
+from controller.steps import TIMEOUT_SECONDS
+from controller.timing import needs_timer
 
 FINALIZER = "autolabel.dev/cleanup"
 ANNOTATION_PREFIX = "autolabel.dev"
-RECONCILE_INTERVAL_SECONDS = float(os.environ.get("AUTOLABEL_RECONCILE_INTERVAL", "5"))
+RECONCILE_INTERVAL_SECONDS = float(os.environ.get("AUTOLABEL_RECONCILE_INTERVAL", "10"))
+CHILDREN: dict[str, Any] = {RUN_UID_LABEL: kopf.PRESENT}
+WATCHED_CONFIG_MAPS = frozenset({"progress", "result"})  # the snapshot changes only by our own hand
+_child_events = ChildEvents()
+
+
+def _changing_config_map(value: str | None, **_: Any) -> bool:
+    return value in WATCHED_CONFIG_MAPS
+
+
+KUBE_THREADS = 32
 DELETE_ATTEMPTS = 5
 POD_STOP_WAIT_SECONDS = 60
 CLEANUP_WAIT_SECONDS = 180
@@ -70,7 +94,10 @@ class CompactDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Every API call of the engine runs in a thread; the default pool (CPUs + 4) would queue
+    # the calls of hundreds of runs reconciling at once behind a handful of slow ones.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=KUBE_THREADS))
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
     settings.persistence.diffbase_storage = CompactDiffBaseStorage(
@@ -82,29 +109,88 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     engine()
 
 
+@kopf.index(GROUP, VERSION, PLURAL)
+def runs_by_uid(body: kopf.Body, uid: str, **_: Any) -> dict[str, Mapping[str, Any]]:
+    """The latest body of each run, for the handlers of its children (kopf keeps it current)."""
+    return {uid: dict(body)}
+
+
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
 @kopf.on.resume(GROUP, VERSION, PLURAL)
-async def on_change(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    await engine().reconcile(body, patch)
+async def on_change(body: kopf.Body, **_: Any) -> None:
+    await engine().reconcile(body, cause="run")
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=RECONCILE_INTERVAL_SECONDS, sharp=False)
-async def on_timer(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    if body.metadata.get("deletionTimestamp"):
+def _timed(body: kopf.Body, **_: Any) -> bool:
+    return needs_timer(body)
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    PLURAL,
+    interval=RECONCILE_INTERVAL_SECONDS,
+    initial_delay=RECONCILE_INTERVAL_SECONDS,
+    sharp=False,
+    when=_timed,
+)
+async def on_timer(body: kopf.Body, **_: Any) -> None:
+    if needs_timer(body):  # kopf stops the timer when the filter stops matching; the tick may be late
+        await engine().reconcile(body, cause="timer")
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=CHILDREN)
+async def on_job(type: str, body: kopf.Body, uid: str, labels: kopf.Labels, **kwargs: Any) -> None:
+    await _on_child("Job", type, body, uid, labels, kwargs["runs_by_uid"])
+
+
+@kopf.on.event("v1", "pods", labels={**CHILDREN, COMPONENT_LABEL: "worker"})
+async def on_worker_pod(type: str, body: kopf.Body, uid: str, labels: kopf.Labels, **kwargs: Any) -> None:
+    await _on_child("Pod", type, body, uid, labels, kwargs["runs_by_uid"])
+
+
+@kopf.on.event("v1", "configmaps", labels={**CHILDREN, COMPONENT_LABEL: _changing_config_map})
+async def on_config_map(type: str, body: kopf.Body, uid: str, labels: kopf.Labels, **kwargs: Any) -> None:
+    await _on_child("ConfigMap", type, body, uid, labels, kwargs["runs_by_uid"])
+
+
+async def _on_child(
+    kind: str,
+    event_type: str,
+    body: Mapping[str, Any],
+    uid: str,
+    labels: Mapping[str, str],
+    index: kopf.Index[str, Mapping[str, Any]],
+) -> None:
+    """A child of a run changed in a way its run can show (or went): the run is reconciled now."""
+    if not _child_events.changed(kind, event_type, uid, body):
         return
-    await engine().reconcile(body, patch)
+    for run in index.get(labels[RUN_UID_LABEL], ()):
+        await engine().nudge(run)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, retries=DELETE_ATTEMPTS, backoff=5)
 async def on_delete(body: kopf.Body, retry: int, **_: Any) -> None:
-    """Jobs and ConfigMaps go by ownerReference; predictions go only with deletionPolicy delete."""
+    """Jobs and ConfigMaps go by ownerReference; predictions go only with deletionPolicy delete.
+
+    A finalize or discard in flight finishes first and is recorded (a finalize that promoted
+    the labels leaves nothing to delete); the rest runs holding the run's lock.
+    """
     uid = body.metadata["uid"]
     try:
-        run = AutoLabelRun.from_body(body)
+        AutoLabelRun.from_body(body)
     except ValueError:
         engine().forget(uid)
         return
+    await engine().settle(body, timeout=max(TIMEOUT_SECONDS["finalize"], TIMEOUT_SECONDS["discard"]))
+    async with engine().deleting(body) as status:
+        await _apply_deletion_policy(body, status, retry)
+
+
+async def _apply_deletion_policy(body: kopf.Body, status: Mapping[str, Any], retry: int) -> None:
+    uid = body.metadata["uid"]
+    run = AutoLabelRun.from_body({**body, "status": status})
     finalized = run.status.phase in (Phase.FINALIZED, Phase.DISCARDED)
     if run.spec.deletion_policy is DeletionPolicy.DELETE and not finalized:
         # Stop the workers first, or they would write again behind the cleanup.
@@ -129,4 +215,3 @@ async def on_delete(body: kopf.Body, retry: int, **_: Any) -> None:
             )
         else:
             kopf.info(body, reason="PredictionsDeleted", message=f"removed {removed} predictions of the run")
-    engine().forget(uid)

@@ -12,15 +12,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
+from urllib3.exceptions import HTTPError
 
+from controller import metrics
 from controller.api import GROUP, PLURAL, VERSION
 from controller.names import COMPONENT_LABEL, RUN_UID_LABEL
 from controller.queueing import KUEUE_GROUP, KUEUE_VERSION, WORKLOAD_JOB_UID_LABEL
+
+log = logging.getLogger("autolabel.controller")
+STATUS_BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+CONNECTIONS = 32
+
+
+class RunGone(Exception):
+    """The run no longer exists (404): there is no status to write."""
 
 
 class ChildRefused(Exception):
@@ -59,7 +70,10 @@ def load_client() -> Any:
         config.load_incluster_config()
     except config.ConfigException:
         config.load_kube_config()
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    # As many pooled connections as threads making calls (handlers.KUBE_THREADS): no new TLS per call.
+    configuration.connection_pool_maxsize = CONNECTIONS
+    return client.ApiClient(configuration)
 
 
 class Kube:
@@ -72,14 +86,17 @@ class Kube:
         self.apps = client.AppsV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
 
-    def _plain(self, obj: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.api.sanitize_for_serialization(obj)
+    @staticmethod
+    def _json(call: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The server's JSON as plain dicts: the client's model classes cost far more CPU to build."""
+        response = call(*args, _preload_content=False, **kwargs)
+        result: dict[str, Any] = json.loads(response.data)
         return result
 
     async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         def read() -> dict[str, Any] | None:
             try:
-                return self._plain(self.batch.read_namespaced_job(name, namespace))
+                return self._json(self.batch.read_namespaced_job, name, namespace)
             except ApiException as error:
                 if error.status == 404:
                     return None
@@ -94,30 +111,32 @@ class Kube:
 
         def read() -> list[dict[str, Any]]:
             selector = f"{RUN_UID_LABEL}={run_uid},{COMPONENT_LABEL}={component}"
-            pods = self.core.list_namespaced_pod(namespace, label_selector=selector)
-            return [self._plain(pod) for pod in pods.items]
+            return list(
+                self._json(self.core.list_namespaced_pod, namespace, label_selector=selector)["items"]
+            )
 
         return await asyncio.to_thread(read)
 
     async def list_job_pods(self, namespace: str, job: str) -> list[dict[str, Any]]:
         def read() -> list[dict[str, Any]]:
-            pods = self.core.list_namespaced_pod(namespace, label_selector=f"job-name={job}")
-            return [self._plain(pod) for pod in pods.items]
+            pods = self._json(self.core.list_namespaced_pod, namespace, label_selector=f"job-name={job}")
+            return list(pods["items"])
 
         return await asyncio.to_thread(read)
 
     async def list_run_jobs(self, namespace: str, run_uid: str, component: str) -> list[dict[str, Any]]:
         def read() -> list[dict[str, Any]]:
             selector = f"{RUN_UID_LABEL}={run_uid},{COMPONENT_LABEL}={component}"
-            jobs = self.batch.list_namespaced_job(namespace, label_selector=selector)
-            return [self._plain(job) for job in jobs.items]
+            return list(
+                self._json(self.batch.list_namespaced_job, namespace, label_selector=selector)["items"]
+            )
 
         return await asyncio.to_thread(read)
 
     async def read_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
         def read() -> dict[str, Any] | None:
             try:
-                return self._plain(self.core.read_namespaced_config_map(name, namespace))
+                return self._json(self.core.read_namespaced_config_map, name, namespace)
             except ApiException as error:
                 if error.status == 404:
                     return None
@@ -142,15 +161,17 @@ class Kube:
 
         def read() -> list[dict[str, Any]]:
             selector = f"involvedObject.kind={kind},involvedObject.name={name}"
-            events = self.core.list_namespaced_event(namespace, field_selector=selector)
-            return [self._plain(event) for event in events.items]
+            return list(
+                self._json(self.core.list_namespaced_event, namespace, field_selector=selector)["items"]
+            )
 
         return await asyncio.to_thread(read)
 
     async def read_config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
         def read() -> dict[str, str] | None:
             try:
-                return dict(self.core.read_namespaced_config_map(name, namespace).data or {})
+                config_map = self._json(self.core.read_namespaced_config_map, name, namespace)
+                return dict(config_map.get("data") or {})
             except ApiException as error:
                 if error.status == 404:
                     return None
@@ -204,6 +225,35 @@ class Kube:
             name,
             {"status": dict(status)},
         )
+
+    async def write_run_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Sends the status patch until the server holds it; RunGone on 404, ApiException on 422.
+
+        A refused write (409 or 5xx from the server or a proxy, a dropped connection) is sent
+        again with a growing back-off. The caller holds the run's lock, so no later write of
+        the same run can overtake it. (tenacity is not in the lock file; adding it would
+        rebuild the shared virtualenv, and the loop is this small.)
+        """
+        attempt = 0
+        while True:
+            try:
+                await self.patch_run_status(namespace, name, status)
+                return
+            except ApiException as error:
+                if error.status == 404:
+                    raise RunGone(f"{namespace}/{name}") from error
+                if error.status == 422:
+                    raise
+                failure = f"{error.status} {error.reason}"
+            except (OSError, HTTPError) as error:  # the connection failed: the write may not have landed
+                failure = f"{type(error).__name__}: {error}"
+            metrics.STATUS_WRITE_RETRIES.inc()
+            delay = STATUS_BACKOFF_SECONDS[min(attempt, len(STATUS_BACKOFF_SECONDS) - 1)]
+            log.warning(
+                "status of run %s/%s not written (%s); again in %.1fs", namespace, name, failure, delay
+            )
+            attempt += 1
+            await asyncio.sleep(delay)
 
     async def patch_job(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
         await asyncio.to_thread(self.batch.patch_namespaced_job, name, namespace, dict(patch))

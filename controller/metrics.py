@@ -17,6 +17,11 @@ JOB_DURATION = Histogram(
     buckets=(10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400),
 )
 VALIDATIONS = Counter("autolabel_validations_total", "Validations by outcome reason.", ["reason"])
+STATUS_WRITES = Counter("autolabel_status_writes_total", "Status patches the API server accepted.")
+STATUS_WRITE_RETRIES = Counter(
+    "autolabel_status_write_retries_total", "Status patches refused or lost and sent again."
+)
+RECONCILES = Counter("autolabel_reconciles_total", "Reconciles by what caused them.", ["cause"])
 
 
 class PhaseBook:

@@ -88,12 +88,20 @@ class StepRunner:
         self.image = image
         self.service_account = service_account
         self.command = command
+        self._snapshots: dict[str, int] = {}  # run uid -> generation its snapshot is known to hold
+
+    def forget(self, uid: str) -> None:
+        self._snapshots.pop(uid, None)
 
     async def ensure_snapshot(self, run: AutoLabelRun, started: bool) -> None:
         """The snapshot exists; before the run started, it holds the current generation's spec."""
         metadata, namespace = run.metadata, run.metadata["namespace"]
+        generation = int(metadata.get("generation") or 0)
+        if self._snapshots.get(metadata["uid"]) == generation:
+            return  # written or checked by this process for this generation (e.g. at validation)
         manifest = snapshot_config_map(metadata, run.spec)
         if await self.kube.create(manifest) or started:
+            self._snapshots[metadata["uid"]] = generation
             return
         current = await self.kube.read_config_map(namespace, snapshot_config_map_name(metadata))
         annotations = ((current or {}).get("metadata") or {}).get("annotations") or {}
@@ -104,6 +112,7 @@ class StepRunner:
                 snapshot_config_map_name(metadata),
                 {"metadata": {"annotations": manifest["metadata"]["annotations"]}, "data": manifest["data"]},
             )
+        self._snapshots[metadata["uid"]] = generation
 
     async def current(self, run: AutoLabelRun) -> StepState | None:
         """The run's step (the oldest when several), with its verdict once written."""
@@ -138,8 +147,9 @@ class StepRunner:
         return StepState(step, name, result, error, never_started)
 
     async def start(self, run: AutoLabelRun, step: Step, started: bool) -> None:
-        await self.kube.create(result_config_map(run.metadata))
-        await self.ensure_snapshot(run, started)
+        await asyncio.gather(
+            self.kube.create(result_config_map(run.metadata)), self.ensure_snapshot(run, started)
+        )
         await self.kube.create(
             step_job(
                 run.metadata,

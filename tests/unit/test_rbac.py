@@ -46,6 +46,13 @@ KOPF_CALLS: set[Grant] = {
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
     ("", "namespaces", "list"),
     ("", "namespaces", "watch"),
+    # The watches of the runs' children (controller/handlers.py: on_child).
+    ("batch", "jobs", "list"),
+    ("batch", "jobs", "watch"),
+    ("", "pods", "list"),
+    ("", "pods", "watch"),
+    ("", "configmaps", "list"),
+    ("", "configmaps", "watch"),
 }
 # Children carry blockOwnerDeletion (OwnerReferencesPermissionEnforcement asks for this).
 OWNER_CALLS: set[Grant] = {("autolabel.dev", "autolabelruns/finalizers", "update")}

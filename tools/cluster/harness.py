@@ -89,6 +89,10 @@ class LocalCluster:
     bin_dir: Path = field(default_factory=tool_bin_dir)
     runner_env: Mapping[str, str] = field(default_factory=dict)
     pvc_dirs: Mapping[str, str] = field(default_factory=dict)
+    # The controller benchmark: pods completed by kwok stages alone, requests audited per user.
+    pod_runner: bool = True
+    kwok_config: Path = KWOK_CONFIG
+    audit_policy: Path | None = None
     processes: ProcessGroup = field(init=False)
     pki: ControlPlanePki = field(init=False)
     api_port: int = field(init=False, default=0)
@@ -127,7 +131,8 @@ class LocalCluster:
         self._start_scheduler()
         self._start_kwok()
         self._create_gpu_nodes()
-        self._start_pod_runner()
+        if self.pod_runner:
+            self._start_pod_runner()
         self._wait_for("default ServiceAccount", self._default_service_account_exists, 60)
         self._wait_for("GPU nodes Ready", self._gpu_nodes_ready, 60)
         self._link_bin_dir()
@@ -218,9 +223,19 @@ class LocalCluster:
                 "--endpoint-reconciler-type",
                 "none",
                 "--profiling=false",
+                *self._audit_flags(),
             ],
         )
         self._wait_for("kube-apiserver", lambda: self._api_get("/readyz") is not None, 90, process.log_tail)
+
+    @property
+    def audit_log(self) -> Path:
+        return self.state_dir / "audit.log"
+
+    def _audit_flags(self) -> list[str]:
+        if self.audit_policy is None:
+            return []
+        return [f"--audit-policy-file={self.audit_policy}", f"--audit-log-path={self.audit_log}"]
 
     def _write_kubeconfig(self) -> None:
         document = {
@@ -283,7 +298,7 @@ class LocalCluster:
                 "--kubeconfig",
                 str(self.kubeconfig),
                 "--config",
-                str(KWOK_CONFIG),
+                str(self.kwok_config),
                 "--manage-all-nodes=false",
                 "--manage-nodes-with-annotation-selector",
                 "kwok.x-k8s.io/node=fake",
