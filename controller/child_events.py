@@ -77,10 +77,28 @@ def _empty(signature: Signature, kind: str) -> bool:
     return False
 
 
+def workload_signature(workload: Mapping[str, Any]) -> Signature:
+    """What Kueue says of a queued run: its conditions (with Kueue's message), activation, admission."""
+    status, spec = workload.get("status") or {}, workload.get("spec") or {}
+    conditions = tuple(
+        sorted(
+            (c.get("type"), c.get("status"), c.get("reason"), c.get("message"))
+            for c in status.get("conditions") or []
+        )
+    )
+    admission = (status.get("admission") or {}).get("clusterQueue")
+    return (conditions, bool(spec.get("active", True)), admission)
+
+
 class ChildEvents:
     """Remembers each child's last signature; `changed` says whether an event is worth a reconcile."""
 
-    SIGNATURES = {"Job": job_signature, "Pod": pod_signature, "ConfigMap": config_map_signature}
+    SIGNATURES = {
+        "Job": job_signature,
+        "Pod": pod_signature,
+        "ConfigMap": config_map_signature,
+        "Workload": workload_signature,
+    }
 
     def __init__(self) -> None:
         self._seen: dict[str, Signature] = {}  # child uid -> signature

@@ -4,7 +4,8 @@
 - the run's children (its Jobs, their worker pods, its progress and result ConfigMaps,
   selected by the `autolabel.dev/run-uid` label) are watched, and a change that can alter
   what the run shows (`child_events.py`) reconciles it at once (`Engine.nudge`), the run
-  found through the `runs_by_uid` index: nothing is polled;
+  found through the `runs_by_uid` index: nothing is polled; so are Kueue's Workloads of
+  queued runs (labelled with their Job's uid, found through `worker_jobs_by_uid`);
 - a timer runs only for runs where time itself matters (`timing.needs_timer`:
   deadlines, re-checks and back-off), never in Review with nothing asked, never
   for a suspended or terminal run;
@@ -38,6 +39,7 @@ from controller.engine import Engine
 from controller.images import allowed_images_from_env
 from controller.kube import Kube, load_client
 from controller.names import COMPONENT_LABEL, RUN_UID_LABEL, job_name
+from controller.queueing import KUEUE_GROUP, KUEUE_VERSION, WORKLOAD_JOB_UID_LABEL
 from controller.reconcile import JobSettings
 from controller.step_runner import CleanupUnavailable, delete_predictions
 from controller.steps import TIMEOUT_SECONDS
@@ -153,6 +155,19 @@ async def on_worker_pod(type: str, body: kopf.Body, uid: str, labels: kopf.Label
 @kopf.on.event("v1", "configmaps", labels={**CHILDREN, COMPONENT_LABEL: _changing_config_map})
 async def on_config_map(type: str, body: kopf.Body, uid: str, labels: kopf.Labels, **kwargs: Any) -> None:
     await _on_child("ConfigMap", type, body, uid, labels, kwargs["runs_by_uid"])
+
+
+@kopf.index("batch", "v1", "jobs", labels={**CHILDREN, COMPONENT_LABEL: "worker"})
+def worker_jobs_by_uid(uid: str, labels: kopf.Labels, **_: Any) -> dict[str, str]:
+    """Worker Job uid -> run uid: Kueue labels a Workload with its Job's uid, not the run's."""
+    return {uid: labels[RUN_UID_LABEL]}
+
+
+@kopf.on.event(KUEUE_GROUP, KUEUE_VERSION, "workloads", labels={WORKLOAD_JOB_UID_LABEL: kopf.PRESENT})
+async def on_workload(type: str, body: kopf.Body, uid: str, labels: kopf.Labels, **kwargs: Any) -> None:
+    """Kueue admitted, held or preempted a queued run's Job, or changed its message."""
+    for run_uid in kwargs["worker_jobs_by_uid"].get(labels[WORKLOAD_JOB_UID_LABEL], ()):
+        await _on_child("Workload", type, body, uid, {RUN_UID_LABEL: run_uid}, kwargs["runs_by_uid"])
 
 
 async def _on_child(

@@ -53,6 +53,7 @@ KOPF_CALLS: set[Grant] = {
     ("", "pods", "watch"),
     ("", "configmaps", "list"),
     ("", "configmaps", "watch"),
+    ("kueue.x-k8s.io", "workloads", "watch"),  # on_workload: Kueue's verdicts on queued runs
 }
 # Children carry blockOwnerDeletion (OwnerReferencesPermissionEnforcement asks for this).
 OWNER_CALLS: set[Grant] = {("autolabel.dev", "autolabelruns/finalizers", "update")}
