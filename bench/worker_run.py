@@ -34,6 +34,9 @@ class WorkerResult:
     wall_seconds: float  # process start to exit
     peak_rss_mib: float
     setting: Setting
+    startup_seconds: float = 0.0  # process start to the shard's first line (its IDs read, resume counted)
+    shards: int = 1
+    stopped: bool = False  # stopped with SIGTERM after `processed` samples (a scale run)
 
     @property
     def images_per_second(self) -> float:
@@ -53,14 +56,20 @@ class WorkerResult:
             "decodeThreads": self.setting.decode_threads,
             "writeBatchSize": self.setting.write_batch,
             "setting": str(self.setting),
+            "startupSeconds": self.startup_seconds,
+            "shards": self.shards,
+            "stoppedAfterProcessed": self.stopped,
         }
 
 
-def worker_config(dataset: str, url: str, model: BenchModel, setting: Setting) -> dict[str, Any]:
+def worker_config(
+    dataset: str, url: str, model: BenchModel, setting: Setting, shards: int = 1
+) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     return {
         "run": {"namespace": "bench", "name": f"bench-{tag}", "uid": f"uid-{tag}"},
         "dataset": dataset,
+        "shards": shards,
         "labelField": f"bench_{model.kind}_{tag}",
         "task": "classification",
         "model": {
@@ -77,16 +86,64 @@ def worker_config(dataset: str, url: str, model: BenchModel, setting: Setting) -
     }
 
 
-def run_worker(
-    dataset: str, samples: int, url: str, model: BenchModel, setting: Setting, work_dir: Path
-) -> WorkerResult:
-    """Run one shard of ``dataset`` (all of it) and time it; raises if the worker fails."""
-    config = worker_config(dataset, url, model, setting)
+def _config_file(config: dict[str, Any], work_dir: Path) -> Path:
     work_dir.mkdir(parents=True, exist_ok=True)
     path = work_dir / f"worker-{config['run']['uid']}.json"
     path.write_text(json.dumps(config))
+    return path
+
+
+def _environment() -> dict[str, str]:
     env = dict(os.environ)
     env.update({"JOB_COMPLETION_INDEX": "0", "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"})
+    return env
+
+
+def run_decode_only(
+    dataset: str, url: str, model: BenchModel, setting: Setting, work_dir: Path
+) -> dict[str, Any]:
+    """(d): `bench.decode_only` in a child process, at the worker's `setting`; images/s and the rest."""
+    path = _config_file(worker_config(dataset, url, model, setting), work_dir)
+    output = subprocess.run(
+        [sys.executable, "-m", "bench.decode_only", str(path)],
+        cwd=REPO_ROOT,
+        env=_environment(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if output.returncode != 0:
+        raise RuntimeError(f"decode-only run failed:\n{output.stdout[-3000:]}\n{output.stderr[-3000:]}")
+    row: dict[str, Any] = json.loads(output.stdout.strip().splitlines()[-1])
+    row["imagesPerSecond"] = row["images"] / row["seconds"] if row["seconds"] > 0 else 0.0
+    row["setting"] = str(setting)
+    return row
+
+
+def _counts(progress_line: str) -> tuple[int, int]:
+    """(processed, failed) of a worker's progress line."""
+    processed = int(progress_line.split("processed=")[1].split("/")[0])
+    return processed, int(progress_line.split("failed=")[1].split()[0])
+
+
+def run_worker(
+    dataset: str,
+    samples: int,
+    url: str,
+    model: BenchModel,
+    setting: Setting,
+    work_dir: Path,
+    shards: int = 1,
+    stop_after: int | None = None,
+) -> WorkerResult:
+    """Run shard 0 of ``dataset`` in ``shards`` and time it; raises if the worker fails.
+
+    With ``stop_after`` the worker gets SIGTERM once a progress line shows that many
+    processed samples (it writes what it inferred and exits 143): a scale run that
+    measures start-up and the RSS plateau without labelling a million samples.
+    """
+    path = _config_file(worker_config(dataset, url, model, setting, shards), work_dir)
+    env = _environment()
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "inference", "run", "--config", str(path)],
@@ -104,12 +161,16 @@ def run_worker(
         for line in process.stdout:
             now = time.perf_counter()
             lines.append(line.rstrip())
-            if line.startswith("shard "):
+            if line.startswith("shard ") and "start" not in marks:
                 marks["start"] = now
-            if "state=Succeeded" in line:
-                marks["end"] = now
-                marks["processed"] = float(line.split("processed=")[1].split("/")[0])
-                marks["failed"] = float(line.split("failed=")[1].split()[0])
+            if not line.startswith("progress ") or "stop" in marks:
+                continue
+            processed, failed = _counts(line)
+            if "state=Succeeded" in line or (stop_after is not None and processed >= stop_after):
+                marks["end" if "state=Succeeded" in line else "stop"] = now
+                marks["processed"], marks["failed"] = processed, failed
+                if "stop" in marks:
+                    process.terminate()
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -117,15 +178,19 @@ def run_worker(
     process.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
     reader.join(timeout=10)
-    if process.returncode != 0 or "start" not in marks or "end" not in marks:
+    stopped = "stop" in marks and process.returncode == 143
+    if not stopped and (process.returncode != 0 or "start" not in marks or "end" not in marks):
         tail = "\n".join(lines[-20:])
         raise RuntimeError(f"worker exited {process.returncode}:\n{tail}")
     return WorkerResult(
         samples=samples,
         processed=int(marks["processed"]),
         failed=int(marks["failed"]),
-        seconds=marks["end"] - marks["start"],
+        seconds=marks["stop" if stopped else "end"] - marks["start"],
         wall_seconds=wall,
         peak_rss_mib=usage.ru_maxrss / 1024.0,  # Linux: KiB
         setting=setting,
+        startup_seconds=marks["start"] - started,
+        shards=shards,
+        stopped=stopped,
     )
