@@ -93,6 +93,8 @@ def worker_config(metadata: Mapping[str, Any], spec: AutoLabelRunSpec) -> dict[s
         model_doc["inputSize"] = [model.preprocess.height, model.preprocess.width]
     if model.preprocess.layout:
         model_doc["inputLayout"] = model.preprocess.layout
+    if model.input == "encoded":
+        model_doc["input"] = model.input
     if model.class_names:
         model_doc["classes"] = list(model.class_names)
     if model.classes:

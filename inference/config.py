@@ -66,6 +66,11 @@ class InputLayout(StrEnum):
     NCHW = "NCHW"
 
 
+class InputMode(StrEnum):
+    DECODED = "decoded"  # the worker decodes and resizes; pixels go to Triton
+    ENCODED = "encoded"  # the file's bytes go to Triton (a BYTES tensor); the model repository decodes
+
+
 class RunIdentity(_Model):
     namespace: str
     name: str
@@ -113,6 +118,7 @@ class ModelConfig(_Model):
     version: str = ""
     output_format: OutputFormat
     tensors: TensorNames = TensorNames()
+    input: InputMode = InputMode.DECODED
     input_size: tuple[int, int] | None = None  # (height, width); default: the model's fixed input dims
     input_layout: InputLayout | None = None  # default: guessed from the input shape (channels of 3)
     normalize_mean: tuple[float, float, float] | None = None  # float inputs: (x/255 - mean) / std

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from inference.config import InputLayout, ModelConfig
+from inference.config import InputLayout, InputMode, ModelConfig
 from inference.errors import PreflightError
 
 IMAGE_INPUT_DATATYPES = ("UINT8", "FP32", "FP16")
@@ -81,10 +81,13 @@ def resolve_input(metadata: ModelMetadata, model: ModelConfig) -> InputSpec:
                 f"model {metadata.name!r} has inputs {names}: name the image input in model.tensors.input"
             )
     spec = candidates[0]
+    if model.input == InputMode.ENCODED:
+        return _encoded_input(metadata, spec)
     if spec.datatype not in IMAGE_INPUT_DATATYPES:
         raise PreflightError(
             f"input {spec.name!r} of {metadata.name!r} is {spec.datatype}; "
             f"the worker sends {IMAGE_INPUT_DATATYPES}"
+            + ("; for file bytes set model.input: encoded" if spec.datatype == "BYTES" else "")
         )
     shape = metadata.item_shape(spec)
     if len(shape) != 3:
@@ -119,3 +122,14 @@ def resolve_input(metadata: ModelMetadata, model: ModelConfig) -> InputSpec:
             "set model.inputSize [height, width]"
         )
     return InputSpec(spec.name, spec.datatype, layout, height, width, batched=metadata.max_batch_size > 0)
+
+
+def _encoded_input(metadata: ModelMetadata, spec: TensorSpec) -> InputSpec:
+    """``model.input: encoded``: one BYTES element per image (the file as it is), the model decodes."""
+    shape = metadata.item_shape(spec)
+    if spec.datatype != "BYTES" or shape not in ((1,), (-1,)):
+        raise PreflightError(
+            f"model.input is encoded, but input {spec.name!r} of {metadata.name!r} is {spec.datatype} "
+            f"{list(shape)}; an encoded-input model takes BYTES of shape [1] per image (the file's bytes)"
+        )
+    return InputSpec(spec.name, "BYTES", InputLayout.NHWC, 0, 0, batched=metadata.max_batch_size > 0)
