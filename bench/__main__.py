@@ -76,6 +76,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--models", default=",".join(m.name for m in MODELS), help="models to measure")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="the GPU settings (bench/gpu.sh sets the device): larger batches tried, the machine noted",
+    )
     return parser.parse_args(argv)
 
 
@@ -136,6 +141,28 @@ def _worker(
         flush=True,
     )
     return result
+
+
+def gpu_model(model: BenchModel) -> BenchModel:
+    """``model`` with the larger batches a GPU wants added to its raw sweep (both take batches of 32)."""
+    wider = (Setting(32, 4), Setting(32, 8))
+    return replace(model, raw_settings=tuple(dict.fromkeys((*model.raw_settings, *wider))))
+
+
+def _machine(gpu: bool) -> dict[str, Any]:
+    machine: dict[str, Any] = {"cpus": os.cpu_count(), "gpu": False, "note": "shared with other developers"}
+    if gpu:
+        device = os.environ.get("AUTOLABEL_TORCH_DEVICE", "cpu")
+        query = ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"]
+        found = (
+            subprocess.run(query, capture_output=True, text=True, check=False) if device == "cuda" else None
+        )
+        machine.update(
+            gpu=device == "cuda",
+            device=device,
+            gpus=found.stdout.strip().splitlines() if found and found.returncode == 0 else [],
+        )
+    return machine
 
 
 def _measure_model(
@@ -256,11 +283,11 @@ def main(argv: list[str] | None = None) -> int:
         wanted = args.models.split(",")
         results: dict[str, Any] = {
             "startedAt": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "gpu": False, "note": "shared with other developers' tests"},
+            "machine": _machine(args.gpu),
             "images": {"count": len(paths), "size": "640x480", "source": "skimage photos, JPEG q90"},
             "models": {},
         }
-        for model in MODELS:
+        for model in (gpu_model(m) for m in MODELS) if args.gpu else MODELS:
             if model.name in wanted:
                 dataset = _dataset(paths, max(model.samples, len(paths)))
                 results["models"][model.name] = _measure_model(model, dataset, images, triton.grpc_url, work)
