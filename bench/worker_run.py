@@ -4,7 +4,9 @@ Throughput counts from the moment the worker has loaded the dataset and passed
 preflight (its ``shard i/n:`` line) to its final ``state=Succeeded`` progress
 line: reading pages of filepaths, decoding, inference and write-back, all of
 it. Process start (importing FiftyOne, ~4 s here) is reported separately.
-Peak RSS is the worker process's own ``ru_maxrss`` from ``wait4``.
+Peak RSS is the worker's own high-water mark, ``VmHWM`` of ``/proc/<pid>/status``, polled
+while it runs (``ru_maxrss`` from ``wait4`` would not do: Linux carries the RSS of the forking
+bench process, ~460 MiB, over the exec into the child's figure).
 """
 
 from __future__ import annotations
@@ -174,9 +176,26 @@ def run_worker(
                 if "stop" in marks:
                     process.terminate()
 
+    peak_kib = [0]
+    finished = threading.Event()
+
+    def poll_rss() -> None:
+        status_path = Path(f"/proc/{process.pid}/status")
+        while not finished.is_set():
+            try:
+                for entry in status_path.read_text().splitlines():
+                    if entry.startswith("VmHWM:"):
+                        peak_kib[0] = max(peak_kib[0], int(entry.split()[1]))
+            except (OSError, ValueError):
+                pass
+            finished.wait(0.2)
+
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    _, status, usage = os.wait4(process.pid, 0)
+    poller = threading.Thread(target=poll_rss, daemon=True)
+    poller.start()
+    _, status, _usage = os.wait4(process.pid, 0)
+    finished.set()
     process.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
     reader.join(timeout=10)
@@ -190,7 +209,7 @@ def run_worker(
         failed=int(marks["failed"]),
         seconds=marks["stop" if stopped else "end"] - marks["start"],
         wall_seconds=wall,
-        peak_rss_mib=usage.ru_maxrss / 1024.0,  # Linux: KiB
+        peak_rss_mib=peak_kib[0] / 1024.0,
         setting=setting,
         startup_seconds=marks["start"] - started,
         shards=shards,
