@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,11 +38,12 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from bench import scale
 from bench.deps import torchvision_path
 from bench.images import write_bench_images
 from bench.models import LIGHT, MODELS, BenchModel, Setting
 from bench.raw_triton import sweep
-from bench.worker_run import WorkerResult, run_worker
+from bench.worker_run import WorkerResult, run_decode_only, run_worker
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -49,9 +51,11 @@ IMAGE_CACHE = Path.home() / ".cache" / "autolabel-operator" / "bench-images"
 DEFAULT_SETTING = Setting(1, 16)  # the worker's defaults: batchSize 1, maxInFlight 16
 TARGETS = {
     "heavy": {"worker_over_triton": 0.8, "worker_over_apply_model": 1.0},
-    "light": {"worker_over_apply_model": 1.5},
+    "light": {"worker_over_decode": 0.8, "worker_over_apply_model": 1.5},
 }
+RATIO_NAMES = {"worker_over_triton": "b/a", "worker_over_apply_model": "b/c", "worker_over_decode": "b/d"}
 RSS_LIMIT_MIB = 1024.0
+WRITER_TARGET = 0.8
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -62,8 +66,21 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="2000,10000",
         help="shard sizes for the worker's peak RSS, comma-separated ('' to skip; default 2000,10000)",
     )
+    parser.add_argument(
+        "--scale-sizes",
+        default="10000,1000000",
+        help="dataset sizes for shard start-up and peak RSS at scale ('' to skip; default 10000,1000000)",
+    )
+    parser.add_argument(
+        "--scale-stop", type=int, default=5000, help="samples a 1-shard scale run labels before SIGTERM"
+    )
     parser.add_argument("--models", default=",".join(m.name for m in MODELS), help="models to measure")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="the GPU settings (bench/gpu.sh sets the device): larger batches tried, the machine noted",
+    )
     return parser.parse_args(argv)
 
 
@@ -126,6 +143,28 @@ def _worker(
     return result
 
 
+def gpu_model(model: BenchModel) -> BenchModel:
+    """``model`` with the larger batches a GPU wants added to its raw sweep (both take batches of 32)."""
+    wider = (Setting(32, 4), Setting(32, 8))
+    return replace(model, raw_settings=tuple(dict.fromkeys((*model.raw_settings, *wider))))
+
+
+def _machine(gpu: bool) -> dict[str, Any]:
+    machine: dict[str, Any] = {"cpus": os.cpu_count(), "gpu": False, "note": "shared with other developers"}
+    if gpu:
+        device = os.environ.get("AUTOLABEL_TORCH_DEVICE", "cpu")
+        query = ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"]
+        found = (
+            subprocess.run(query, capture_output=True, text=True, check=False) if device == "cuda" else None
+        )
+        machine.update(
+            gpu=device == "cuda",
+            device=device,
+            gpus=found.stdout.strip().splitlines() if found and found.returncode == 0 else [],
+        )
+    return machine
+
+
 def _measure_model(
     model: BenchModel, dataset: Any, images: npt.NDArray[np.uint8], url: str, work: Path
 ) -> dict[str, Any]:
@@ -146,6 +185,14 @@ def _measure_model(
     )
     workers = [_worker(dataset.name, len(dataset), url, model, s, work) for s in settings]
     best_worker = max(workers, key=lambda result: result.images_per_second)
+    encoded = _worker(
+        dataset.name, len(dataset), url, model, replace(best_worker.setting, encoded=True), work
+    )
+    decode = run_decode_only(dataset.name, url, model, best_worker.setting, work)
+    print(
+        f"  decode only {model.name}: {best_worker.setting}: {decode['imagesPerSecond']:.1f} img/s",
+        flush=True,
+    )
     apply_rows = _apply_model(dataset.name, model)
     best_apply = max(apply_rows, key=lambda row: row["imagesPerSecond"])
     b = best_worker.images_per_second
@@ -155,29 +202,35 @@ def _measure_model(
         "rawTriton": {"best": best_raw, "sweep": raw},
         "worker": {"best": best_worker.as_dict(), "runs": [w.as_dict() for w in workers]},
         "applyModel": {"best": best_apply, "runs": apply_rows},
+        "decodeOnly": decode,
+        "workerEncoded": encoded.as_dict(),
+        "encoded_over_worker": encoded.images_per_second / b,
         "worker_over_triton": b / best_raw["imagesPerSecond"],
+        "worker_over_decode": b / decode["imagesPerSecond"],
         "worker_over_apply_model": b / best_apply["imagesPerSecond"],
     }
 
 
 def _table(results: dict[str, Any]) -> str:
     lines = [
-        "| model | (a) raw Triton img/s | (b) worker img/s | (c) apply_model img/s | b/a | b/c | targets |",
-        "|---|---|---|---|---|---|---|",
+        "| model | (a) raw Triton img/s | (b) worker img/s | (c) apply_model img/s | (d) decode only img/s "
+        "| (e) worker, encoded input img/s | b/a | b/c | b/d | targets |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in results["models"].items():
         raw, worker, apply = row["rawTriton"]["best"], row["worker"]["best"], row["applyModel"]["best"]
         targets = ", ".join(
-            f"{'b/a' if key == 'worker_over_triton' else 'b/c'} >= {value} "
-            f"{'met' if row[key] >= value else 'MISSED'}"
+            f"{RATIO_NAMES[key]} >= {value} {'met' if row[key] >= value else 'MISSED'}"
             for key, value in TARGETS[row["kind"]].items()
         )
         lines.append(
             f"| {name} ({row['kind']}) | {raw['imagesPerSecond']:.1f} (batch {raw['batch']} x "
             f"{raw['inFlight']}) | {worker['imagesPerSecond']:.1f} ({worker['setting']}) | "
             f"{apply['imagesPerSecond']:.1f} (batch_size {apply['batchSize']}, "
-            f"num_workers {apply['numWorkers']}) | {row['worker_over_triton']:.2f} | "
-            f"{row['worker_over_apply_model']:.2f} | {targets} |"
+            f"num_workers {apply['numWorkers']}) | {row['decodeOnly']['imagesPerSecond']:.1f} | "
+            f"{row['workerEncoded']['imagesPerSecond']:.1f} | "
+            f"{row['worker_over_triton']:.2f} | {row['worker_over_apply_model']:.2f} | "
+            f"{row['worker_over_decode']:.2f} | {targets} |"
         )
     if "writeBack" in results:
         wb = results["writeBack"]
@@ -185,8 +238,11 @@ def _table(results: dict[str, Any]) -> str:
         lines.append(
             f"Write-back ({wb['samples']} classifications, 128 per batch): worker's writer "
             f"{wb['writerSamplesPerSecond']:.0f} samples/s, raw pymongo bulk_write "
-            f"{wb['bulkWriteSamplesPerSecond']:.0f} samples/s "
-            f"({wb['writerSamplesPerSecond'] / wb['bulkWriteSamplesPerSecond']:.2f}x)."
+            f"{wb['bulkWriteSamplesPerSecond']:.0f} samples/s at the same write concern "
+            f"({results['writer_over_bulk_write']:.2f}x, target >= {WRITER_TARGET} "
+            f"{'met' if results['writer_over_bulk_write'] >= WRITER_TARGET else 'MISSED'}), "
+            f"{wb['bulkWriteDefaultConcernSamplesPerSecond']:.0f} at the server's default concern "
+            f"({wb['writerSamplesPerSecond'] / wb['bulkWriteDefaultConcernSamplesPerSecond']:.2f}x)."
         )
     for row in results.get("rss", []):
         verdict = "under" if row["peakRssMiB"] < RSS_LIMIT_MIB else "OVER"
@@ -195,11 +251,22 @@ def _table(results: dict[str, Any]) -> str:
             f"{row['peakRssMiB']:.0f} MiB "
             f"({verdict} 1 GiB), {row['imagesPerSecond']:.1f} img/s."
         )
+    lines.extend(scale.table_lines(results.get("scale", [])) if results.get("scale") else [])
     return "\n".join(lines)
+
+
+def _light_setting(results: dict[str, Any]) -> Setting:
+    """The light model's best worker setting of this run (the defaults when it was not measured)."""
+    best = results["models"].get(LIGHT.name, {}).get("worker", {}).get("best")
+    if not best:
+        return DEFAULT_SETTING
+    return Setting(best["batch"], best["inFlight"], best["decodeThreads"], best["writeBatchSize"])
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    # SIGTERM (a timeout, Ctrl-C in a wrapper) still runs the finally below: no mongod or Triton left behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from tools.services.mongo import start_mongo
     from tools.services.triton import DEFAULT_MODEL_REPOSITORY, start_triton
 
@@ -216,11 +283,11 @@ def main(argv: list[str] | None = None) -> int:
         wanted = args.models.split(",")
         results: dict[str, Any] = {
             "startedAt": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "gpu": False, "note": "shared with other developers' tests"},
+            "machine": _machine(args.gpu),
             "images": {"count": len(paths), "size": "640x480", "source": "skimage photos, JPEG q90"},
             "models": {},
         }
-        for model in MODELS:
+        for model in (gpu_model(m) for m in MODELS) if args.gpu else MODELS:
             if model.name in wanted:
                 dataset = _dataset(paths, max(model.samples, len(paths)))
                 results["models"][model.name] = _measure_model(model, dataset, images, triton.grpc_url, work)
@@ -228,18 +295,23 @@ def main(argv: list[str] | None = None) -> int:
 
         print("write-back:", flush=True)
         results["writeBack"] = writeback.measure(_dataset(paths, 2000))
+        results["writer_over_bulk_write"] = (
+            results["writeBack"]["writerSamplesPerSecond"] / results["writeBack"]["bulkWriteSamplesPerSecond"]
+        )
         results["rss"] = []
         sizes = [int(size) for size in args.rss_sizes.split(",") if size.strip()]
         for size in sizes:
             print(f"worker peak RSS, {size} samples:", flush=True)
-            best = results["models"].get(LIGHT.name, {}).get("worker", {}).get("best")
-            setting = (
-                Setting(best["batch"], best["inFlight"], best["decodeThreads"], best["writeBatchSize"])
-                if best
-                else DEFAULT_SETTING
-            )
             shard = _dataset(paths, size)
-            results["rss"].append(_worker(shard.name, size, triton.grpc_url, LIGHT, setting, work).as_dict())
+            results["rss"].append(
+                _worker(shard.name, size, triton.grpc_url, LIGHT, _light_setting(results), work).as_dict()
+            )
+        scale_sizes = [int(size) for size in args.scale_sizes.split(",") if size.strip()]
+        if scale_sizes:
+            print("shards at scale:", flush=True)
+            results["scale"] = scale.measure(
+                paths, scale_sizes, triton.grpc_url, _light_setting(results), args.scale_stop, work
+            )
         results["seconds"] = time.perf_counter() - started
         table = _table(results)
         results["table"] = table

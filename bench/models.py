@@ -13,9 +13,12 @@ class Setting:
     in_flight: int
     decode_threads: int = 2  # worker only (its default)
     write_batch: int = 128  # worker only (its default writeBatchSize)
+    encoded: bool = False  # worker only: model.input encoded, to the model's "<name>_encoded" ensemble
 
     def __str__(self) -> str:
         text = f"batch {self.batch} x {self.in_flight} in flight"
+        if self.encoded:
+            text += ", encoded input"
         if self.decode_threads != 2:
             text += f", {self.decode_threads} decode threads"
         if self.write_batch != 128:

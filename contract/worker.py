@@ -83,6 +83,13 @@ class InputLayout(StrEnum):
     NCHW = "NCHW"
 
 
+class InputMode(StrEnum):
+    """What the worker sends Triton for each image (``model.input``)."""
+
+    DECODED = "decoded"  # the worker decodes and resizes; pixels go to Triton
+    ENCODED = "encoded"  # the file's bytes go to Triton (a BYTES tensor); the model repository decodes
+
+
 class ResizeMode(StrEnum):
     """How an image is fitted to the model's input size."""
 
@@ -183,6 +190,7 @@ class ModelConfig(_Model):
     tensors: TensorNames = TensorNames()
     input_size: tuple[int, int] | None = None  # (height, width); default: the model's fixed input dims
     input_layout: InputLayout | None = None  # default: guessed from the input shape (channels of 3)
+    input: InputMode = InputMode.DECODED
     resize: ResizeMode = ResizeMode.STRETCH
     scale: bool = True  # float inputs: pixels divided by 255 (0-1) before normalisation; False keeps 0-255
     normalize_mean: tuple[float, float, float] | None = None  # float inputs: (x - mean) / std per channel

@@ -15,7 +15,9 @@ whatever batchSize and maxInFlight say.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +30,8 @@ from inference.model_spec import InputSpec
 DECODE_BUFFER_BYTES = 1 << 30
 """Decoded pixels a worker holds at once, decoded ahead plus in requests (about; copies aside)."""
 _ITEM_BYTES = {"UINT8": 1, "FP16": 2, "FP32": 4}
+ENCODED_FILE_BYTES = 1 << 20
+"""What the budget counts per image with ``model.input: encoded`` (a large JPEG; most are far smaller)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ def decode_budget(
     hold it; nothing goes below one image (so a huge model input costs two images).
     """
     per_image = input_spec.width * input_spec.height * 3 * _ITEM_BYTES.get(input_spec.datatype, 4)
+    if input_spec.datatype == "BYTES":
+        per_image = ENCODED_FILE_BYTES
     images = max(2, budget_bytes // max(per_image, 1))
     batch = max(1, min(batch_size, images // 2))
     in_flight = max(1, min(max_in_flight, images // 2 // batch))
@@ -84,12 +90,15 @@ class Preprocessor:
     def for_model(cls, input_spec: InputSpec, model: ModelConfig) -> Preprocessor:
         return cls(input_spec, model.normalize_mean, model.normalize_std, model.scale, model.resize)
 
-    def load(self, path: str) -> npt.NDArray[np.generic]:
+    def load(self, path: str) -> npt.NDArray[Any]:
         """Decode and convert; raises DecodeError with a reason on any unreadable image."""
         return self.decode(path)[0]
 
     def decode(self, path: str) -> tuple[npt.NDArray[np.generic], Window]:
         """The input row and where the image lies in it; raises DecodeError on any unreadable image."""
+        if self.input_spec.datatype == "BYTES":
+            row, (width, height) = self._encoded(path)
+            return row, stretch_window(width, height)  # the model sees the image as it is
         try:
             with Image.open(path) as image:
                 window = self._window(image.width, image.height)
@@ -134,6 +143,28 @@ class Preprocessor:
             padded.paste(content, (window.x, window.y))
             content = padded
         return np.asarray(content, dtype=np.uint8)
+
+    def _encoded(self, path: str) -> tuple[npt.NDArray[Any], tuple[int, int]]:
+        """``model.input: encoded``: the file's bytes as one BYTES element, after a header-only check.
+
+        The header check (no decode) counts missing and non-image files as failed here,
+        as the decoded path does; a file whose data is corrupt past the header fails in
+        the model's decode step, which fails that request.
+        """
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+            with Image.open(io.BytesIO(data)) as image:
+                size = image.size  # the header is parsed by open; nothing is decoded
+        except FileNotFoundError as error:
+            raise DecodeError("file not found", path) from error
+        except UnidentifiedImageError as error:
+            raise DecodeError("not an image", path) from error
+        except (Image.DecompressionBombError, MemoryError) as error:
+            raise DecodeError("image too large", f"{path}: {error}") from error
+        except (OSError, ValueError, SyntaxError) as error:
+            raise DecodeError("decode error", f"{path}: {error}") from error
+        return np.array([data], dtype=np.object_), size
 
     def _to_tensor_layout(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.generic]:
         array: npt.NDArray[np.generic] = pixels

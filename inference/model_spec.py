@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from inference.config import InputLayout, ModelConfig
+from inference.config import InputLayout, InputMode, ModelConfig
 from inference.errors import PreflightError
 
 IMAGE_INPUT_DATATYPES = ("UINT8", "FP32", "FP16")
@@ -84,17 +84,24 @@ def resolve_input(metadata: ModelMetadata, model: ModelConfig) -> InputSpec:
             names = [spec.name for spec in metadata.inputs]
             raise PreflightError(f"model {metadata.name!r} has no input {wanted!r}; its inputs are {names}")
     else:
-        candidates = [spec for spec in metadata.inputs if spec.datatype != "BYTES"]
+        # Pixels go to a non-BYTES input; with model.input encoded the file's bytes go to a BYTES one.
+        encoded = model.input == InputMode.ENCODED
+        candidates = [spec for spec in metadata.inputs if (spec.datatype == "BYTES") == encoded]
+        if not candidates and len(metadata.inputs) == 1:
+            candidates = list(metadata.inputs)  # the one input, refused below naming its type
         if len(candidates) != 1:
             names = [spec.name for spec in candidates]
             raise PreflightError(
                 f"model {metadata.name!r} has inputs {names}: name the image input in model.tensors.input"
             )
     spec = candidates[0]
+    if model.input == InputMode.ENCODED:
+        return _encoded_input(metadata, spec)
     if spec.datatype not in IMAGE_INPUT_DATATYPES:
         raise PreflightError(
             f"input {spec.name!r} of {metadata.name!r} is {spec.datatype}; "
             f"the worker sends {IMAGE_INPUT_DATATYPES}"
+            + ("; for file bytes set model.input: encoded" if spec.datatype == "BYTES" else "")
         )
     if spec.datatype == "UINT8" and model.normalize_mean is not None:
         raise PreflightError(
@@ -166,3 +173,14 @@ def resolve_text_input(metadata: ModelMetadata, model: ModelConfig, image: str) 
             f"the prompts need [-1] (or [{len(model.classes or [])}], one per class)"
         )
     return TextInput(chosen[0].name, tuple(model.classes or ()))
+
+
+def _encoded_input(metadata: ModelMetadata, spec: TensorSpec) -> InputSpec:
+    """``model.input: encoded``: one BYTES element per image (the file as it is), the model decodes."""
+    shape = metadata.item_shape(spec)
+    if spec.datatype != "BYTES" or shape not in ((1,), (-1,)):
+        raise PreflightError(
+            f"model.input is encoded, but input {spec.name!r} of {metadata.name!r} is {spec.datatype} "
+            f"{list(shape)}; an encoded-input model takes BYTES of shape [1] per image (the file's bytes)"
+        )
+    return InputSpec(spec.name, "BYTES", InputLayout.NHWC, 0, 0, batched=metadata.max_batch_size > 0)

@@ -78,6 +78,11 @@ async def preflight(client: TritonClient, config: WorkerConfig, wait_s: float = 
         problems.append(
             f"batchSize {config.batch_size} exceeds the model's max_batch_size {metadata.max_batch_size}"
         )
+    if input_spec.datatype == "BYTES" and config.task == Task.DETECTION and not model.boxes_normalized:
+        problems.append(
+            "boxesNormalized false needs the model's input size, which the worker does not know with "
+            "model.input encoded: have the model output normalized boxes"
+        )
     embeddings = await _embedding_source(client, config, metadata, input_spec, problems)
     if problems:
         raise PreflightError(

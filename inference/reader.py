@@ -1,17 +1,24 @@
-"""Reading the shard's work from FiftyOne: target sample IDs, what is already done, and filepaths in pages.
+"""Reading the shard's work from FiftyOne: the shard's sample IDs, what is already done, filepaths in pages.
 
-Only IDs and filepaths are read, a page at a time, so memory stays flat however
-large the shard is.
+The shard's IDs and the IDs this run already marked are selected by the
+database (`inference.partition.shard_expression` in the query) and streamed
+into a compact `ShardIds`; filepaths are read a page at a time. So a shard's
+memory and start-up grow with the shard, never with the dataset.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from inference.config import Target
 from inference.errors import FatalError
+from inference.partition import ShardIds, shard_expression, shard_of
 from inference.view_guard import check_saved_view
+
+LOG = logging.getLogger(__name__)
+INVALID_PIPELINE_OPERATOR = 168  # the server error for an unknown aggregation expression
 
 
 def load_dataset(name: str) -> Any:
@@ -42,18 +49,44 @@ def target_ids(dataset: Any, target: Target) -> list[str]:
     return ids
 
 
-def done_ids(dataset: Any, sample_ids: Sequence[str], marker_field: str, run_uid: str) -> set[str]:
-    """The IDs among ``sample_ids`` whose marker says this run already wrote their prediction."""
-    from fiftyone import ViewField
+def _stream_ids(collection: Any, stages: list[dict[str, Any]]) -> ShardIds:
+    """The ``_id`` of every document of ``collection`` (dataset or view) after ``stages``, in raw batches."""
+    pipeline = collection._pipeline(post_pipeline=[*stages, {"$project": {"_id": 1}}])
+    samples = collection._dataset._sample_collection
+    return ShardIds.from_raw_batches(samples.aggregate_raw_batches(pipeline, allowDiskUse=True))
 
+
+def _ids_in_shard(collection: Any, stages: list[dict[str, Any]], shard: int, shards: int) -> ShardIds:
+    """IDs of ``collection`` (a dataset or view) after ``stages`` that belong to ``shard``."""
+    if shards == 1:
+        return _stream_ids(collection, stages)
+    from pymongo.errors import OperationFailure
+
+    try:
+        return _stream_ids(collection, [*stages, {"$match": {"$expr": shard_expression(shard, shards)}}])
+    except OperationFailure as error:
+        if error.code != INVALID_PIPELINE_OPERATOR and "toHashedIndexKey" not in str(error):
+            raise
+    # A server without $toHashedIndexKey: the same rule applied here, still holding only the shard's IDs.
+    LOG.warning("the database has no $toHashedIndexKey; the shard filters the target's IDs itself")
+    cursor = collection._aggregate(post_pipeline=[*stages, {"$project": {"_id": 1}}])
+    return ShardIds.from_ids(doc["_id"] for doc in cursor if shard_of(str(doc["_id"]), shards) == shard)
+
+
+def shard_sample_ids(dataset: Any, target: Target, shard: int, shards: int) -> ShardIds:
+    """The IDs of the target's samples that belong to ``shard`` (selected by the database, streamed)."""
+    return _ids_in_shard(target_view(dataset, target), [], shard, shards)
+
+
+def done_ids(dataset: Any, marker_field: str, run_uid: str, shard: int, shards: int) -> ShardIds:
+    """The IDs of ``shard``'s samples whose marker says this run already wrote their prediction.
+
+    Read over the whole dataset, not the target view: a sample written by this run
+    counts as done even when it left the view meanwhile.
+    """
     if not dataset.has_sample_field(marker_field):
-        return set()
-    done: set[str] = set()
-    for start in range(0, len(sample_ids), 10000):
-        page = list(sample_ids[start : start + 10000])
-        view = dataset.select(page).match(ViewField(marker_field) == run_uid)
-        done.update(view.values("id"))
-    return done
+        return ShardIds.from_ids(())
+    return _ids_in_shard(dataset, [{"$match": {marker_field: run_uid}}], shard, shards)
 
 
 def filepath_pages(

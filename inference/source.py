@@ -11,6 +11,7 @@ the box or mask; a sample whose field is empty gets an empty prediction.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -91,10 +92,10 @@ class SourcePipeline:
         self.tracker = tracker
         self.failed_ids: set[str] = set()  # nothing fails to decode here; kept for the shard's verification
 
-    async def run(self, sample_ids: list[str]) -> None:
+    async def run(self, sample_ids: Sequence[str]) -> None:
         size = self.config.write_batch_size
         for start in range(0, len(sample_ids), size):
-            chunk = sample_ids[start : start + size]
+            chunk = list(sample_ids[start : start + size])
             page = await asyncio.to_thread(
                 retried,
                 "reading source labels",

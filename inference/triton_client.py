@@ -47,6 +47,16 @@ def is_retryable(error: BaseException) -> bool:
     )
 
 
+def _black_jpeg() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
 class RetryPolicy:
     def __init__(
         self, budget_s: float = 180.0, first_delay_s: float = 0.25, max_delay_s: float = 5.0
@@ -166,9 +176,12 @@ class TritonClient:
 
         Returns None when the model has no label file for ``output``.
         """
-        shape = [spec.height, spec.width, 3] if spec.layout == "NHWC" else [3, spec.height, spec.width]
-        dtype = {"UINT8": np.uint8, "FP16": np.float16}.get(spec.datatype, np.float32)
-        zeros = np.zeros(([1] if spec.batched else []) + shape, dtype=dtype)
+        if spec.datatype == "BYTES":  # an encoded-input model: one small black JPEG
+            zeros = np.array([_black_jpeg()], dtype=np.object_).reshape([1, 1] if spec.batched else [1])
+        else:
+            shape = [spec.height, spec.width, 3] if spec.layout == "NHWC" else [3, spec.height, spec.width]
+            dtype = {"UINT8": np.uint8, "FP16": np.float16}.get(spec.datatype, np.float32)
+            zeros = np.zeros(([1] if spec.batched else []) + shape, dtype=dtype)
         requested = [self._module.InferRequestedOutput(output, class_count=class_count)]
 
         async def attempt() -> Any:

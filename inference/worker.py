@@ -22,11 +22,11 @@ from inference.claims import claim, declare, run_fields
 from inference.config import WorkerConfig
 from inference.durable import retried
 from inference.errors import FatalError, PreflightError
-from inference.partition import shard_ids
+from inference.partition import ShardIds
 from inference.pipeline import ShardPipeline
 from inference.preflight import preflight
 from inference.progress import ProgressReporter, ProgressTracker, State, publish
-from inference.reader import done_ids, load_dataset, target_ids
+from inference.reader import done_ids, load_dataset, shard_sample_ids
 from inference.source import SourcePipeline, source_problem
 from inference.triton_client import TritonClient
 from inference.writer import PredictionWriter
@@ -57,14 +57,16 @@ def prepare_fields(dataset: Any, config: WorkerConfig) -> None:
     dataset.reload()
 
 
-def missing_ids(dataset: Any, config: WorkerConfig, mine: list[str], excluded: set[str]) -> list[str]:
+def missing_ids(
+    dataset: Any, config: WorkerConfig, shard: int, mine: ShardIds, excluded: set[str]
+) -> ShardIds:
     """The shard's samples whose marker (read now from the database) is not this run's."""
     done = retried(
         "counting the shard's markers",
         config.database,
-        lambda: done_ids(dataset, mine, config.marker_field, config.run.uid),
+        lambda: done_ids(dataset, config.marker_field, config.run.uid, shard, config.shards),
     )
-    return [sample_id for sample_id in mine if sample_id not in done and sample_id not in excluded]
+    return mine.without(done, excluded)
 
 
 def existing_ids(dataset: Any, config: WorkerConfig, sample_ids: list[str]) -> set[str]:
@@ -90,11 +92,13 @@ async def run_shard(
         if plan is None and (problem := await asyncio.to_thread(source_problem, dataset, config)):
             raise PreflightError(problem)
         await asyncio.to_thread(prepare_fields, dataset, config)
-        all_ids = await asyncio.to_thread(
-            retried, "reading the target", config.database, lambda: target_ids(dataset, config.target)
+        mine = await asyncio.to_thread(
+            retried,
+            "reading the shard's samples",
+            config.database,
+            lambda: shard_sample_ids(dataset, config.target, shard, config.shards),
         )
-        mine = shard_ids(all_ids, shard, config.shards)
-        todo = await asyncio.to_thread(missing_ids, dataset, config, mine, set())
+        todo = await asyncio.to_thread(missing_ids, dataset, config, shard, mine, set())
         tracker.start(total=len(mine), already_done=len(mine) - len(todo))
         labels_from = (
             f"model {config.triton_model().name} input {plan.input_spec.height}x{plan.input_spec.width}"
@@ -138,21 +142,22 @@ async def _verify(
     config: WorkerConfig,
     pipeline: ShardPipeline | SourcePipeline,
     tracker: ProgressTracker,
-    mine: list[str],
+    mine: ShardIds,
     shard: int,
 ) -> None:
     """Processes again what the database does not hold; fails the shard if something stays missing."""
     gone: set[str] = set()
     for attempt in range(1, VERIFY_PASSES + 1):
         excluded = pipeline.failed_ids | gone
-        missing = await asyncio.to_thread(missing_ids, dataset, config, mine, excluded)
-        if missing:
-            existing = await asyncio.to_thread(existing_ids, dataset, config, missing)
-            for sample_id in missing:
+        unmarked = await asyncio.to_thread(missing_ids, dataset, config, shard, mine, excluded)
+        missing: list[str] = []
+        if unmarked:
+            existing = await asyncio.to_thread(existing_ids, dataset, config, list(unmarked))
+            for sample_id in unmarked:
                 if sample_id not in existing:
                     gone.add(sample_id)
                     tracker.add_failure(SAMPLE_DELETED)
-            missing = [sample_id for sample_id in missing if sample_id in existing]
+            missing = [sample_id for sample_id in unmarked if sample_id in existing]
         tracker.processed = len(mine) - len(missing) - len(pipeline.failed_ids | gone)
         if not missing:
             return

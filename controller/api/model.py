@@ -327,6 +327,12 @@ class ModelSpec(ApiModel):
         default=None, description="Tensor names, where the model configuration does not tell."
     )
     preprocess: Preprocess = section(Preprocess, "Image preprocessing overrides.")
+    input: Literal["decoded", "encoded"] = Field(
+        default="decoded",
+        description="decoded (default): the worker decodes and resizes each image and sends pixels. "
+        "encoded: it sends each file's bytes as they are (a BYTES tensor of shape [1] per image) and the "
+        "model decodes, e.g. a Triton ensemble of a DALI or nvJPEG decode step and the network.",
+    )
     class_names: list[Annotated[str, StringConstraints(max_length=256)]] | None = Field(
         default=None,
         max_length=100000,

@@ -60,7 +60,7 @@ def test_sigkill_mid_shard_then_rerun(mongo, triton, tmp_path):
         dataset.name, classifier_model(triton.grpc_url), "classification", shards=2, maxInFlight=2
     )
     uid = config["run"]["uid"]
-    mine = shard_ids(dataset.values("id"), 1, 2)
+    mine = list(shard_ids(dataset.values("id"), 1, 2))
     process = start_worker(config, 1, tmp_path)
     done_at_kill = _wait_for_marked(dataset, uid, 8, process)
     os.kill(process.pid, signal.SIGKILL)

@@ -41,6 +41,7 @@ WALKED = {
     "endpoint.protocol": "tests/integration/test_worker_adapters.py (http)",
     "sidecar.*": BUILDERS,
     "name": HERE,
+    "input": "tests/integration/test_worker_encoded.py (file bytes to a real Triton ensemble)",
     "version": HERE,
     "outputFormat": HERE,
     "boxFormat": HERE,

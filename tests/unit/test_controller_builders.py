@@ -143,6 +143,30 @@ def test_worker_config_for_other_tasks_validates(task: str, model: dict[str, Any
         assert config.triton_model().keep_classes == ["tabby"]
 
 
+def test_encoded_input_reaches_the_worker() -> None:
+    body = spec(
+        task="classification",
+        model={
+            "endpoint": {"address": "t:8001"},
+            "name": "m_encoded",
+            "outputFormat": "logits",
+            "input": "encoded",
+        },
+    )
+    assert (
+        WorkerConfig.model_validate(worker_config(METADATA, parse_spec(body))).triton_model().input
+        == "encoded"
+    )
+    default = spec(
+        task="classification",
+        model={"endpoint": {"address": "t:8001"}, "name": "m", "outputFormat": "logits"},
+    )
+    assert (
+        WorkerConfig.model_validate(worker_config(METADATA, parse_spec(default))).triton_model().input
+        == "decoded"
+    )
+
+
 def test_sidecar_mode_adds_a_native_sidecar_holding_the_gpu() -> None:
     sidecar = {
         "image": "nvcr.io/nvidia/tritonserver:24.08-py3",

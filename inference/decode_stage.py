@@ -1,0 +1,120 @@
+"""The read and decode stage of a shard: pages of filepaths -> decoded, preprocessed images, in order.
+
+Decoding runs in a thread pool (Pillow releases the GIL while it decodes and
+resizes, so threads scale to the cores), at most a window of images ahead of
+the consumer. An image that cannot be decoded is reported through
+``on_failure`` with its reason and skipped. The shard pipeline feeds Triton
+from it; the benchmark's decode-only column (`bench/decode_only.py`) runs the
+very same stage with nothing after it, which is the local limit of the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from inference.config import WorkerConfig
+from inference.decode import DecodeBudget, DecodeError, Preprocessor, rewrite_path
+from inference.durable import retried
+from inference.geometry import Window
+from inference.reader import filepath_page
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    sample_id: str
+    pixels: npt.NDArray[Any]
+    window: Window  # where the image lies in the input: predictions are mapped back through it
+    path: str  # the file, for a second stage that crops it
+
+
+@dataclass(frozen=True)
+class DecodedBatch:
+    """Up to ``batchSize`` images stacked into one request tensor (one copy, straight from decode)."""
+
+    sample_ids: list[str]
+    pixels: npt.NDArray[Any]
+    windows: list[Window]
+    paths: list[str]
+
+
+_Window = deque[tuple[str, str, "asyncio.Future[tuple[npt.NDArray[Any], Window]]"]]
+
+
+class DecodeStage:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        dataset: Any,
+        preprocessor: Preprocessor,
+        budget: DecodeBudget,
+        on_failure: Callable[[str, DecodeError], None],
+    ) -> None:
+        self.config = config
+        self.dataset = dataset
+        self.preprocessor = preprocessor
+        self.budget = budget
+        self.on_failure = on_failure
+
+    async def batches(self, sample_ids: Sequence[str]) -> AsyncIterator[DecodedBatch]:
+        """Decoded images grouped ``budget.batch_size`` at a time, in shard order."""
+        batch: list[DecodedImage] = []
+        async for image in self.images(sample_ids):
+            batch.append(image)
+            if len(batch) == self.budget.batch_size:
+                yield _stacked(batch)
+                batch = []
+        if batch:
+            yield _stacked(batch)
+
+    async def images(self, sample_ids: Sequence[str]) -> AsyncIterator[DecodedImage]:
+        """Decoded images in shard order, decoding up to a window ahead in the thread pool."""
+        loop = asyncio.get_running_loop()
+        window: _Window = deque()
+        page_size = self.config.page_size
+        with ThreadPoolExecutor(self.config.decode_threads, thread_name_prefix="decode") as pool:
+            for start in range(0, len(sample_ids), page_size):
+                page = await asyncio.to_thread(
+                    retried,
+                    "reading filepaths",
+                    self.config.database,
+                    partial(filepath_page, self.dataset, sample_ids[start : start + page_size]),
+                )
+                for sample_id, stored_path in page:
+                    path = rewrite_path(stored_path, self.config.media_path_rewrite)
+                    window.append(
+                        (sample_id, path, loop.run_in_executor(pool, self.preprocessor.decode, path))
+                    )
+                    while len(window) >= self.budget.window:
+                        image = await self._take(window)
+                        if image is not None:
+                            yield image
+            while window:
+                image = await self._take(window)
+                if image is not None:
+                    yield image
+
+    async def _take(self, window: _Window) -> DecodedImage | None:
+        sample_id, path, future = window.popleft()
+        try:
+            return DecodedImage(sample_id, *await future, path)
+        except DecodeError as error:
+            self.on_failure(sample_id, error)
+            return None
+
+
+def _stacked(batch: list[DecodedImage]) -> DecodedBatch:
+    return DecodedBatch(
+        [image.sample_id for image in batch],
+        np.stack([image.pixels for image in batch]),
+        [image.window for image in batch],
+        [image.path for image in batch],
+    )
