@@ -1,4 +1,4 @@
-"""Many runs in Review at once: the controller keeps reconciling every one with a small, flat footprint.
+"""Many runs in Review at once: idle, they cost the controller nothing; a change still shows in time.
 
 20 runs reach Review (created five at a time, so this 2-core machine is not asked to start 20
 FiftyOne processes at once), one review agent serves them all, and the controller's peak resident
@@ -53,7 +53,7 @@ def approved_one(operator: Operator, name: str) -> bool:
     return (operator.get_run(name)["status"].get("review") or {}).get("approved") == 1
 
 
-def test_twenty_runs_in_review_keep_being_reconciled_in_little_memory(
+def test_twenty_idle_runs_in_review_cost_nothing_and_a_tag_still_shows_in_time(
     cluster: ClusterHandle, operator: Operator, triton: Any, mongo: Any, tmp_path: Path
 ) -> None:
     database_secret(cluster, operator.namespace, mongo)
@@ -83,8 +83,9 @@ def test_twenty_runs_in_review_keep_being_reconciled_in_little_memory(
     pid = operator.process.pid
     before = reconciles(operator)
     time.sleep(10)
-    # Every run is reconciled on the timer (2 s in tests): 20 runs over 10 s is ~100 passes.
-    assert reconciles(operator) - before >= RUNS * 2
+    # Nothing is polled: an idle run in Review has no timer, so 20 of them over 10 s cause (almost) no
+    # pass; a poll of each every 2 s (the test interval) would be ~100.
+    assert reconciles(operator) - before < RUNS
 
     # Idle runs are not recomputed: the agent's verdict of each run stays the one it wrote last.
     verdicts = {name: verdict_time(cluster, operator, name) for name in names}
