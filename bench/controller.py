@@ -38,8 +38,6 @@ from typing import Any
 from kubernetes import client, watch
 
 from bench.controller_cluster import (
-    CONTROLLER_SA,
-    SYSTEM_NAMESPACE,
     WORKER_SA,
     AgentRunner,
     Controller,
@@ -51,6 +49,7 @@ from bench.controller_cluster import (
     user_of,
 )
 from bench.controller_measure import Audit, busiest_processes, cpu_seconds, peak_rss_mib, percentile
+from tools.cluster.chart import CONTROLLER_SA, SYSTEM_NAMESPACE
 from tools.services.mongo import MongoServer
 
 NAMESPACE = "bench"

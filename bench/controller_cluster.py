@@ -30,14 +30,12 @@ from typing import Any
 import yaml
 from kubernetes import client, config, watch
 
+from tools.cluster import chart
 from tools.cluster.harness import KWOK_CONFIG, LocalCluster, gpu_node_manifest
 from tools.cluster.kubeconfig import token_kubeconfig
 from tools.cluster.processes import die_with_parent, free_port, stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CHART = REPO_ROOT / "charts" / "autolabel-operator"
-RELEASE, SYSTEM_NAMESPACE = "autolabel", "autolabel-system"
-CONTROLLER_SA = "autolabel-autolabel-operator"
 WORKER_SA = "autolabel-worker"
 COMPONENT = "app.kubernetes.io/component"
 BENCH_NODES = 4
@@ -89,20 +87,7 @@ def start_cluster(state_dir: Path) -> LocalCluster:
 
 def install_chart(cluster: LocalCluster, namespace: str) -> None:
     cluster.kubectl("create", "namespace", namespace)
-    cluster.helm(
-        "upgrade",
-        "--install",
-        RELEASE,
-        str(CHART),
-        "-n",
-        SYSTEM_NAMESPACE,
-        "--create-namespace",
-        "--set",
-        "replicaCount=0",
-        "--set",
-        f"worker.namespaces={{{namespace}}}",
-        "--wait",
-    )
+    chart.install_chart(cluster, namespace)
 
 
 def service_account_kubeconfig(cluster: LocalCluster, account: str, namespace: str, path: Path) -> Path:

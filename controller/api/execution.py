@@ -97,7 +97,9 @@ class ExecutionSpec(ApiModel):
         default=None, description="PriorityClass of the worker pods."
     )
     queue_name: QueueName | None = Field(
-        default=None, description="Kueue LocalQueue; set as the kueue.x-k8s.io/queue-name label on the Job."
+        default=None,
+        description="Kueue LocalQueue of the run's namespace (it must exist, else QueueNotFound); set as the "
+        "kueue.x-k8s.io/queue-name label on the Job, which Kueue alone then admits, holds or preempts.",
     )
     backoff_limit_per_index: int = Field(
         default=2, ge=0, le=100, description="Retries of each shard before the run fails."

@@ -186,7 +186,9 @@ class AutoLabelRunSpec(ApiModel):
         default=False, description="Set true to remove every prediction of this run. Irreversible."
     )
     suspend: bool = Field(
-        default=False, description="Suspend the worker Job; resuming skips samples already labeled."
+        default=False,
+        description="Suspend the worker Job (a queued run's Workload is deactivated in Kueue instead); "
+        "resuming skips samples already labeled.",
     )
     ttl_seconds_after_finished: int | None = Field(
         default=None, ge=0, description="Delete the finished worker Job after this many seconds."

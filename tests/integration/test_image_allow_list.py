@@ -11,8 +11,9 @@ import yaml
 
 from controller.images import DEFAULT_ALLOWED_IMAGES
 from tests.fixtures.cluster import ClusterHandle
-from tests.fixtures.operator import CHART, Operator
+from tests.fixtures.operator import Operator
 from tests.integration.run_helpers import apply, database_secret, new_dataset, run_manifest
+from tools.cluster.chart import CHART
 
 pytestmark = pytest.mark.integration
 

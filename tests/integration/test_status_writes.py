@@ -219,18 +219,7 @@ def test_deleting_a_run_while_it_finalizes_waits_for_the_finalize_then_cleans_up
     # had the deletion cut it short, the cleanup would have removed the run's labels.
     promoted = [v for v in dataset.values(label_field) if v is not None]
     assert len(promoted) == 6, operator.log_tail()
-    events = json.loads(
-        cluster.kubectl(
-            "get",
-            "events",
-            "-n",
-            operator.namespace,
-            f"--field-selector=involvedObject.name={name}",
-            "-o",
-            "json",
-        ).stdout
-    )["items"]
-    reasons = {e["reason"] for e in events}
+    reasons = operator.event_reasons(name)
     assert "FinalizeSucceeded" in reasons and "PredictionsDeleted" not in reasons, reasons
 
     def gauge_matches() -> bool:

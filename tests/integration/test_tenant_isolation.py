@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from tests.fixtures.cluster import ClusterHandle
-from tests.fixtures.operator import CONTROLLER_SA, SYSTEM_NAMESPACE, Operator
+from tests.fixtures.operator import Operator
 from tests.integration.run_helpers import apply, database_secret, new_dataset, run_manifest
+from tools.cluster.chart import CONTROLLER_SA, SYSTEM_NAMESPACE
 
 pytestmark = pytest.mark.integration
 

@@ -96,3 +96,13 @@ def test_spec_suspend_deactivates_the_workload_and_resume_activates_it() -> None
     back = reconcile(resumed, Observed(now=NOW, job=job(suspend=True), workload=inactive))
     assert back.patch_workload == ("job-alr-r-1a2b3", {"spec": {"active": True}})
     assert back.patch_job is None
+
+
+def test_a_startup_timeout_of_an_admitted_run_frees_the_quota_through_kueue() -> None:
+    base = run(status=reconcile(validated(), Observed(now=NOW, local_queue=True)).status.dump(), **QUEUED)
+    admitted = job(suspend=False)
+    admitted["status"] = {"startTime": "2026-11-28T10:00:00Z"}  # two hours before NOW, no worker ran
+    actions = reconcile(base, Observed(now=NOW, job=admitted, workload=workload(admitted_to="gpus")))
+    assert conditions(actions.status)["Failed"] == ("True", "StartupTimeout")
+    assert actions.patch_job is None  # Kueue's Job: never suspended by the controller
+    assert actions.patch_workload == ("job-alr-r-1a2b3", {"spec": {"active": False}})

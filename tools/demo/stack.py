@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools.cluster.chart import CHART, CONTROLLER_SA, SYSTEM_NAMESPACE, install_chart
 from tools.cluster.harness import REPO_ROOT, LocalCluster, tool_bin_dir
 from tools.cluster.kubeconfig import token_kubeconfig
 from tools.cluster.processes import ManagedProcess, free_port
@@ -37,8 +38,6 @@ from tools.services.triton import (
 )
 
 MARKER_ENV = "AUTOLABEL_DEMO_ID"
-CHART = REPO_ROOT / "charts" / "autolabel-operator"
-RELEASE, SYSTEM_NAMESPACE, CONTROLLER_SA = "autolabel", "autolabel-system", "autolabel-autolabel-operator"
 DATABASE_NAME = "autolabel-demo"
 Say = Callable[[str], None]
 
@@ -102,10 +101,7 @@ class DemoStack:
         """The chart (CRD, RBAC, worker ServiceAccount) with zero replicas, then the controller locally."""
         cluster = self._cluster()
         cluster.kubectl("create", "namespace", self.namespace)
-        cluster.helm(
-            "upgrade", "--install", RELEASE, str(CHART), "-n", SYSTEM_NAMESPACE, "--create-namespace",
-            "--set", "replicaCount=0", "--set", f"worker.namespaces={{{self.namespace}}}", "--wait",
-        )  # fmt: skip
+        install_chart(cluster, self.namespace)
         cluster.kubectl(
             "wait", "--for=create", "serviceaccount/default", "-n", self.namespace, "--timeout=60s"
         )
