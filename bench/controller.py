@@ -307,12 +307,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="50,200,500", help="cumulative run counts (default 50,200,500)")
     parser.add_argument("--steady-seconds", type=float, default=60.0)
     parser.add_argument("--state-dir", type=Path, default=None, help="default: a temporary directory")
+    parser.add_argument(
+        "--standalone-database",
+        action="store_true",
+        help="a standalone mongod (no change streams: the review agent checks each dataset per interval)",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop everything it started (finally)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     state = args.state_dir or Path(tempfile.mkdtemp(prefix="bench-controller-"))
     state.mkdir(parents=True, exist_ok=True)
-    mongo = MongoServer(state / "mongo" / "db").start()
+    replica_set = None if args.standalone_database else "rs0"  # production databases are replica sets
+    mongo = MongoServer(state / "mongo" / "db", replica_set=replica_set).start()
     database_env = mongo.fiftyone_environment(database_name="autolabel-bench")
     os.environ.update(database_env)  # before FiftyOne is imported (datasets, predictions)
     cluster = start_cluster(state / "cluster")
@@ -377,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "controller",
         "startedAt": started_at.isoformat(),
         "machine": {"cpus": os.cpu_count(), "note": "shared machine: see loadAverage and busiest processes"},
+        "database": "standalone mongod" if replica_set is None else "single-node replica set",
         "sizes": results,
     }
     if failure is not None:

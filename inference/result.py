@@ -4,7 +4,8 @@ The controller starts each dataset step (probe, review, finalize, discard) as a
 one-shot Job in the run's namespace and reads the verdict from the key
 ``$AUTOLABEL_RESULT_KEY`` of ConfigMap ``$AUTOLABEL_RESULT_CONFIG_MAP`` (the run's
 namespace). The pod's ServiceAccount needs only ``patch`` on it. Without the
-variables (a local run) the verdict goes to stdout only.
+variables (a local run) the verdict goes to stdout only. The review agent also
+watches the result ConfigMaps (its requests) and writes its verdicts into them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from contract.env import RESULT_CONFIG_MAP_ENV as RESULT_CONFIG_MAP_ENV
@@ -51,10 +54,71 @@ def publish(namespace: str, verdict: dict[str, Any]) -> None:
             time.sleep(1 + attempt)
 
 
-def list_config_maps(namespace: str, selector: str) -> list[tuple[str, dict[str, str], dict[str, str]]]:
-    """(name, labels, data) of the namespace's ConfigMaps matching a label selector."""
-    items = core_api().list_namespaced_config_map(namespace, label_selector=selector).items
-    return [(cm.metadata.name, dict(cm.metadata.labels or {}), dict(cm.data or {})) for cm in items]
+class ConfigMapWatch:
+    """The namespace's ConfigMaps matching a label selector, kept current by one list and a watch.
+
+    A daemon thread lists once, then watches from that list's resourceVersion (listing again
+    after an expired version or a broken stream); `snapshot()` is what it has seen so far and
+    `on_change` is called after every change. An idle namespace costs one open watch.
+    """
+
+    def __init__(self, namespace: str, selector: str, on_change: Callable[[], None]) -> None:
+        self.namespace, self.selector, self.on_change = namespace, selector, on_change
+        self._items: dict[str, tuple[dict[str, str], dict[str, str]]] = {}
+        self._lock = threading.Lock()
+        self.synced = threading.Event()  # set once the first list is in
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="configmap-watch", daemon=True).start()
+
+    def snapshot(self) -> list[tuple[str, dict[str, str], dict[str, str]]]:
+        """(name, labels, data) of every matching ConfigMap seen."""
+        with self._lock:
+            return [(name, labels, data) for name, (labels, data) in self._items.items()]
+
+    def _put(self, obj: Any) -> None:
+        with self._lock:
+            self._items[obj.metadata.name] = (dict(obj.metadata.labels or {}), dict(obj.data or {}))
+
+    def _run(self) -> None:
+        from kubernetes import watch
+        from kubernetes.client.rest import ApiException
+
+        while True:
+            try:
+                api = core_api()
+                listed = api.list_namespaced_config_map(self.namespace, label_selector=self.selector)
+                with self._lock:
+                    self._items = {}
+                for obj in listed.items:
+                    self._put(obj)
+                self.synced.set()
+                self.on_change()
+                version = listed.metadata.resource_version
+                while True:  # each stream ends after its timeout; go on from the last version seen
+                    stream = watch.Watch().stream(
+                        api.list_namespaced_config_map,
+                        self.namespace,
+                        label_selector=self.selector,
+                        resource_version=version,
+                        timeout_seconds=300,
+                    )
+                    for event in stream:
+                        obj = event["object"]
+                        version = obj.metadata.resource_version
+                        if event["type"] == "DELETED":
+                            with self._lock:
+                                self._items.pop(obj.metadata.name, None)
+                        elif event["type"] in ("ADDED", "MODIFIED"):
+                            self._put(obj)
+                        self.on_change()
+            except ApiException as error:
+                if error.status != 410:  # 410: the version expired; a fresh list is the cure
+                    LOG.warning("watching configmaps of %s failed: %s", self.namespace, error)
+                    time.sleep(2)
+            except Exception as error:  # the API server went away: list again once it answers
+                LOG.warning("watching configmaps of %s failed: %s", self.namespace, error)
+                time.sleep(2)
 
 
 def read_config_map(namespace: str, name: str) -> dict[str, str] | None:

@@ -3,14 +3,16 @@
 The controller runs one agent per namespace and database Secret (a Deployment
 under the namespace's worker ServiceAccount). Each run in Review has a request
 in the key ``review-request`` of its result ConfigMap: the agent name, the
-generation, ``spec.review`` and the refresh interval. The agent imports
-FiftyOne once and, per run and interval, makes one cheap change check (the
-count and the latest ``last_modified_at`` of the run's samples: tagging a
-label in the App, or a rule, updates it); only when that, or the request,
-changed does it recompute: rules (on a new request), review aids (once),
-statistics. The verdict goes to the key ``review``; the controller turns it
-into ``status.review``. So an idle run costs one aggregation per interval,
-never a FiftyOne start-up.
+generation, ``spec.review`` and the refresh interval. The agent watches those
+ConfigMaps (one list, then one open watch), imports FiftyOne once and, per
+dataset and interval, makes one change check that costs the same whatever the
+number of runs or samples: the dataset's sample count (from the collection's
+metadata), its latest ``last_modified_at`` (an index FiftyOne keeps; tagging a
+label in the App, or a rule, updates it) and the finalize requests recorded in
+the dataset. Only when that, or a run's request, changed does it recompute that
+run: rules (on a new request), review aids (once), statistics. The verdict goes
+to the key ``review``; the controller turns it into ``status.review``. So idle
+runs cost no API request and one cheap check per dataset per interval.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from inference import result, run_record
+from inference.change_feed import DATASETS_COLLECTION, ChangeFeed
 from inference.config import WorkerConfig
 from inference.errors import FatalError
 
@@ -32,8 +36,11 @@ REQUEST_KEY = "review-request"
 RESULT_KEY = "review"
 RESULT_SELECTOR = "app.kubernetes.io/component=result"
 RUN_UID_LABEL = "autolabel.dev/run-uid"
-POLL_SECONDS = 2.0
+MIN_SLEEP_SECONDS = 1.0  # one round per second at most: a burst of events, or checks due together
+MAX_SLEEP_SECONDS = 60.0
+RETRY_SECONDS = 2.0
 LOG = logging.getLogger("autolabel.review_agent")
+Token = tuple[str, int, str, str]
 
 
 @dataclass
@@ -42,28 +49,56 @@ class _Run:
 
     config: WorkerConfig
     request_id: str | None = None
-    fingerprint: tuple[int, str, bool] | None = None  # (fingerprint(), a finalize request recorded)
+    token: Token | None = None  # the dataset's change token when this run was last computed
     aids: dict[str, Any] | None = None
+
+
+@dataclass
+class _Dataset:
+    """When a dataset is checked next, and what its last check saw."""
+
     next_check: float = 0.0
+    token: Token | None = None
+    document_id: Any = None  # its document in FiftyOne's datasets collection
+    dirty: bool = True  # the change feed saw a change since the last check
 
 
 def request_id(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def fingerprint(dataset: Any, config: WorkerConfig) -> tuple[int, str]:
-    """(samples of the run, latest last_modified_at among them): one aggregation, no label loaded."""
-    rows = list(
-        dataset._sample_collection.aggregate(
-            [
-                {"$match": {config.marker_field: config.run.uid}},
-                {"$group": {"_id": None, "n": {"$sum": 1}, "t": {"$max": "$last_modified_at"}}},
-            ]
-        )
+def change_token(dataset_name: str) -> tuple[Token, Any] | None:
+    """(what changes when anything a review shows may have changed, the dataset document's id).
+
+    None: no such dataset.
+
+    (sample collection, estimated sample count, latest ``last_modified_at``, digest of the
+    finalize requests recorded in the dataset): a metadata read, one indexed document and
+    the dataset's own document, however many runs and samples it holds.
+    """
+    from fiftyone.core.odm import get_db_conn
+
+    db = get_db_conn()
+    document = db.datasets.find_one(
+        {"name": dataset_name}, {"sample_collection_name": 1, f"info.{run_record.RECORD_KEY}": 1}
     )
-    if not rows:
-        return 0, ""
-    return int(rows[0]["n"]), str(rows[0]["t"])
+    if document is None:
+        return None
+    collection = db[document["sample_collection_name"]]
+    latest = collection.find_one({}, {"last_modified_at": 1}, sort=[("last_modified_at", -1)])
+    records = (document.get("info") or {}).get(run_record.RECORD_KEY) or {}
+    requests = sorted(
+        (uid, json.dumps(record.get("finalizeRequest"), sort_keys=True, default=str))
+        for uid, record in records.items()
+        if isinstance(record, dict) and record.get("finalizeRequest")
+    )
+    token = (
+        str(document["sample_collection_name"]),
+        collection.estimated_document_count(),
+        str((latest or {}).get("last_modified_at", "")),
+        request_id(json.dumps(requests)),
+    )
+    return token, document["_id"]
 
 
 class ReviewAgent:
@@ -74,21 +109,60 @@ class ReviewAgent:
         self.agent = agent
         self.unavailable = unavailable  # why the database cannot be opened (its Secret is missing)
         self.runs: dict[str, _Run] = {}
+        self.datasets: dict[str, _Dataset] = {}
         self.failed_until: dict[str, float] = {}
+        self.parsed: dict[str, tuple[str, dict[str, Any]]] = {}  # ConfigMap -> (its request, parsed)
+        self.wake = threading.Event()
+        self.config_maps = result.ConfigMapWatch(namespace, RESULT_SELECTOR, self.wake.set)
+        self.feed = ChangeFeed(self._changed, self._gap)
+        self._seen_collections: set[str] = set()  # changes from the feed, not yet applied
+        self._seen_datasets: set[Any] = set()  # ids of changed documents of the datasets collection
+        self._everything_changed = False
+        self._seen_lock = threading.Lock()
+
+    def _changed(self, collection: str, document_id: Any) -> None:
+        with self._seen_lock:
+            if collection == DATASETS_COLLECTION:
+                self._seen_datasets.add(document_id)
+            else:
+                self._seen_collections.add(collection)
+        self.wake.set()
+
+    def _gap(self) -> None:
+        with self._seen_lock:
+            self._everything_changed = True
+        self.wake.set()
+
+    def _apply_changes(self) -> None:
+        """Marks the datasets the feed saw change (or all of them, after a gap) for a check."""
+        with self._seen_lock:
+            changed_collections, changed_ids = self._seen_collections, self._seen_datasets
+            everything = self._everything_changed
+            self._seen_collections, self._seen_datasets, self._everything_changed = set(), set(), False
+        for checked in self.datasets.values():
+            collection = checked.token[0] if checked.token else None
+            if everything or checked.document_id in changed_ids or collection in changed_collections:
+                checked.dirty = True
 
     def _requests(self) -> dict[str, tuple[str, str, dict[str, Any]]]:
         """uid -> (result ConfigMap, request id, request) of the runs asking this agent."""
-        found = {}
-        for name, labels, data in result.list_config_maps(self.namespace, RESULT_SELECTOR):
+        found, parsed = {}, {}
+        for name, labels, data in self.config_maps.snapshot():
             raw, uid = data.get(REQUEST_KEY), labels.get(RUN_UID_LABEL)
             if not raw or not uid:
                 continue
-            try:
-                request = json.loads(raw)
-            except ValueError:
-                continue
-            if request.get("agent") == self.agent:
+            known = self.parsed.get(name)
+            if known is not None and known[0] == raw:
+                request = known[1]
+            else:
+                try:
+                    request = json.loads(raw)
+                except ValueError:
+                    continue
+            parsed[name] = (raw, request)
+            if isinstance(request, dict) and request.get("agent") == self.agent:
                 found[uid] = (name, request_id(raw), request)
+        self.parsed = parsed
         return found
 
     def _load(self, request: dict[str, Any]) -> _Run:
@@ -97,35 +171,49 @@ class ReviewAgent:
             raise FatalError(f"snapshot ConfigMap {request['snapshot']} is missing")
         return _Run(WorkerConfig.from_json(data["worker.json"]))
 
+    def _token(self, name: str, interval: float, now: float, force: bool) -> Token | None:
+        """The dataset's change token, checked again only when `force`d or it may have changed.
+
+        With a healthy change feed, "may have changed" is "the feed saw it change"; without
+        one, once per `interval`.
+        """
+        checked = self.datasets.setdefault(name, _Dataset())
+        polling = not self.feed.healthy.is_set()
+        if force or checked.dirty or (polling and now >= checked.next_check):
+            checked.dirty = False
+            found = change_token(name)
+            checked.token, checked.document_id = found if found is not None else (None, None)
+            checked.next_check = now + interval
+        return checked.token
+
     def _serve(self, uid: str, config_map: str, rid: str, request: dict[str, Any], now: float) -> None:
-        state = self.runs.get(uid)
-        if state is not None and state.request_id == rid and now < state.next_check:
-            return
         if now < self.failed_until.get(uid, 0.0):
             return
+        interval = float(request.get("refreshIntervalSeconds") or 30)
+        state = self.runs.get(uid)
         verdict: dict[str, Any] = {"requestId": rid, "generation": request.get("generation")}
         try:
             if self.unavailable:
                 raise FatalError(self.unavailable)
             if state is None:
                 state = self.runs[uid] = self._load(request)
-            state.next_check = now + float(request.get("refreshIntervalSeconds") or 30)
-            changed = self._pass(state, rid, request)
+            new_request = state.request_id != rid
+            token = self._token(state.config.dataset, interval, now, force=new_request)
+            if not new_request and token == state.token:
+                return
+            verdict.update(self._pass(state, rid, request, new_request))
+            state.token = self._token(state.config.dataset, interval, now, force=True)
         except Exception as error:
             LOG.warning("review of run %s failed: %s", uid, error)
             verdict["error"] = f"review: {type(error).__name__}: {error}"[:4000]
-            self.failed_until[uid] = now + float(request.get("refreshIntervalSeconds") or 30)
+            self.failed_until[uid] = now + interval
             if state is not None:
                 state.request_id = None  # a new attempt recomputes in full
-        else:
-            if changed is None:
-                return
-            verdict.update(changed)
         verdict["computedAt"] = datetime.now(UTC).isoformat()
         result.write_key(self.namespace, config_map, RESULT_KEY, json.dumps(verdict, separators=(",", ":")))
 
-    def _pass(self, state: _Run, rid: str, request: dict[str, Any]) -> dict[str, Any] | None:
-        """The run's review numbers when something changed since the last pass, else None."""
+    def _pass(self, state: _Run, rid: str, request: dict[str, Any], new_request: bool) -> dict[str, Any]:
+        """The run's review numbers, computed in full (rules too when the request is new)."""
         import fiftyone as fo
 
         from inference.review import ReviewConfig, apply_rules, review_stats
@@ -135,10 +223,6 @@ class ReviewAgent:
         if not fo.dataset_exists(config.dataset):
             raise FatalError(f"dataset {config.dataset!r} does not exist")
         dataset = fo.load_dataset(config.dataset)
-        new_request = state.request_id != rid
-        seen = (*fingerprint(dataset, config), bool(run_record.finalize_request(config)))
-        if not new_request and seen == state.fingerprint:
-            return None
         dataset.reload()
         review = ReviewConfig.model_validate(request.get("review") or {})
         rules = apply_rules(dataset, config, review) if new_request else None
@@ -152,34 +236,55 @@ class ReviewAgent:
         stats = review_stats(dataset, config, review)
         stats["calibration"] = calibration
         run_record.reviewed(config, stats, state.aids)
-        finalize_request = run_record.finalize_request(config)
         state.request_id = rid
-        state.fingerprint = (*fingerprint(dataset, config), bool(finalize_request))
         return {
             "rulesApplied": True,
             "rules": rules,
             "aids": state.aids,
             "stats": stats,
-            "finalizeRequested": finalize_request,
+            "finalizeRequested": run_record.finalize_request(config),
         }
 
-    def run_once(self) -> None:
+    def run_once(self) -> float:
+        """Serves what is due; returns the seconds until the next dataset check is due."""
         requests = self._requests()
         for uid in set(self.runs) - set(requests):
             del self.runs[uid]  # finalized, discarded, deleted: forgotten
         for uid in set(self.failed_until) - set(requests):
             del self.failed_until[uid]
+        self._apply_changes()
         now = time.monotonic()
         for uid, (config_map, rid, request) in requests.items():
             self._serve(uid, config_map, rid, request, now)
+        wanted = {state.config.dataset for state in self.runs.values()}
+        for name in set(self.datasets) - wanted:
+            del self.datasets[name]
+        due = list(self.failed_until.values())
+        if not self.feed.healthy.is_set():
+            due += [checked.next_check for checked in self.datasets.values()]
+        return min([*due, now + MAX_SLEEP_SECONDS]) - time.monotonic()
 
     def run_forever(self) -> None:
-        while True:
+        self.config_maps.start()
+        if not self.unavailable:
+            from fiftyone.core.odm import get_db_conn
+
             try:
-                self.run_once()
-            except Exception as error:  # the API or the database hiccupped: try again next round
+                get_db_conn()  # connects here, not in two threads at once
+            except Exception as error:  # the passes report it; the feed keeps trying
+                LOG.warning("the database is not reachable yet: %s", error)
+            self.feed.start()
+        self.config_maps.synced.wait()
+        while True:
+            self.wake.clear()
+            started = time.monotonic()
+            try:
+                delay = self.run_once()
+            except Exception as error:  # the API or the database hiccupped: try again soon
                 LOG.warning("review agent pass failed: %s", error)
-            time.sleep(POLL_SECONDS)
+                delay = RETRY_SECONDS
+            self.wake.wait(max(delay, 0.0))
+            time.sleep(max(0.0, started + MIN_SLEEP_SECONDS - time.monotonic()))
 
 
 def main(agent: str, unavailable: str | None = None) -> int:

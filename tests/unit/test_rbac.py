@@ -3,7 +3,7 @@
 The controller's API calls are the methods of `controller.kube.Kube` (the only
 controller module besides the user CLI that imports the Kubernetes client);
 the pods' calls are the ConfigMap calls of `inference.result` (progress,
-step verdicts, the review agent). Both are read from the source, mapped to (apiGroup,
+step verdicts, the review agent's list and watch). Both are read from the source, mapped to (apiGroup,
 resource, verb) and compared with the Roles in charts/autolabel-operator/templates.
 """
 
@@ -66,10 +66,16 @@ _KUEUE_CALL = re.compile(
 )
 
 
+# A watch: the list call handed to `watch.Watch().stream(...)`.
+_WATCH = re.compile(r"\.stream\(\s*\w+\.list_namespaced_(\w+?)(?=[(,])")
+
+
 def calls_in(*paths: Path) -> set[Grant]:
     grants: set[Grant] = set()
     for path in paths:
         text = path.read_text()
+        for kind in _WATCH.findall(text):
+            grants.add((*_RESOURCE[kind], "watch"))
         for verb, kind in _CALL.findall(text):
             if kind == "custom_object":
                 continue  # Kueue's, read below
@@ -116,5 +122,5 @@ def test_controller_cluster_role_is_exactly_the_calls_it_makes() -> None:
 
 def test_worker_role_is_exactly_the_configmap_calls_of_its_pods() -> None:
     inference = calls_in(*sorted((REPO / "inference").rglob("*.py")))
-    assert inference == {("", "configmaps", verb) for verb in ("get", "list", "patch")}
+    assert inference == {("", "configmaps", verb) for verb in ("get", "list", "patch", "watch")}
     assert role_grants("worker-rbac.yaml", "Role") == inference
