@@ -20,7 +20,7 @@ import shutil
 import socket
 import ssl
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +47,16 @@ class Kueue:
 
     process: ManagedProcess
     webhook_port: int
+    created: list[Path] = field(default_factory=list)  # host paths it wrote, removed at stop
 
     def log_tail(self, lines: int = 40) -> str:
         return self.process.log_tail(lines)
 
     def stop(self) -> None:
         self.process.stop()
+        for path in reversed(self.created):  # files first, then the directories made for them
+            with contextlib.suppress(OSError):
+                path.rmdir() if path.is_dir() else path.unlink()
 
 
 def kueue_config_dir(bin_dir: Path) -> Path:
@@ -113,13 +117,16 @@ def _serving(port: int, ca_file: Path) -> bool:
         return False
 
 
-def _metrics_certificate(serving_cert: Path, serving_key: Path) -> None:
+def _metrics_certificate(serving_cert: Path, serving_key: Path) -> list[Path]:
+    """Writes the certificate Kueue insists on; returns what it created (none if it was there)."""
     if (METRICS_CERT_DIR / "tls.crt").exists() and (METRICS_CERT_DIR / "tls.key").exists():
-        return
+        return []
+    missing = [d for d in (*reversed(METRICS_CERT_DIR.parents[:-1]), METRICS_CERT_DIR) if not d.exists()]
     try:
         METRICS_CERT_DIR.mkdir(parents=True, exist_ok=True)
         shutil.copy(serving_cert, METRICS_CERT_DIR / "tls.crt")
         shutil.copy(serving_key, METRICS_CERT_DIR / "tls.key")
+        return [*missing, METRICS_CERT_DIR / "tls.crt", METRICS_CERT_DIR / "tls.key"]
     except OSError as error:
         raise KueueError(
             f"Kueue needs a certificate at {METRICS_CERT_DIR} (it reads that path when it does not "
@@ -136,7 +143,7 @@ def start_kueue(cluster: Any, timeout: float = 120) -> Kueue:
     pki = cluster.pki
     shutil.copy(pki.serving_cert, state / "webhook-certs" / "tls.crt")
     shutil.copy(pki.serving_key, state / "webhook-certs" / "tls.key")
-    _metrics_certificate(pki.serving_cert, pki.serving_key)
+    created = _metrics_certificate(pki.serving_cert, pki.serving_key)
 
     crds = sorted((config_dir / "crd").glob("*.yaml"))
     cluster.kubectl("apply", "--server-side", *(arg for crd in crds for arg in ("-f", str(crd))), timeout=180)
@@ -173,4 +180,4 @@ def start_kueue(cluster: Any, timeout: float = 120) -> Kueue:
         time.sleep(0.5)
     ca_bundle = base64.b64encode(pki.ca_cert.read_bytes()).decode()
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(_webhooks(config_dir, port, ca_bundle)))
-    return Kueue(process, port)
+    return Kueue(process, port, created)
