@@ -117,8 +117,10 @@ def _full_resolution_face(pixels: np.ndarray[Any, Any]) -> tuple[float, float, f
     return x1 / width, y1 / height, (x2 - x1) / width, (y2 - y1) / height
 
 
-@pytest.mark.parametrize("resize", ["stretch", "letterbox"])
-def test_pixel_boxes_of_a_real_detector_land_on_the_face(mongo, triton, photos, tmp_path, resize):
+# Stretching squeezes the face 1.45:1 for the model, so its box is not quite the full-size one (IoU 0.78
+# seen); letterboxed it is (0.93 seen). The padding left in would give 0.64; pixels read as relative, no box.
+@pytest.mark.parametrize(("resize", "min_iou"), [("stretch", 0.7), ("letterbox", 0.85)])
+def test_pixel_boxes_of_a_real_detector_land_on_the_face(mongo, triton, photos, tmp_path, resize, min_iou):
     # The astronaut cut to 512 x 352: not square, so stretch and letterbox map pixels back differently.
     pixels = np.ascontiguousarray(skimage_rgb("astronaut")[:352])
     path = tmp_path / "astronaut-wide.png"
@@ -130,7 +132,5 @@ def test_pixel_boxes_of_a_real_detector_land_on_the_face(mongo, triton, photos, 
     found = _by_name(dataset, "faces_in_review")
     (face,) = found["astronaut-wide"].detections
     assert face.label == "face" and face.confidence > 0.9
-    # Stretching squeezes the face 1.45:1 for the model, so its box is not exactly the full-size one;
-    # pixels read as relative, or letterbox padding left in, give well under 0.6.
-    assert _iou(tuple(face.bounding_box), _full_resolution_face(pixels)) > 0.6
+    assert _iou(tuple(face.bounding_box), _full_resolution_face(pixels)) > min_iou
     assert found["coffee"].detections == []  # processed, no face

@@ -33,15 +33,9 @@ class TritonPythonModel:
 
     def execute(self, requests):
         images = [pb_utils.get_input_tensor_by_name(r, "input").as_numpy() for r in requests]
-        sizes = [len(batch) for batch in images]
         (logits,) = self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(np.concatenate(images))})
-        responses = []
-        start = 0
-        for size in sizes:
-            responses.append(
-                pb_utils.InferenceResponse(
-                    output_tensors=[pb_utils.Tensor("logits", logits[start : start + size].astype(np.float32))]
-                )
-            )
-            start += size
-        return responses
+        ends = np.cumsum([len(batch) for batch in images])
+        return [
+            pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("logits", part.astype(np.float32))])
+            for part in np.split(logits, ends[:-1])
+        ]

@@ -1,4 +1,4 @@
-"""Triton python-backend model: MTCNN face detection (facenet-pytorch; its P-, R- and O-net weights ship in the wheel).
+"""Triton python-backend model: MTCNN face detection (facenet-pytorch; P-, R- and O-net weights in its wheel).
 
 Returns x1, y1, x2, y2 boxes in pixels of the input image, as MTCNN computes them
 (clipped to the image here), scores and labels (0 = face) per image, padded with
