@@ -39,7 +39,6 @@ import numpy.typing as npt
 from PIL import Image
 
 from bench import scale
-from bench.deps import torchvision_path
 from bench.images import write_bench_images
 from bench.models import LIGHT, MODELS, BenchModel, Setting
 from bench.raw_triton import sweep
@@ -111,9 +110,7 @@ def _apply_model(dataset: str, model: BenchModel) -> list[dict[str, Any]]:
     output = subprocess.run(
         [sys.executable, "-m", "bench.fo_models", dataset, model.name, *settings],
         cwd=REPO_ROOT,
-        env=dict(
-            os.environ, PYTHONPATH=os.pathsep.join(str(p) for p in (REPO_ROOT, torchvision_path()) if p)
-        ),
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
         capture_output=True,
         text=True,
         check=False,
