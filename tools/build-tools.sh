@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the pinned control-plane tools (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd, kwok, helm, kueue) into a cache outside the repository,
+# kube-scheduler, kubectl, etcd, kwok, helm, kueue, minio) into a cache outside the repository,
 # keyed by tool version and the pinning module's go.sum, and prints the bin dir.
 # A warm rerun only checks that the binaries exist.
 set -euo pipefail
@@ -64,4 +64,8 @@ if [ ! -f "$kueue_config/.complete" ]; then
   chmod -R u+w "$kueue_config" && touch "$kueue_config/.complete"
 fi
 ln -sfn "$kueue_config" "$cache/bin/kueue-config"
+# MinIO: the real S3 server of the object-storage tests (tools/services/minio.py). Its main package is the
+# module root, so the binary is named after the module path's last element: minio.
+build_module minio "$MINIO_VERSION" "$here/minio" "-X github.com/minio/minio/cmd.Version=$MINIO_VERSION" \
+  github.com/minio/minio
 echo "$cache/bin"
