@@ -117,31 +117,24 @@ def database_env(spec: AutoLabelRunSpec, optional: bool = False) -> list[dict[st
     ]
 
 
-def object_store_env(spec: AutoLabelRunSpec) -> list[dict[str, Any]]:
+def object_store_env(spec: AutoLabelRunSpec, optional: bool = False) -> list[dict[str, Any]]:
     """The S3 credentials from the Secret of ``dataset.media.s3`` (resolved by the kubelet, not here).
 
-    None without a Secret: the pod's workload identity (or no S3 at all).
+    None without a Secret: the pod's workload identity (or no S3 at all). `optional`: a dataset
+    step starts without them, and names the Secret when it needs them (finalize removing masks).
     """
     media = spec.dataset.media
     secret = media.s3.credentials_secret_ref if media is not None and media.s3 is not None else None
     if secret is None:
         return []
-    return [
-        {
-            "name": S3_ACCESS_KEY_ENV,
-            "valueFrom": {"secretKeyRef": {"name": secret.name, "key": S3_ACCESS_KEY_ENV}},
-        },
-        {
-            "name": S3_SECRET_KEY_ENV,
-            "valueFrom": {"secretKeyRef": {"name": secret.name, "key": S3_SECRET_KEY_ENV}},
-        },
-        {
-            "name": S3_SESSION_TOKEN_ENV,
-            "valueFrom": {
-                "secretKeyRef": {"name": secret.name, "key": S3_SESSION_TOKEN_ENV, "optional": True}
-            },
-        },
-    ]
+    keys = ((S3_ACCESS_KEY_ENV, optional), (S3_SECRET_KEY_ENV, optional), (S3_SESSION_TOKEN_ENV, True))
+    env = []
+    for key, may_lack in keys:
+        ref: dict[str, Any] = {"name": secret.name, "key": key}
+        if may_lack:
+            ref["optional"] = True
+        env.append({"name": key, "valueFrom": {"secretKeyRef": ref}})
+    return env
 
 
 def restricted_security_context(*, read_only_root: bool, run_as_user: int | None = None) -> dict[str, Any]:
