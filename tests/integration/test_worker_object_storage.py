@@ -14,17 +14,23 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from inference.adapters import SegmentationPrediction
 from inference.config import InputLayout, ObjectStoreConfig, WorkerConfig
 from inference.decode import DecodeBudget, DecodeError, Preprocessor
 from inference.decode_stage import DecodeStage
 from inference.errors import FatalError
 from inference.media import ObjectStore
 from inference.model_spec import InputSpec
+from inference.review import APPROVED_TAG
+from inference.writer import PredictionWriter, SampleResult
+from tests.integration.test_field_claims import SEG_MODEL, new_dataset, probe, run_config
 from tests.integration.worker_helpers import (
     classifier_model,
     make_dataset,
+    run_command,
     run_worker,
     worker_config,
     write_images,
@@ -184,3 +190,47 @@ def test_masks_are_written_whole_listed_and_deleted_within_the_runs_prefix(
     store.delete(listed[:2])
     assert list(store.list(f"s3://{bucket}/masks/run-a/")) == listed[2:]
     assert list(store.list(f"s3://{bucket}/masks/run-ab/")) == [f"s3://{bucket}/masks/run-ab/0.png"]
+
+
+def test_finalize_and_discard_remove_the_mask_objects_no_kept_label_references(
+    mongo: Any, minio: MinioServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in minio.credentials_env().items():
+        monkeypatch.setenv(key, value)  # the commands below inherit them, as step pods get them
+    bucket, _ = uploaded(minio, tmp_path, 1)
+    dataset = new_dataset(tmp_path, samples=3)
+    ids = dataset.values("id")
+    store = {"endpoint": minio.endpoint}
+    masks = f"s3://{bucket}/masks"
+    config = run_config(
+        dataset, "seg", "seg", model=SEG_MODEL, task="segmentation", maskDir=masks, objectStore=store
+    )
+    assert probe(config)["ok"] is True
+    worker = WorkerConfig.model_validate(config)
+    mask = np.zeros((4, 4), dtype=np.uint8)
+    PredictionWriter(dataset, worker).write(
+        [SampleResult(sample_id, SegmentationPrediction(mask, 0.8, ("bg",))) for sample_id in ids]
+    )
+    objects = ObjectStore(worker.object_store)
+    run_prefix = f"{masks}/{worker.run.uid}/"
+    assert sorted(objects.list(run_prefix)) == sorted(f"{run_prefix}{sample_id}.png" for sample_id in ids)
+    dataset.reload()
+    assert sorted(dataset.values("seg_in_review.mask_path")) == sorted(objects.list(run_prefix))
+    dataset.select(ids[0]).tag_labels(APPROVED_TAG, label_fields="seg_in_review")
+    assert run_command(config, "finalize") == {"promoted": 1, "discarded": 2}
+    dataset.reload()
+    assert dataset.values("seg.mask_path")[0] == f"{run_prefix}{ids[0]}.png"
+    assert list(objects.list(run_prefix)) == [f"{run_prefix}{ids[0]}.png"]
+    assert run_command(config, "finalize") == {"promoted": 1, "discarded": 2}  # rerun: nothing else goes
+    assert list(objects.list(run_prefix)) == [f"{run_prefix}{ids[0]}.png"]
+
+    other = run_config(
+        dataset, "seg2", "seg2", model=SEG_MODEL, task="segmentation", maskDir=masks, objectStore=store
+    )
+    assert probe(other)["ok"] is True
+    PredictionWriter(dataset, WorkerConfig.model_validate(other)).write(
+        [SampleResult(sample_id, SegmentationPrediction(mask, 0.8, ("bg",))) for sample_id in ids]
+    )
+    assert run_command(other, "discard") == {"removed": 3}
+    assert not list(objects.list(f"{masks}/{other['run']['uid']}/"))
+    assert list(objects.list(run_prefix)) == [f"{run_prefix}{ids[0]}.png"]  # the kept label's mask stays
