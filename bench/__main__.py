@@ -11,6 +11,10 @@ same images:
     640x480, with the best raw pattern and with the default one;
 (c) FiftyOne's ``apply_model`` in-process with the same weights and
     preprocessing, the best of a few ``batch_size``/``num_workers``;
+(d) the worker's decode stage alone, (e) the worker with encoded input, and
+(f) the worker reading the same JPEGs from a real MinIO (``s3://``) at (b)'s
+    best setting, printed beside the local-file figure (``--no-object-store``
+    skips it);
 
 then write-back samples/s (our writer vs raw ``bulk_write``) and the worker's
 peak RSS at two shard sizes. The machine is shared, so absolute numbers drift;
@@ -29,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +46,7 @@ from PIL import Image
 from bench import scale
 from bench.images import write_bench_images
 from bench.models import LIGHT, MODELS, BenchModel, Setting
+from bench.object_store import BucketMedia, bucket_media
 from bench.raw_triton import sweep
 from bench.worker_run import WorkerResult, run_decode_only, run_worker
 
@@ -74,6 +80,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scale-stop", type=int, default=5000, help="samples a 1-shard scale run labels before SIGTERM"
     )
     parser.add_argument("--models", default=",".join(m.name for m in MODELS), help="models to measure")
+    parser.add_argument(
+        "--no-object-store",
+        dest="object_store",
+        action="store_false",
+        help="skip (f), the worker reading the images from MinIO",
+    )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument(
         "--gpu",
@@ -128,11 +140,19 @@ def _apply_model(dataset: str, model: BenchModel) -> list[dict[str, Any]]:
 
 
 def _worker(
-    dataset: str, size: int, url: str, model: BenchModel, setting: Setting, work: Path
+    dataset: str,
+    size: int,
+    url: str,
+    model: BenchModel,
+    setting: Setting,
+    work: Path,
+    bucket: BucketMedia | None = None,
 ) -> WorkerResult:
-    result = run_worker(dataset, size, url, model, setting, work)
+    media = (bucket.config(), bucket.environment()) if bucket is not None else None
+    result = run_worker(dataset, size, url, model, setting, work, media=media)
+    where = ", media in MinIO" if bucket is not None else ""
     print(
-        f"  worker {model.name}: {setting}: {result.images_per_second:.1f} img/s "
+        f"  worker {model.name}: {setting}{where}: {result.images_per_second:.1f} img/s "
         f"({result.processed} done, {result.failed} failed, {result.seconds:.1f} s + "
         f"{result.wall_seconds - result.seconds:.1f} s start-up, peak RSS {result.peak_rss_mib:.0f} MiB)",
         flush=True,
@@ -163,7 +183,12 @@ def _machine(gpu: bool) -> dict[str, Any]:
 
 
 def _measure_model(
-    model: BenchModel, dataset: Any, images: npt.NDArray[np.uint8], url: str, work: Path
+    model: BenchModel,
+    dataset: Any,
+    images: npt.NDArray[np.uint8],
+    url: str,
+    work: Path,
+    bucket: BucketMedia | None = None,
 ) -> dict[str, Any]:
     print(f"{model.name} ({model.kind}):", flush=True)
     raw = sweep(url, model, images)
@@ -190,10 +215,19 @@ def _measure_model(
         f"  decode only {model.name}: {best_worker.setting}: {decode['imagesPerSecond']:.1f} img/s",
         flush=True,
     )
+    from_bucket = None
+    if bucket is not None:
+        from_bucket = _worker(dataset.name, len(dataset), url, model, best_worker.setting, work, bucket)
     apply_rows = _apply_model(dataset.name, model)
     best_apply = max(apply_rows, key=lambda row: row["imagesPerSecond"])
     b = best_worker.images_per_second
-    return {
+    object_store: dict[str, Any] = {}
+    if from_bucket is not None:
+        object_store = {
+            "workerObjectStore": from_bucket.as_dict(),
+            "object_store_over_worker": from_bucket.images_per_second / b,
+        }
+    return object_store | {
         "kind": model.kind,
         "samples": len(dataset),
         "rawTriton": {"best": best_raw, "sweep": raw},
@@ -211,8 +245,8 @@ def _measure_model(
 def _table(results: dict[str, Any]) -> str:
     lines = [
         "| model | (a) raw Triton img/s | (b) worker img/s | (c) apply_model img/s | (d) decode only img/s "
-        "| (e) worker, encoded input img/s | b/a | b/c | b/d | targets |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| (e) worker, encoded input img/s | (f) worker, media in MinIO img/s | b/a | b/c | b/d | targets |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in results["models"].items():
         raw, worker, apply = row["rawTriton"]["best"], row["worker"]["best"], row["applyModel"]["best"]
@@ -225,7 +259,7 @@ def _table(results: dict[str, Any]) -> str:
             f"{raw['inFlight']}) | {worker['imagesPerSecond']:.1f} ({worker['setting']}) | "
             f"{apply['imagesPerSecond']:.1f} (batch_size {apply['batchSize']}, "
             f"num_workers {apply['numWorkers']}) | {row['decodeOnly']['imagesPerSecond']:.1f} | "
-            f"{row['workerEncoded']['imagesPerSecond']:.1f} | "
+            f"{row['workerEncoded']['imagesPerSecond']:.1f} | {_object_store_cell(row)} | "
             f"{row['worker_over_triton']:.2f} | {row['worker_over_apply_model']:.2f} | "
             f"{row['worker_over_decode']:.2f} | {targets} |"
         )
@@ -250,6 +284,13 @@ def _table(results: dict[str, Any]) -> str:
         )
     lines.extend(scale.table_lines(results.get("scale", [])) if results.get("scale") else [])
     return "\n".join(lines)
+
+
+def _object_store_cell(row: dict[str, Any]) -> str:
+    """(f) and its ratio to (b), the local-file figure; "not run" with --no-object-store."""
+    if "workerObjectStore" not in row:
+        return "not run"
+    return f"{row['workerObjectStore']['imagesPerSecond']:.1f} ({row['object_store_over_worker']:.2f} x b)"
 
 
 def _light_setting(results: dict[str, Any]) -> Setting:
@@ -284,10 +325,14 @@ def main(argv: list[str] | None = None) -> int:
             "images": {"count": len(paths), "size": "640x480", "source": "skimage photos, JPEG q90"},
             "models": {},
         }
-        for model in (gpu_model(m) for m in MODELS) if args.gpu else MODELS:
-            if model.name in wanted:
-                dataset = _dataset(paths, max(model.samples, len(paths)))
-                results["models"][model.name] = _measure_model(model, dataset, images, triton.grpc_url, work)
+        with ExitStack() as stack:
+            bucket = stack.enter_context(bucket_media(paths, work)) if args.object_store else None
+            for model in (gpu_model(m) for m in MODELS) if args.gpu else MODELS:
+                if model.name in wanted:
+                    dataset = _dataset(paths, max(model.samples, len(paths)))
+                    results["models"][model.name] = _measure_model(
+                        model, dataset, images, triton.grpc_url, work, bucket
+                    )
         from bench import writeback
 
         print("write-back:", flush=True)

@@ -43,6 +43,7 @@ async def decode_only(config: WorkerConfig) -> dict[str, float]:
         config.batch_size if plan.input_spec.batched else 1,
         config.max_in_flight,
         config.decode_threads,
+        fetch_concurrency=config.object_store.fetch_concurrency,
     )
     failed: list[str] = []
 

@@ -66,10 +66,16 @@ class WorkerResult:
 
 
 def worker_config(
-    dataset: str, url: str, model: BenchModel, setting: Setting, shards: int = 1
+    dataset: str,
+    url: str,
+    model: BenchModel,
+    setting: Setting,
+    shards: int = 1,
+    media: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The worker's config for ``setting``; ``media``: extra keys (object-storage rewrite and endpoint)."""
     tag = uuid.uuid4().hex[:8]
-    return {
+    return (media or {}) | {
         "run": {"namespace": "bench", "name": f"bench-{tag}", "uid": f"uid-{tag}"},
         "dataset": dataset,
         "shards": shards,
@@ -97,8 +103,8 @@ def _config_file(config: dict[str, Any], work_dir: Path) -> Path:
     return path
 
 
-def _environment() -> dict[str, str]:
-    env = dict(os.environ)
+def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ) | (extra or {})
     env.update({"JOB_COMPLETION_INDEX": "0", "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"})
     return env
 
@@ -139,15 +145,18 @@ def run_worker(
     work_dir: Path,
     shards: int = 1,
     stop_after: int | None = None,
+    media: tuple[dict[str, Any], dict[str, str]] | None = None,
 ) -> WorkerResult:
     """Run shard 0 of ``dataset`` in ``shards`` and time it; raises if the worker fails.
 
     With ``stop_after`` the worker gets SIGTERM once a progress line shows that many
     processed samples (it writes what it inferred and exits 143): a scale run that
     measures start-up and the RSS plateau without labelling a million samples.
+    ``media``: (config keys, environment) reading the images from object storage.
     """
-    path = _config_file(worker_config(dataset, url, model, setting, shards), work_dir)
-    env = _environment()
+    config_keys, extra_env = media or ({}, {})
+    path = _config_file(worker_config(dataset, url, model, setting, shards, config_keys), work_dir)
+    env = _environment(extra_env)
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "inference", "run", "--config", str(path)],

@@ -249,6 +249,29 @@ class PathRewrite(_Model):
     to: str
 
 
+OBJECT_URL_SCHEMES: Final = ("s3://", "https://", "http://")
+"""Sample filepaths (and a maskDir: s3 only) starting so are objects the worker reads over the network."""
+
+
+def is_object_url(path: str) -> bool:
+    return path.startswith(OBJECT_URL_SCHEMES)
+
+
+class ObjectStoreConfig(_Model):
+    """How the worker reaches ``s3://`` URLs: the endpoint and region; credentials never travel here.
+
+    The credentials are the standard variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, optionally
+    AWS_SESSION_TOKEN) that the pod takes from the Secret named in the spec, or the pod's workload
+    identity when none is named. ``credentials_secret`` is that Secret's name, only for messages.
+    """
+
+    endpoint: str | None = None  # None: AWS S3 of the region
+    region: str | None = None
+    path_style: bool = True  # bucket in the path (MinIO, Ceph); False: virtual-hosted (bucket.host)
+    credentials_secret: str | None = None
+    fetch_concurrency: Annotated[int, Field(ge=1, le=256)] = 32  # GETs in flight per worker
+
+
 class ProgressChannel(_Model):
     """Where progress goes: a key ``shard-<index>`` in a ConfigMap, or nowhere but stdout."""
 
@@ -310,7 +333,8 @@ class WorkerConfig(_Model):
     write_batch_size: Annotated[int, Field(ge=1, le=10000)] = 128
     page_size: Annotated[int, Field(ge=1, le=100000)] = 1000
     media_path_rewrite: list[PathRewrite] = []
-    mask_dir: str | None = None  # segmentation: write masks as PNG files here instead of inline
+    mask_dir: str | None = None  # segmentation: write masks as PNG files (or s3:// objects) here
+    object_store: ObjectStoreConfig = ObjectStoreConfig()
     progress: ProgressChannel = ProgressChannel()
     database: DatabaseWrites = DatabaseWrites()
 

@@ -20,6 +20,9 @@ from contract.env import (
     DATABASE_NAME_ENV,
     DATABASE_URI_ENV,
     RUN_UID_ENV,
+    S3_ACCESS_KEY_ENV,
+    S3_SECRET_KEY_ENV,
+    S3_SESSION_TOKEN_ENV,
     WORKER_CONFIG_KEY,
 )
 from contract.env import WORKER_CONFIG_PATH as WORKER_CONFIG_PATH
@@ -114,6 +117,26 @@ def database_env(spec: AutoLabelRunSpec, optional: bool = False) -> list[dict[st
     ]
 
 
+def object_store_env(spec: AutoLabelRunSpec, optional: bool = False) -> list[dict[str, Any]]:
+    """The S3 credentials from the Secret of ``dataset.media.s3`` (resolved by the kubelet, not here).
+
+    None without a Secret: the pod's workload identity (or no S3 at all). `optional`: a dataset
+    step starts without them, and names the Secret when it needs them (finalize removing masks).
+    """
+    media = spec.dataset.media
+    secret = media.s3.credentials_secret_ref if media is not None and media.s3 is not None else None
+    if secret is None:
+        return []
+    keys = ((S3_ACCESS_KEY_ENV, optional), (S3_SECRET_KEY_ENV, optional), (S3_SESSION_TOKEN_ENV, True))
+    env = []
+    for key, may_lack in keys:
+        ref: dict[str, Any] = {"name": secret.name, "key": key}
+        if may_lack:
+            ref["optional"] = True
+        env.append({"name": key, "valueFrom": {"secretKeyRef": ref}})
+    return env
+
+
 def restricted_security_context(*, read_only_root: bool, run_as_user: int | None = None) -> dict[str, Any]:
     """A container securityContext meeting the `restricted` Pod Security Standard.
 
@@ -153,8 +176,8 @@ def _volumes(spec: AutoLabelRunSpec) -> tuple[list[dict[str, Any]], list[dict[st
     ]
     mounts: list[dict[str, Any]] = [{"name": "dshm", "mountPath": "/dev/shm"}, scratch_mount]
     media = spec.dataset.media
-    if media is not None:
-        claim = media.persistent_volume_claim
+    claim = media.persistent_volume_claim if media is not None else None
+    if claim is not None:
         volumes.append(
             {
                 "name": "media",
@@ -228,7 +251,11 @@ def worker_job(
         "name": "worker",
         "image": execution.image or default_image,
         "command": [*command, "--config", WORKER_CONFIG_PATH],
-        "env": [*database_env(spec), {"name": RUN_UID_ENV, "value": metadata["uid"]}],
+        "env": [
+            *database_env(spec),
+            *object_store_env(spec),
+            {"name": RUN_UID_ENV, "value": metadata["uid"]},
+        ],
         "volumeMounts": mounts,
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "securityContext": restricted_security_context(read_only_root=True),

@@ -32,6 +32,7 @@ from controller.builders import (
     WORKER_CONFIG_PATH,
     config_volume,
     database_env,
+    object_store_env,
     restricted_pod_security_context,
     restricted_security_context,
     scratch_volume,
@@ -129,6 +130,7 @@ def step_job(
     secret = spec.dataset.database_secret_ref
     env = [
         *database_env(spec, optional=True),
+        *object_store_env(spec, optional=True),  # finalize and discard remove unreferenced mask objects
         {"name": RESULT_CONFIG_MAP_ENV, "value": result_config_map_name(metadata)},
         {"name": RESULT_KEY_ENV, "value": step.key},
         {"name": SECRET_REF_ENV, "value": f"{secret.name}/{secret.key}"},

@@ -18,6 +18,7 @@ from contract.worker import (
     EmbeddingsConfig,
     InputMode,
     ModelConfig,
+    ObjectStoreConfig,
     OutputFormat,
     PathRewrite,
     ProgressChannel,
@@ -124,6 +125,22 @@ def segmenter_config(segmenter: SegmenterSpec) -> SegmenterConfig:
     )
 
 
+def object_store_config(spec: AutoLabelRunSpec) -> ObjectStoreConfig:
+    """Endpoint, region, addressing, concurrency of ``dataset.media.s3``; credentials stay in the Secret."""
+    media = spec.dataset.media
+    s3 = media.s3 if media is not None else None
+    if s3 is None:
+        return ObjectStoreConfig()
+    secret = s3.credentials_secret_ref
+    return ObjectStoreConfig(
+        endpoint=s3.endpoint.rstrip("/") if s3.endpoint else None,
+        region=s3.region,
+        path_style=s3.path_style if s3.path_style is not None else s3.endpoint is not None,
+        credentials_secret=secret.name if secret is not None else None,
+        fetch_concurrency=s3.concurrency,
+    )
+
+
 def worker_config(metadata: Mapping[str, Any], spec: AutoLabelRunSpec) -> WorkerConfig:
     """The worker's configuration for this run (its JSON form: `WorkerConfig.to_json`)."""
     target = spec.dataset.target
@@ -151,6 +168,7 @@ def worker_config(metadata: Mapping[str, Any], spec: AutoLabelRunSpec) -> Worker
         if media is None
         else [PathRewrite(**{"from": r.dataset_prefix, "to": r.mount_prefix}) for r in media.path_rewrites],
         mask_dir=spec.mask_dir,
+        object_store=object_store_config(spec),
         progress=ProgressChannel(
             kind="configmap", config_map=progress_config_map_name(metadata), namespace=metadata["namespace"]
         ),

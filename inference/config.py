@@ -21,6 +21,7 @@ from contract.worker import (
     InputLayout,
     InputMode,
     ModelConfig,
+    ObjectStoreConfig,
     OutputFormat,
     PathRewrite,
     ProgressChannel,
@@ -34,6 +35,7 @@ from contract.worker import (
     TensorNames,
     WorkerConfig,
     WriteConcernMode,
+    is_object_url,
 )
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "InputLayout",
     "InputMode",
     "ModelConfig",
+    "ObjectStoreConfig",
     "OutputFormat",
     "PathRewrite",
     "ProgressChannel",
@@ -64,4 +67,5 @@ __all__ = [
     "TensorNames",
     "WorkerConfig",
     "WriteConcernMode",
+    "is_object_url",
 ]

@@ -41,6 +41,7 @@ class DecodeBudget:
     batch_size: int
     window: int
     in_flight: int
+    fetch_window: int = 1  # the window when images come from object storage (GETs in flight)
 
 
 def decode_budget(
@@ -49,12 +50,15 @@ def decode_budget(
     max_in_flight: int,
     decode_threads: int,
     budget_bytes: int = DECODE_BUFFER_BYTES,
+    fetch_concurrency: int = 1,
 ) -> DecodeBudget:
     """The settings (a window of 2 x batchSize x maxInFlight images), cut to fit `budget_bytes` of pixels.
 
     Half the budget goes to requests in flight (each holds its batch until answered),
     the rest to images decoded ahead. A batch is cut too when half the budget cannot
     hold it; nothing goes below one image (so a huge model input costs two images).
+    Media in object storage get a window of at least ``fetch_concurrency`` (each GET
+    waits on the network), within the same cut.
     """
     per_image = input_spec.width * input_spec.height * 3 * _ITEM_BYTES.get(input_spec.datatype, 4)
     if input_spec.datatype == "BYTES":
@@ -63,8 +67,10 @@ def decode_budget(
     batch = max(1, min(batch_size, images // 2))
     in_flight = max(1, min(max_in_flight, images // 2 // batch))
     wanted = max(2 * batch * in_flight, 4 * decode_threads)
-    window = max(1, min(wanted, images - in_flight * batch))
-    return DecodeBudget(batch_size=batch, window=window, in_flight=in_flight)
+    room = images - in_flight * batch
+    window = max(1, min(wanted, room))
+    fetch_window = max(1, min(max(wanted, fetch_concurrency), room))
+    return DecodeBudget(batch_size=batch, window=window, in_flight=in_flight, fetch_window=fetch_window)
 
 
 class DecodeError(Exception):
@@ -94,13 +100,16 @@ class Preprocessor:
         """Decode and convert; raises DecodeError with a reason on any unreadable image."""
         return self.decode(path)[0]
 
-    def decode(self, path: str) -> tuple[npt.NDArray[np.generic], Window]:
-        """The input row and where the image lies in it; raises DecodeError on any unreadable image."""
+    def decode(self, path: str, data: bytes | None = None) -> tuple[npt.NDArray[np.generic], Window]:
+        """The input row and where the image lies in it; raises DecodeError on any unreadable image.
+
+        ``data``: the file's bytes, already fetched (an object in storage); else ``path`` is opened.
+        """
         if self.input_spec.datatype == "BYTES":
-            row, (width, height) = self._encoded(path)
+            row, (width, height) = self._encoded(path, data)
             return row, stretch_window(width, height)  # the model sees the image as it is
         try:
-            with Image.open(path) as image:
+            with _open(path, data) as image:
                 window = self._window(image.width, image.height)
                 image.draft("RGB", (window.width, window.height))
                 pixels = self._fit(image.convert("RGB"), window)
@@ -115,10 +124,10 @@ class Preprocessor:
         return self._to_tensor_layout(pixels), window
 
     def crops(
-        self, path: str, boxes: list[tuple[float, float, float, float]]
+        self, path: str, boxes: list[tuple[float, float, float, float]], data: bytes | None = None
     ) -> list[npt.NDArray[np.generic]]:
         """One input row per box (relative x, y, w, h of the image), cut from the full-resolution image."""
-        with Image.open(path) as image:
+        with _open(path, data) as image:
             rgb = image.convert("RGB")
         rows = []
         for x, y, w, h in boxes:
@@ -144,7 +153,7 @@ class Preprocessor:
             content = padded
         return np.asarray(content, dtype=np.uint8)
 
-    def _encoded(self, path: str) -> tuple[npt.NDArray[Any], tuple[int, int]]:
+    def _encoded(self, path: str, data: bytes | None) -> tuple[npt.NDArray[Any], tuple[int, int]]:
         """``model.input: encoded``: the file's bytes as one BYTES element, after a header-only check.
 
         The header check (no decode) counts missing and non-image files as failed here,
@@ -152,8 +161,9 @@ class Preprocessor:
         the model's decode step, which fails that request.
         """
         try:
-            with open(path, "rb") as file:
-                data = file.read()
+            if data is None:
+                with open(path, "rb") as file:
+                    data = file.read()
             with Image.open(io.BytesIO(data)) as image:
                 size = image.size  # the header is parsed by open; nothing is decoded
         except FileNotFoundError as error:
@@ -178,6 +188,10 @@ class Preprocessor:
         if self.input_spec.layout == InputLayout.NCHW:
             array = np.ascontiguousarray(array.transpose(2, 0, 1))
         return array
+
+
+def _open(path: str, data: bytes | None) -> Image.Image:
+    return Image.open(io.BytesIO(data) if data is not None else path)
 
 
 def rewrite_path(path: str, rewrites: list[PathRewrite]) -> str:

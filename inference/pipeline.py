@@ -51,9 +51,17 @@ class ShardPipeline:
             config.batch_size if plan.input_spec.batched else 1,
             config.max_in_flight,
             config.decode_threads,
+            fetch_concurrency=config.object_store.fetch_concurrency,
         )
         self.batch_size = self.budget.batch_size
-        self.stage = DecodeStage(config, dataset, self.preprocessor, self.budget, self._failed)
+        self.stage = DecodeStage(
+            config,
+            dataset,
+            self.preprocessor,
+            self.budget,
+            self._failed,
+            keep_data=plan.segmenter is not None,
+        )
         self.failed_ids: set[str] = set()  # samples counted as failed (unreadable), never retried here
         self._pending: list[SampleResult] = []
         self._write_lock = asyncio.Lock()
@@ -101,7 +109,7 @@ class ShardPipeline:
             for prediction, window in zip(predictions, batch.windows, strict=True)
         ]
         if plan.segmenter is not None:
-            mapped = await plan.segmenter.segment(self.client, mapped, batch.paths)
+            mapped = await plan.segmenter.segment(self.client, mapped, batch.paths, batch.data)
         for row, sample_id in enumerate(batch.sample_ids):
             embedding = None if vectors is None else np.asarray(vectors[row], dtype=np.float32).reshape(-1)
             self._pending.append(SampleResult(sample_id, mapped[row], embedding))

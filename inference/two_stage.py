@@ -41,9 +41,13 @@ class Segmenter:
     max_batch: int
 
     async def segment(
-        self, client: TritonClient, predictions: list[Prediction], paths: list[str]
+        self,
+        client: TritonClient,
+        predictions: list[Prediction],
+        paths: list[str],
+        data: list[bytes | None] | None = None,
     ) -> list[Prediction]:
-        """``predictions`` (on the images at ``paths``) with a mask on every box of the chosen classes."""
+        """``predictions`` (on the images at ``paths``, or their fetched bytes) with masks on the boxes."""
         wanted = [
             (row, index)
             for row, prediction in enumerate(predictions)
@@ -58,7 +62,8 @@ class Segmenter:
             prediction = predictions[row]
             assert isinstance(prediction, DetectionPrediction)
             regions = [prediction.boxes[index].bounding_box for r, index in wanted if r == row]
-            crops.extend(await asyncio.to_thread(self.preprocessor.crops, paths[row], regions))
+            encoded = data[row] if data is not None else None
+            crops.extend(await asyncio.to_thread(self.preprocessor.crops, paths[row], regions, encoded))
         masks: list[SegmentationPrediction] = []
         for start in range(0, len(crops), self.max_batch):
             chunk = np.stack(crops[start : start + self.max_batch])

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy.typing as npt
@@ -29,6 +28,7 @@ from inference.adapters import Prediction, SegmentationPrediction
 from inference.config import WorkerConfig
 from inference.documents import LabelDocuments, vector_document
 from inference.durable import retried, samples
+from inference.masks import MaskStore
 
 
 @dataclass(frozen=True)
@@ -46,28 +46,21 @@ class PredictionWriter:
         self.staging_field = config.staging
         self.marker_field = config.marker_field
         self.run_uid = config.run.uid
-        self.mask_dir = Path(config.mask_dir) / config.run.uid if config.mask_dir else None
+        self.masks = MaskStore(config) if config.mask_dir else None
         self.embeddings_field = embeddings_field
         self.documents = LabelDocuments(config.task, config.run.uid)
         self._samples = samples(dataset, config.database)
 
-    def to_document(self, sample_id: str, prediction: Prediction) -> dict[str, Any] | None:
-        """The stored staging value for one prediction (None when nothing passed the filters)."""
-        mask_path = None
-        if isinstance(prediction, SegmentationPrediction) and self.mask_dir is not None:
-            mask_path = self._save_mask(sample_id, prediction.mask)
-        return self.documents.document(prediction, mask_path)
-
-    def _save_mask(self, sample_id: str, mask: npt.NDArray[Any]) -> str:
-        from PIL import Image
-
-        assert self.mask_dir is not None
-        self.mask_dir.mkdir(parents=True, exist_ok=True)
-        path = self.mask_dir / f"{sample_id}.png"
-        partial = path.with_suffix(".png.partial")
-        Image.fromarray(mask).save(partial, format="PNG")
-        partial.replace(path)  # atomic: a killed worker never leaves a half-written mask behind
-        return str(path)
+    def _saved_masks(self, results: list[SampleResult]) -> dict[str, str]:
+        """Each segmentation mask of the batch saved (before any label references it): sample id -> path."""
+        if self.masks is None:
+            return {}
+        masks = {
+            result.sample_id: result.prediction.mask
+            for result in results
+            if isinstance(result.prediction, SegmentationPrediction)
+        }
+        return self.masks.save_all(masks)
 
     def operations(self, results: list[SampleResult]) -> list[Any]:
         """One ``UpdateOne`` per sample: label, marker, embedding and ``last_modified_at`` in one ``$set``."""
@@ -75,10 +68,12 @@ class PredictionWriter:
         from pymongo import UpdateOne
 
         now = datetime.now(UTC).replace(tzinfo=None)  # FiftyOne stores naive UTC times
+        mask_paths = self._saved_masks(results)
         operations = []
         for result in results:
+            document = self.documents.document(result.prediction, mask_paths.get(result.sample_id))
             update: dict[str, Any] = {
-                self.staging_field: self.to_document(result.sample_id, result.prediction),
+                self.staging_field: document,
                 self.marker_field: self.run_uid,
                 "last_modified_at": now,
             }

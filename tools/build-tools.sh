@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the pinned control-plane tools (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd, kwok, helm, kueue) into a cache outside the repository,
+# kube-scheduler, kubectl, etcd, kwok, helm, kueue, minio) into a cache outside the repository,
 # keyed by tool version and the pinning module's go.sum, and prints the bin dir.
 # A warm rerun only checks that the binaries exist.
 set -euo pipefail
@@ -64,4 +64,13 @@ if [ ! -f "$kueue_config/.complete" ]; then
   chmod -R u+w "$kueue_config" && touch "$kueue_config/.complete"
 fi
 ln -sfn "$kueue_config" "$cache/bin/kueue-config"
+# MinIO: the real S3 server of the object-storage tests (tools/services/minio.py). Its main package is the
+# module root, so the binary is named after the module path's last element: minio. MinIO stamps its
+# version as the commit time, which the pseudo-version carries (v0.0.0-YYYYMMDDhhmmss-commit).
+stamp="$(echo "$MINIO_VERSION" | cut -d- -f2)"
+minio_time="${stamp:0:4}-${stamp:4:2}-${stamp:6:2}T${stamp:8:2}:${stamp:10:2}:${stamp:12:2}Z"
+minio_ldflags="-X github.com/minio/minio/cmd.Version=$minio_time"
+minio_ldflags+=" -X github.com/minio/minio/cmd.ReleaseTag=RELEASE.${minio_time//:/-}"
+minio_ldflags+=" -X github.com/minio/minio/cmd.CommitID=$(echo "$MINIO_VERSION" | cut -d- -f3)"
+build_module minio "$MINIO_VERSION" "$here/minio" "$minio_ldflags" github.com/minio/minio
 echo "$cache/bin"

@@ -40,6 +40,17 @@ AbsolutePath = Annotated[str, StringConstraints(min_length=1, max_length=1024, p
 NORMAL_PATH_PATTERN = r"^/$|^(/([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+))+/?$"
 NORMAL_PATH_MESSAGE = "must be a normalised absolute path (no '.', '..' or empty segments)"
 NormalPath = Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=NORMAL_PATH_PATTERN)]
+# s3://<bucket>[/<key prefix>]: a bucket name as S3 allows it (3-63 lower-case letters, digits, dots, dashes).
+S3_URL_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$"
+OBJECT_URL_PATTERN = r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]|https?://[^/\s]+)(/[^\s]*)?$"
+MediaPrefix = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=1024, pattern=f"{ABSOLUTE_PATH_PATTERN}|{OBJECT_URL_PATTERN}"),
+]
+"""Where media lie for the worker: an absolute path, an s3://bucket/prefix or an http(s):// URL prefix."""
+MaskLocation = Annotated[
+    str, StringConstraints(min_length=1, max_length=1024, pattern=f"{NORMAL_PATH_PATTERN}|{S3_URL_PATTERN}")
+]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=253)]
 TritonName = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
 TensorName = Annotated[str, StringConstraints(min_length=1, max_length=128)]

@@ -8,9 +8,9 @@ from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from controller.api.common import (
     LIST_OF_UNIQUE_VALUES,
-    AbsolutePath,
     ApiModel,
     DnsSubdomain,
+    MediaPrefix,
     PersistentVolumeMount,
     ShortText,
     cel_rule,
@@ -69,27 +69,90 @@ class SecretKeyRef(ApiModel):
 
 
 class PathRewrite(ApiModel):
-    """Replace a leading part of the dataset's file paths by the path where the worker sees the files."""
+    """Replace a leading part of the dataset's file paths by where the worker finds the files."""
 
     dataset_prefix: str = Field(
         min_length=1,
         max_length=1024,
-        description="Prefix of `filepath` as stored in the dataset, e.g. /data.",
+        description="Prefix of `filepath` as stored in the dataset, e.g. /data or s3://bucket/images.",
     )
-    mount_prefix: AbsolutePath = Field(description="What the prefix becomes inside the worker, e.g. /media.")
+    mount_prefix: MediaPrefix = Field(
+        description="What the prefix becomes for the worker: a mounted path (/media), an object URL "
+        "prefix (s3://bucket/images, read with dataset.media.s3) or an http(s):// URL prefix."
+    )
+
+
+class S3Credentials(ApiModel):
+    """A Secret in the run's namespace with the keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."""
+
+    name: DnsSubdomain = Field(
+        description="Name of the Secret: keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and optionally "
+        "AWS_SESSION_TOKEN; the worker pods get them as environment variables, the controller never reads it."
+    )
+
+
+class S3Access(ApiModel):
+    """How worker pods reach s3:// media and masks: the endpoint, region and credentials."""
+
+    endpoint: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=r"^https?://[^/\s]+/?$",
+        description="S3 endpoint URL (MinIO, Ceph, another cloud's S3 API), e.g. http://minio.storage:9000; "
+        "default AWS S3 of the region.",
+    )
+    region: str | None = Field(
+        default=None, min_length=1, max_length=64, description="Region of the buckets (default us-east-1)."
+    )
+    path_style: bool | None = Field(
+        default=None,
+        description="Bucket in the URL path (true) or in the host name (false); default true when an "
+        "endpoint is set (MinIO, Ceph), false for AWS.",
+    )
+    credentials_secret_ref: S3Credentials | None = Field(
+        default=None,
+        description="Secret with the access keys; omit to use the pod's workload identity "
+        "(the worker ServiceAccount's IAM role). Never put keys in the spec.",
+    )
+    concurrency: int = Field(
+        default=32, ge=1, le=256, description="GET requests each worker keeps in flight (default 32)."
+    )
 
 
 class MediaSpec(ApiModel):
-    """How worker pods reach the media files: a PVC mounted at a path, plus prefix rewrites."""
+    """How worker pods reach the media files: a PVC mounted at a path, object storage, prefix rewrites."""
 
-    persistent_volume_claim: PersistentVolumeMount = Field(
-        description="The volume holding the media files (and, for segmentation, the mask directory)."
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
+            cel_rule(
+                "has(self.persistentVolumeClaim) || has(self.s3)"
+                " || (has(self.pathRewrites) && size(self.pathRewrites) > 0)",
+                "media needs persistentVolumeClaim, s3 or pathRewrites",
+            )
+        )
+    )
+
+    persistent_volume_claim: PersistentVolumeMount | None = Field(
+        default=None,
+        description="The volume holding the media files (and, for segmentation, the mask directory).",
+    )
+    s3: S3Access | None = Field(
+        default=None,
+        description="Object storage for sample filepaths that are (or are rewritten to) s3:// URLs, "
+        "and for an s3:// maskDir.",
     )
     path_rewrites: list[PathRewrite] = Field(
         default_factory=list,
         max_length=16,
-        description="Prefix rewrites from dataset paths to mounted paths; the first matching prefix applies.",
+        description="Prefix rewrites from dataset paths to mounted paths or object URLs; "
+        "the first matching prefix applies.",
     )
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.persistent_volume_claim is None and self.s3 is None and not self.path_rewrites:
+            raise ValueError("media needs persistentVolumeClaim, s3 or pathRewrites")
+        return self
 
 
 class DatasetSpec(ApiModel):

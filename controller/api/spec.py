@@ -16,7 +16,7 @@ from controller.api.common import (
     NORMAL_PATH_MESSAGE,
     ApiModel,
     FieldName,
-    NormalPath,
+    MaskLocation,
     cel_rule,
     cel_rules,
     is_under,
@@ -53,6 +53,10 @@ OUTPUT_FORMAT_MESSAGE = "model.outputFormat must fit the task: " + "; ".join(
 _RESERVED_LIST = ", ".join(repr(name) for name in RESERVED_FIELD_NAMES)
 
 STAGING_SUFFIX = "_in_review"
+MASK_DIR_MESSAGE = (
+    "maskDir must lie under a writable dataset.media volume (persistentVolumeClaim.mountPath, readOnly "
+    "false), or be an s3://bucket/prefix URL with dataset.media.s3 set"
+)
 MODEL_OR_SOURCE_MESSAGE = (
     "exactly one of model (label with a Triton model) or source (review the labels of an existing field) "
     "must be set"
@@ -87,9 +91,12 @@ SPEC_RULES = cel_rules(
         field_path=".maskDir",
     ),
     cel_rule(
-        "!has(self.maskDir) || (has(self.dataset.media) && !self.dataset.media.persistentVolumeClaim.readOnly"
-        " && " + under_rule("self.maskDir", "self.dataset.media.persistentVolumeClaim.mountPath") + ")",
-        "maskDir must lie under dataset.media.persistentVolumeClaim.mountPath, mounted with readOnly false",
+        "!has(self.maskDir) || (self.maskDir.startsWith('s3://') ? "
+        "(has(self.dataset.media) && has(self.dataset.media.s3)) : "
+        "(has(self.dataset.media) && has(self.dataset.media.persistentVolumeClaim)"
+        " && !self.dataset.media.persistentVolumeClaim.readOnly"
+        " && " + under_rule("self.maskDir", "self.dataset.media.persistentVolumeClaim.mountPath") + "))",
+        MASK_DIR_MESSAGE,
         field_path=".maskDir",
     ),
     cel_rule(
@@ -168,10 +175,11 @@ class AutoLabelRunSpec(ApiModel):
         le=1,
         description="Predictions below this confidence are dropped (0 to 1); default keep all.",
     )
-    mask_dir: NormalPath | None = Field(
+    mask_dir: MaskLocation | None = Field(
         default=None,
         description="Segmentation only: write masks as PNG files under this directory (on the media volume) "
-        f"instead of inline in the database; {NORMAL_PATH_MESSAGE}.",
+        f"or s3://bucket/prefix (with dataset.media.s3) instead of inline in the database; a path "
+        f"{NORMAL_PATH_MESSAGE}.",
     )
     store_logits: bool = Field(
         default=False, description="Classification only: also store the logits of each prediction."
@@ -220,12 +228,16 @@ class AutoLabelRunSpec(ApiModel):
             media = self.dataset.media
             if self.task is not Task.SEGMENTATION:
                 errors.append("maskDir applies only to task segmentation")
+            elif self.mask_dir.startswith("s3://"):
+                if media is None or media.s3 is None:
+                    errors.append(MASK_DIR_MESSAGE)
             elif (
                 media is None
+                or media.persistent_volume_claim is None
                 or media.persistent_volume_claim.read_only
                 or not is_under(self.mask_dir, media.persistent_volume_claim.mount_path)
             ):
-                errors.append("maskDir must lie under a writable dataset.media volume")
+                errors.append(MASK_DIR_MESSAGE)
         if self.store_logits and self.task is not Task.CLASSIFICATION:
             errors.append("storeLogits applies only to task classification")
         if self.review.ground_truth_field == self.label_field:

@@ -52,6 +52,10 @@ SEGMENTATION = {"spec/task": "segmentation", "spec/model/outputFormat": "mask"}
 MEDIA = {"persistentVolumeClaim": {"claimName": "media", "mountPath": "/media"}}
 WRITABLE_MEDIA = {"persistentVolumeClaim": {"claimName": "media", "mountPath": "/media", "readOnly": False}}
 MASKS = {**SEGMENTATION, "spec/dataset/media": WRITABLE_MEDIA}
+S3_MEDIA = {
+    "s3": {"endpoint": "http://minio.storage:9000", "credentialsSecretRef": {"name": "media-s3"}},
+    "pathRewrites": [{"datasetPrefix": "/data", "mountPrefix": "s3://media-bucket/images"}],
+}
 
 
 def sidecar_repository(repository: str, mount_path: str = "/models") -> dict[str, Any]:
@@ -197,6 +201,32 @@ BAD_INPUTS: list[BadInput] = [
         "spec.maskDir",
     ),
     BadInput("mask-dir-relative", {**SEGMENTATION, "spec/maskDir": "masks"}, "spec.maskDir"),
+    BadInput(
+        "mask-dir-bucket-without-s3",
+        {**SEGMENTATION, "spec/dataset/media": WRITABLE_MEDIA, "spec/maskDir": "s3://masks-bucket/m"},
+        "spec.maskDir",
+    ),
+    BadInput(
+        "mask-dir-bucket-name-invalid",
+        {**SEGMENTATION, "spec/dataset/media": S3_MEDIA, "spec/maskDir": "s3://Masks_Bucket/m"},
+        "spec.maskDir",
+    ),
+    BadInput("media-empty", {"spec/dataset/media": {}}, "spec.dataset.media"),
+    BadInput(
+        "media-mount-prefix-relative",
+        {"spec/dataset/media": {"pathRewrites": [{"datasetPrefix": "/data", "mountPrefix": "media"}]}},
+        "spec.dataset.media.pathRewrites[0].mountPrefix",
+    ),
+    BadInput(
+        "media-s3-endpoint-not-url",
+        {"spec/dataset/media": {"s3": {"endpoint": "minio:9000"}}},
+        "spec.dataset.media.s3.endpoint",
+    ),
+    BadInput(
+        "media-s3-concurrency-zero",
+        {"spec/dataset/media": {"s3": {"concurrency": 0}}},
+        "spec.dataset.media.s3.concurrency",
+    ),
     BadInput("store-logits-for-detection", {"spec/storeLogits": True}, "spec.storeLogits"),
     BadInput("negative-ttl", {"spec/ttlSecondsAfterFinished": -5}, "spec.ttlSecondsAfterFinished"),
     BadInput("deletion-policy-not-in-enum", {"spec/deletionPolicy": "orphan"}, "spec.deletionPolicy"),
@@ -386,6 +416,29 @@ GOOD_INPUTS: list[tuple[str, dict[str, Any]]] = [
     ("mask-dir-below-volume", {**MASKS, "spec/maskDir": "/media/masks/run1"}),
     ("mask-dir-trailing-slash", {**MASKS, "spec/maskDir": "/media/masks/"}),
     ("mask-dir-dotted-name", {**MASKS, "spec/maskDir": "/media/.masks/..v2"}),
+    ("media-in-bucket", {"spec/dataset/media": S3_MEDIA}),
+    ("media-s3-workload-identity", {"spec/dataset/media": {"s3": {"region": "eu-west-1"}}}),
+    (
+        "media-https-prefix",
+        {
+            "spec/dataset/media": {
+                "pathRewrites": [{"datasetPrefix": "/d", "mountPrefix": "https://cdn.example.com/d"}]
+            }
+        },
+    ),
+    (
+        "media-bucket-to-volume",
+        {
+            "spec/dataset/media": {
+                **MEDIA,
+                "pathRewrites": [{"datasetPrefix": "s3://b1/x", "mountPrefix": "/media/x"}],
+            }
+        },
+    ),
+    (
+        "mask-dir-in-bucket",
+        {**SEGMENTATION, "spec/dataset/media": S3_MEDIA, "spec/maskDir": "s3://masks-bucket/runs"},
+    ),
     ("model-repository-below-volume", sidecar_repository("/models/repo")),
     ("model-repository-volume-root", sidecar_repository("/models")),
     ("model-repository-mount-trailing-slash", sidecar_repository("/models/repo", "/models/")),
