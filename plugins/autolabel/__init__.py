@@ -204,8 +204,9 @@ class AutoLabelPanel(VerificationTab, foo.Panel):  # type: ignore[misc]
         run = self._run(ctx)
         if run is None:
             return
-        predictions = f"autolabel-{run.name}-predictions"
-        if predictions in run.saved_views:
+        # The run's own saved view (`autolabel-<run>-<uid8>-predictions`, named in its record).
+        predictions = next((v for v in run.saved_views if v.endswith("-predictions")), None)
+        if predictions is not None and ctx.dataset.has_saved_view(predictions):
             ctx.ops.set_view(name=predictions)
         elif run.task == "detection":
             ctx.ops.set_view(view=ops.run_labels(ctx.dataset, run).to_patches(run.staging))
