@@ -7,6 +7,7 @@ run as the commands the controller runs (``python -m inference ...``).
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,23 @@ def test_probes_started_at_the_same_moment_all_declare_their_fields(mongo: Any, 
     for i in range(6):
         assert schema.get(f"field{i}_in_review") == "EmbeddedDocumentField", sorted(schema)
         assert schema.get(f"field{i}_in_review_run") == "StringField", sorted(schema)
+
+
+def test_runs_started_at_the_same_moment_naming_one_field_get_it_once(mongo: Any, tmp_path: Path) -> None:
+    """The claim is the atomic step: of runs validated at once with one labelField, exactly one wins."""
+    dataset = new_dataset(tmp_path)
+    configs = [run_config(dataset, f"race-{i}", "shared") for i in range(4)]
+    processes = [start_command(config, "probe", "--skip-triton") for config in configs]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    assert all(process.returncode == 0 for process in processes), [err[-2000:] for _, err in outputs]
+    verdicts = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    winners = [config["run"]["name"] for config, v in zip(configs, verdicts, strict=True) if v["ok"]]
+    assert len(winners) == 1, verdicts
+    for verdict in verdicts:
+        if not verdict["ok"]:
+            assert verdict["reason"] == "LabelFieldExists" and f"runs/{winners[0]}" in verdict["message"]
+    schema = fresh_schema(dataset.name)
+    assert schema["shared_in_review"] == "EmbeddedDocumentField" and "shared" not in schema
 
 
 def test_finalize_refuses_a_label_field_it_did_not_create(mongo: Any, tmp_path: Path) -> None:
