@@ -96,7 +96,10 @@ def _verdict(command: str, config: WorkerConfig, args: argparse.Namespace) -> di
             return {"ok": False, "reason": "DatabaseSecretMissing", "message": missing, "total": None}
         from inference.probe import probe
 
-        return probe(config, not args.skip_triton)
+        verdict = probe(config, not args.skip_triton)
+        if verdict.get("reason") not in ("DatasetNotFound", "DatabaseUnreachable", "DatabaseMigrationRequired"):
+            run_record.validated(config, verdict)  # the App's card of the run, from its start
+        return verdict
     if missing:
         raise FatalError(missing)
     if command == "discard":

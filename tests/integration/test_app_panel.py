@@ -400,3 +400,35 @@ def test_with_kubernetes_credentials_the_panel_finalizes_and_creates_runs_itself
     assert app.notes[-1] == "created autolabelrun made-in-the-app", app.notes
     created = run_object("made-in-the-app")["spec"]
     assert created["dataset"]["name"] == dataset.name and created["labelField"] == "auto_new"
+
+
+def test_runs_get_their_card_at_validation_a_refused_one_as_failed(panel: Any) -> None:
+    """The validation step writes the run record: Generating 0/N before any shard, Failed with the reason."""
+    from inference import run_record
+
+    dataset = make_run_dataset(3)  # its run (UID) holds labelField "pred"
+
+    def probe(name: str, uid: str, label_field: str) -> dict[str, Any]:
+        run = {**config(dataset), "run": {"namespace": "runs", "name": name, "uid": uid}}
+        run["labelField"] = label_field
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "AUTOLABEL_WORKER_CONFIG": json.dumps(run)}
+        done = subprocess.run(
+            [sys.executable, "-m", "inference", "probe", "--skip-triton"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        verdict: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return verdict
+
+    assert probe("fresh", "uid-fresh", "other")["ok"] is True
+    refused = probe("clash", "uid-clash", "pred")
+    assert (refused["ok"], refused["reason"]) == (False, "LabelFieldExists")
+    records = run_record.records(dataset.name)
+    fresh, clash = records["uid-fresh"], records["uid-clash"]
+    assert (fresh["phase"], fresh["target"], fresh["failure"]) == ("Generating", 3, None)
+    assert clash["phase"] == "Failed" and clash["failure"]["reason"] == "LabelFieldExists"
+    assert "'pred'" in clash["failure"]["message"]
+    App(dataset, panel).call("on_load")  # home renders both cards
