@@ -97,7 +97,11 @@ def _verdict(command: str, config: WorkerConfig, args: argparse.Namespace) -> di
         from inference.probe import probe
 
         verdict = probe(config, not args.skip_triton)
-        if verdict.get("reason") not in ("DatasetNotFound", "DatabaseUnreachable", "DatabaseMigrationRequired"):
+        if verdict.get("reason") not in (
+            "DatasetNotFound",
+            "DatabaseUnreachable",
+            "DatabaseMigrationRequired",
+        ):
             run_record.validated(config, verdict)  # the App's card of the run, from its start
         return verdict
     if missing:

@@ -340,7 +340,7 @@ def test_new_run_form_builds_a_validated_manifest(
     app.view = dataset.limit(3)._serialize()
     app.call("create_run")
     assert app.state.get("manifest") is None
-    assert "saved view 'autolabel-from-the-app-target' exists" in app.state["problems"]
+    assert "saved view 'autolabel-from-the-app-target' exists" in str(app.state.get("problems"))
     assert len(dataset.load_saved_view("autolabel-from-the-app-target")) == 2
 
 
@@ -358,10 +358,16 @@ def test_with_kubernetes_credentials_the_panel_finalizes_and_creates_runs_itself
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
     wait_until(
         "the AutoLabelRun CRD established",
-        lambda: cluster.kubectl(
-            "wait", "--for=condition=Established", "crd/autolabelruns.autolabel.dev", "--timeout=5s", check=False
-        ).returncode
-        == 0,
+        lambda: (
+            cluster.kubectl(
+                "wait",
+                "--for=condition=Established",
+                "crd/autolabelruns.autolabel.dev",
+                "--timeout=5s",
+                check=False,
+            ).returncode
+            == 0
+        ),
     )
     dataset = make_run_dataset(4)
     manifest = run_with({"metadata/name": "in-review", "spec/dataset/name": dataset.name})

@@ -220,7 +220,9 @@ def test_deleting_a_run_in_review_by_policy_removes_its_review_aids_too(
     cluster.kubectl("delete", "alr", name, "-n", operator.namespace, "--wait=false")
     wait_until(
         "the run to be deleted",
-        lambda: "NotFound" in cluster.kubectl("get", "alr", name, "-n", operator.namespace, check=False).stderr,
+        lambda: (
+            "NotFound" in cluster.kubectl("get", "alr", name, "-n", operator.namespace, check=False).stderr
+        ),
         300,
     )
     dataset.reload()

@@ -106,6 +106,33 @@ def test_a_job_the_api_refuses_fails_the_run_with_the_servers_message(
     assert "jobName" not in run["status"]
 
 
+def test_a_quota_refusing_the_validation_step_fails_the_run_at_once(
+    cluster: ClusterHandle, operator: Operator, triton: Any, mongo: Any, tmp_path: Path
+) -> None:
+    """The validation step's Job is a child too: its 403 (a quota on Jobs) is a refusal, not a retry loop."""
+    namespace = operator.namespace
+    database_secret(cluster, namespace, mongo)
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "no-jobs", "namespace": namespace},
+        "spec": {"hard": {"count/jobs.batch": "0"}},
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(quota))
+    try:
+        dataset = new_dataset(tmp_path, 2)
+        apply(cluster, run_manifest("no-job-quota", namespace, dataset.name, triton))
+        run = operator.wait_for_phase("no-job-quota", {"Failed", "Review"}, timeout=120)
+    finally:
+        cluster.kubectl("delete", "resourcequota", "no-jobs", "-n", namespace)
+    failed = next(c for c in run["status"]["conditions"] if c["type"] == "Failed")
+    assert (failed["status"], failed["reason"]) == ("True", "ChildRefused"), failed
+    assert "validate" in failed["message"] and "quota" in failed["message"], failed["message"]
+    validated = next(c for c in run["status"]["conditions"] if c["type"] == "Validated")
+    assert (validated["status"], validated["reason"]) == ("False", "ChildRefused")
+    assert "jobName" not in run["status"]
+
+
 def test_a_long_dotted_run_name_gets_a_job_and_pods(
     cluster: ClusterHandle, operator: Operator, triton: Any, restricted: str, tmp_path: Path
 ) -> None:

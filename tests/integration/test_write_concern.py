@@ -43,7 +43,8 @@ class Writes(monitoring.CommandListener):
     def started(self, event):
         if event.command_name in ("insert", "update", "delete", "findAndModify"):
             concern = event.command.get("writeConcern")
-            seen.append([event.command_name, str(event.command[event.command_name]), concern and dict(concern)])
+            target = str(event.command[event.command_name])
+            seen.append([event.command_name, target, concern and dict(concern)])
 
     def succeeded(self, event):
         pass
@@ -118,7 +119,12 @@ def test_the_review_agents_pass_writes_durably(mongo: Any, tmp_path: Path) -> No
 
 @pytest.mark.parametrize(
     "argv",
-    [("probe", "--skip-triton"), ("apply-rules",), ("finalize", "--apply-rules"), ("discard", "--review-aids")],
+    [
+        ("probe", "--skip-triton"),
+        ("apply-rules",),
+        ("finalize", "--apply-rules"),
+        ("discard", "--review-aids"),
+    ],
     ids=["probe", "apply-rules", "finalize", "discard"],
 )
 def test_each_dataset_step_writes_durably(mongo: Any, tmp_path: Path, argv: tuple[str, ...]) -> None:
