@@ -20,6 +20,7 @@ import pytest
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.operator import Operator
 from tests.integration.run_helpers import apply, database_secret, new_dataset, run_manifest
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 ENFORCE = "pod-security.kubernetes.io/enforce"
@@ -120,6 +121,24 @@ def test_a_quota_refusing_the_validation_step_fails_the_run_at_once(
     }
     cluster.kubectl("apply", "-f", "-", input=json.dumps(quota))
     try:
+        # The API server's quota admission may answer from a cache for up to 30 s: wait until it refuses.
+        wait_until(
+            "the quota to refuse Jobs",
+            lambda: (
+                "quota"
+                in cluster.kubectl(
+                    "create",
+                    "job",
+                    "quota-probe",
+                    "-n",
+                    namespace,
+                    "--image=x",
+                    "--dry-run=server",
+                    check=False,
+                ).stderr
+            ),
+            90,
+        )
         dataset = new_dataset(tmp_path, 2)
         apply(cluster, run_manifest("no-job-quota", namespace, dataset.name, triton))
         run = operator.wait_for_phase("no-job-quota", {"Failed", "Review"}, timeout=120)
