@@ -345,6 +345,10 @@ def main(argv: Sequence[str] | None = None, api: RunsApi | None = None, out: Tex
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.code
+    except Exception as error:  # an answer nobody foresaw (a proxy's HTML, a broken credential plugin)
+        first_line = (str(error).strip().splitlines() or [""])[0][:300]
+        print(f"error: {type(error).__name__}: {first_line}", file=sys.stderr)
+        return EXIT_API
 
 
 if __name__ == "__main__":

@@ -227,7 +227,10 @@ class Engine:
             if validation is not None:
                 actions = reconcile(run, replace(observed, validation=validation), self.settings)
             elif self._may_validate(uid):
-                await self.steps.start(run, validation_step(run, now), started)
+                try:
+                    await self.steps.start(run, validation_step(run, now), started)
+                except ChildRefused as refused:  # e.g. a quota on Jobs: retrying the same Job cannot help
+                    actions = child_refused(run, actions, refused.kind, refused.name, refused.message, now)
         if actions.review is not None and step is None:
             if actions.review.finalize or actions.review.discard:
                 await self.agents.withdraw(run, results)

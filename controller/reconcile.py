@@ -402,12 +402,10 @@ def child_refused(
         for c in builder.status.conditions
         if not (c.type == ConditionType.INFERENCE_COMPLETE and c.reason == Reason.JOB_CREATED.value)
     ]
-    builder.set(
-        ConditionType.FAILED,
-        ConditionStatus.TRUE,
-        Reason.CHILD_REFUSED,
-        f"the API server refused to create {kind} {name}: {message}; fix the spec and apply it again",
-    )
+    refused = f"the API server refused to create {kind} {name}: {message}; fix the spec and apply it again"
+    if not builder.true(ConditionType.VALIDATED):  # the validation step's Job: this generation's verdict
+        builder.set(ConditionType.VALIDATED, ConditionStatus.FALSE, Reason.CHILD_REFUSED, refused)
+    builder.set(ConditionType.FAILED, ConditionStatus.TRUE, Reason.CHILD_REFUSED, refused)
     builder.status.job_name = None
     builder.status.start_time = None
     builder.status.phase = derive_phase(run.spec, builder.status.conditions)

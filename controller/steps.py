@@ -112,8 +112,9 @@ def work_step(run: AutoLabelRun, work: ReviewWork, now: datetime) -> Step:
 
 def cleanup_step(run: AutoLabelRun, now: datetime) -> Step:
     generation = int(run.metadata.get("generation") or 0)
-    # Deletion retries the step (5 attempts), so each attempt waits briefly for a dead database.
-    argv = ("discard", "--patience", str(CLEANUP_PATIENCE_S))
+    # Deletion retries the step (5 attempts), so each attempt waits briefly for a dead database. The
+    # run's saved views and brain run go too: they point at the staging field the cleanup removes.
+    argv = ("discard", "--review-aids", "--patience", str(CLEANUP_PATIENCE_S))
     return Step("cleanup", _key("cleanup", generation, now), argv, generation)
 
 

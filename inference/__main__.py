@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from contract.env import DATABASE_ADMIN_ENV, DATABASE_URI_ENV, SECRET_REF_ENV
 from contract.env import WORKER_CONFIG_ENV as CONFIG_ENV
 from inference import durable, redact, review_commands, run_record
-from inference.config import WorkerConfig
+from inference.config import DatabaseWrites, WorkerConfig
 from inference.errors import ConfigError, FatalError
 from inference.progress import ConfigMapReporter, NullReporter, ProgressReporter
 from inference.result import publish
@@ -96,7 +96,14 @@ def _verdict(command: str, config: WorkerConfig, args: argparse.Namespace) -> di
             return {"ok": False, "reason": "DatabaseSecretMissing", "message": missing, "total": None}
         from inference.probe import probe
 
-        return probe(config, not args.skip_triton)
+        verdict = probe(config, not args.skip_triton)
+        if verdict.get("reason") not in (
+            "DatasetNotFound",
+            "DatabaseUnreachable",
+            "DatabaseMigrationRequired",
+        ):
+            run_record.validated(config, verdict)  # the App's card of the run, from its start
+        return verdict
     if missing:
         raise FatalError(missing)
     if command == "discard":
@@ -166,6 +173,9 @@ def _main(argv: list[str] | None = None) -> int:
     if args.command == "review-agent":
         from inference.review_agent import main as agent_main
 
+        # Rule tags, auto-approvals, review aids, run records: as durable as every step's writes. One
+        # process serves many runs, so the concern is the default one (the snapshots carry no other).
+        durable.configure_process(DatabaseWrites())
         return agent_main(args.agent, _missing_database())
     try:
         config = load_config(args.config)

@@ -32,6 +32,7 @@ from pymongo import UpdateOne
 
 from inference.calibration import ClassCalibration, Reviewed, calibrate_class, verification_sample
 from inference.config import WorkerConfig
+from inference.durable import retried, samples
 from inference.review import (
     APPROVED_TAG,
     DECISION_ATTRIBUTE,
@@ -96,7 +97,8 @@ class _Updates:
     """Per-label update operators on the staging field, sent as one unordered bulk write."""
 
     def __init__(self, dataset: Any, config: WorkerConfig) -> None:
-        self.collection = dataset._sample_collection
+        self.collection = samples(dataset, config.database)  # the durable write concern
+        self.database = config.database
         self.field = config.staging
         self.marker, self.uid = config.marker_field, config.run.uid  # only this run's samples
         self.list_field = label_list_field(dataset, config.staging)
@@ -120,7 +122,12 @@ class _Updates:
 
     def send(self) -> int:
         if self.operations:
-            self.collection.bulk_write(self.operations, ordered=False)
+            operations = self.operations
+            retried(
+                "tagging auto-approved labels",
+                self.database,
+                lambda: self.collection.bulk_write(operations, ordered=False),
+            )
         return len(self.operations)
 
 

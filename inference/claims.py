@@ -47,7 +47,6 @@ class RunField:
     name: str
     role: str
     declare: bool = True
-    may_exist: bool = False  # the embeddings field may be a user's existing one
 
 
 def label_type(task: Task) -> Any:
@@ -79,7 +78,8 @@ def run_fields(config: WorkerConfig) -> list[RunField]:
         RunField(config.label_field, "label", declare=False),
     ]
     if config.embeddings is not None:
-        fields.append(RunField(config.embeddings.field, "embeddings", may_exist=True))
+        # New like the others: writing vectors into a user's existing field would overwrite theirs.
+        fields.append(RunField(config.embeddings.field, "embeddings"))
     return fields
 
 
@@ -106,7 +106,7 @@ def _taken(dataset: Any, field: str, holder: dict[str, Any] | None) -> FieldTake
     if holder is None:
         return FieldTaken(
             f"field {field!r} already exists in dataset {dataset.name!r} and was not created by this run; "
-            "choose another labelField (or stagingField)"
+            "choose another labelField, stagingField or spec.model.embeddings.field"
         )
     return FieldTaken(
         f"field {field!r} of dataset {dataset.name!r} belongs to run {holder.get('runName')} "
@@ -158,7 +158,7 @@ def claim(dataset: Any, config: WorkerConfig, fields: list[RunField]) -> dict[st
                     raise _taken(dataset, spec.name, holder) from None
                 created[spec.name] = bool(holder.get("created"))
                 continue
-            if spec.name in schema and not spec.may_exist:
+            if spec.name in schema:
                 made.append(spec.name)
                 raise _taken(dataset, spec.name, None)
             made.append(spec.name)

@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 # The contract's review names, re-exported: the review commands import them from here.
@@ -55,6 +56,7 @@ from contract.review import (
     Rule as Rule,
 )
 from inference.config import WorkerConfig
+from inference.durable import retried, samples
 
 MASK_CLASS = "mask"
 """Class name reported for segmentation masks (they carry no class of their own)."""
@@ -177,18 +179,22 @@ def _decision_ops(
 
 def _ensure_tag_lists(dataset: Any, config: WorkerConfig, path: str, is_list: bool) -> None:
     """Give this run's labels without a tags list an empty one (`$addToSet` refuses a missing list)."""
-    collection = dataset._sample_collection
+    collection = samples(dataset, config.database)
     run_samples = {config.marker_field: config.run.uid}
     if is_list:
-        collection.update_many(
+        update = partial(
+            collection.update_many,
             {**run_samples, path: {"$elemMatch": {"tags": None}}},
             {"$set": {f"{path}.$[label].tags": []}},
             array_filters=[{"label.tags": None}],
         )
     else:
-        collection.update_many(
-            {**run_samples, path: {"$ne": None}, f"{path}.tags": None}, {"$set": {f"{path}.tags": []}}
+        update = partial(
+            collection.update_many,
+            {**run_samples, path: {"$ne": None}, f"{path}.tags": None},
+            {"$set": {f"{path}.tags": []}},
         )
+    retried("giving labels a tags list", config.database, update)
 
 
 def apply_rules(dataset: Any, config: WorkerConfig, review: ReviewConfig) -> dict[str, int]:
@@ -215,8 +221,13 @@ def apply_rules(dataset: Any, config: WorkerConfig, review: ReviewConfig) -> dic
             for record, wanted in changes
             for op in _decision_ops(record, wanted, config, path, is_list, now)
         ]
+        # Durable and retried whatever process applies them (the review agent too): each batch's
+        # $pull/$addToSet/$set are idempotent, so a batch sent again after a lost answer doubles nothing.
+        collection = samples(dataset, config.database)
         for start in range(0, len(ops), _WRITE_BATCH):
-            dataset._sample_collection.bulk_write(ops[start : start + _WRITE_BATCH], ordered=True)
+            batch = ops[start : start + _WRITE_BATCH]
+            write = partial(collection.bulk_write, batch, ordered=True)
+            retried("tagging labels per the rules", config.database, write)
     decided = [review.decide(r.label, r.confidence) for r in records]
     return {
         "changed": len(changes),

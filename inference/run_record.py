@@ -112,6 +112,29 @@ def shard_progress(config: WorkerConfig, shard: int, processed: int, total: int,
         LOG.warning("run record of %s not updated: %s", config.run.name, error)
 
 
+def validated(config: WorkerConfig, verdict: dict[str, Any]) -> None:
+    """The validation step's verdict: the run has a card from the start, Generating or Failed.
+
+    ``target`` is the number of target samples (the card's N/M until the shards report); a
+    refused run records ``failure`` (reason and message, scrubbed of credentials). Never over a
+    run in review or done (validation runs again only for a new generation of a run not started),
+    and best effort: the verdict reaches the controller whatever happens here.
+    """
+    from inference.redact import scrub
+
+    values: dict[str, Any] = {**summary(config), "target": int(verdict.get("total") or 0)}
+    ok = bool(verdict.get("ok"))
+    values["failure"] = (
+        None if ok else {"reason": verdict.get("reason"), "message": scrub(str(verdict.get("message")))[:500]}
+    )
+    try:
+        _set(config.dataset, config.run.uid, values)
+        only_if = {"phase": {"$nin": [IN_REVIEW, *_TERMINAL]}}
+        _set(config.dataset, config.run.uid, {"phase": GENERATING if ok else FAILED}, only_if=only_if)
+    except Exception as error:
+        LOG.warning("run record of %s not updated: %s", config.run.name, error)
+
+
 class RecordingReporter:
     """A progress reporter that also writes each snapshot into the run record, then passes it on."""
 

@@ -52,7 +52,7 @@ def _progress(record: dict[str, Any]) -> str:
     shards = (record.get("progress") or {}).values()
     processed = sum(int(s.get("processed") or 0) for s in shards)
     total = sum(int(s.get("total") or 0) for s in shards)
-    return f"{processed}/{total}"
+    return f"{processed}/{total or int(record.get('target') or 0)}"  # validated, no shard reported yet
 
 
 def _phase(record: dict[str, Any]) -> str:
@@ -73,6 +73,9 @@ def _card(record: dict[str, Any]) -> str:
         f"labels: {counts.get('total', '-')} ({counts.get('approved', 0)} approved) · "
         f"field `{record.get('labelField')}`",
     ]
+    failure = record.get("failure")
+    if failure and record.get("phase") == run_record.FAILED:
+        lines.append(f"{failure.get('reason')}: {failure.get('message')}")
     finalized = record.get("finalized")
     if finalized:
         lines.append(f"kept {finalized.get('promoted')} labels, removed {finalized.get('discarded')}")
@@ -204,8 +207,9 @@ class AutoLabelPanel(VerificationTab, foo.Panel):  # type: ignore[misc]
         run = self._run(ctx)
         if run is None:
             return
-        predictions = f"autolabel-{run.name}-predictions"
-        if predictions in run.saved_views:
+        # The run's own saved view (`autolabel-<run>-<uid8>-predictions`, named in its record).
+        predictions = next((v for v in run.saved_views if v.endswith("-predictions")), None)
+        if predictions is not None and ctx.dataset.has_saved_view(predictions):
             ctx.ops.set_view(name=predictions)
         elif run.task == "detection":
             ctx.ops.set_view(view=ops.run_labels(ctx.dataset, run).to_patches(run.staging))

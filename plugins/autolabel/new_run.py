@@ -89,6 +89,11 @@ def build_manifest(
     target: dict[str, Any] = {"all": True}
     if target_kind == "view":
         target = {"view": target_view_name(name or "run")}
+        if dataset.has_saved_view(target["view"]):  # another run's target (or a user's view): never replaced
+            problems.append(
+                f"name: the saved view {target['view']!r} exists (the target of an earlier run of this "
+                "name?); choose another run name, or delete that view if nothing uses it"
+            )
     elif target_kind == "selection":
         target = {"sampleIds": list(selected)}
     try:
@@ -129,5 +134,5 @@ def build_manifest(
     if problems:
         return None, problems
     if target_kind == "view":
-        dataset.save_view(target["view"], view, description=f"target of autolabel run {name}", overwrite=True)
+        dataset.save_view(target["view"], view, description=f"target of autolabel run {name}")
     return manifest, []

@@ -44,6 +44,7 @@ class App:
     def __init__(self, dataset: Any, panel: Any) -> None:
         self.dataset, self.panel = dataset, panel
         self.view: list[Any] = []
+        self.view_name: str | None = None  # the saved view the panel last opened by name
         self.selected_labels: list[dict[str, Any]] = []
         self.selected: list[str] = []
         self.state: dict[str, Any] = {}
@@ -66,6 +67,7 @@ class App:
             name, args = triggered["operator_uri"], triggered["params"]
             if name == "set_view":
                 self.view = args.get("view") or []
+                self.view_name = args.get("name")
                 if args.get("name"):
                     self.view = self.dataset.load_saved_view(args["name"])._serialize()
             elif name == "clear_view":
@@ -122,6 +124,15 @@ def test_review_approval_and_finalize_request_through_the_panel(panel: Any) -> N
     app.call("on_change_view")
     rows = {row["label"]: row for row in app.state["classes"]}
     assert rows["cat"]["instances"] == "6 of 6" and rows["dog"]["instances"] == "6 of 6"
+
+    # The shortcuts: the run's own patches view (named with its uid) and its embeddings plot.
+    predictions = next(name for name in record["savedViews"] if name.endswith("-predictions"))
+    app.call("open_patches")
+    assert app.view_name == predictions, (app.view_name, record["savedViews"])
+    app.call("open_embeddings")
+    assert record["brainKey"] and f"choose brain key {record['brainKey']}" in app.notes[-1], app.notes
+    app.call("show_review")  # back to the run's labels
+    assert app.view_name is None and app.state["tab"] == "review"
 
     # The slider: only labels with 0.5 <= confidence <= 1 stay in the App's view.
     app.call("on_confidence", value=[0.5, 1.0])
@@ -324,3 +335,106 @@ def test_new_run_form_builds_a_validated_manifest(
     assert manifest["metadata"] == {"name": "from-the-app", "namespace": "labeling"}
     assert len(dataset.load_saved_view("autolabel-from-the-app-target")) == 2
     assert "no Kubernetes credentials" in app.notes[-1]
+
+    # The same name again, from another view: the first run's target view is never replaced.
+    app.view = dataset.limit(3)._serialize()
+    app.call("create_run")
+    assert app.state.get("manifest") is None
+    assert "saved view 'autolabel-from-the-app-target' exists" in str(app.state.get("problems"))
+    assert len(dataset.load_saved_view("autolabel-from-the-app-target")) == 2
+
+
+def test_with_kubernetes_credentials_the_panel_finalizes_and_creates_runs_itself(
+    panel: Any, cluster: Any, namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The App's own kubeconfig: Approve sets spec.finalize on the run (as `autolabel finalize`), and
+    the New run form applies its manifest; no request is left in the dataset."""
+    from inference import run_record
+    from inference.config import WorkerConfig
+    from tests.integration.bad_manifests import run_with
+    from tests.waiting import wait_until
+
+    crd = REPO_ROOT / "crds" / "autolabelrun.yaml"
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
+    wait_until(
+        "the AutoLabelRun CRD established",
+        lambda: (
+            cluster.kubectl(
+                "wait",
+                "--for=condition=Established",
+                "crd/autolabelruns.autolabel.dev",
+                "--timeout=5s",
+                check=False,
+            ).returncode
+            == 0
+        ),
+    )
+    dataset = make_run_dataset(4)
+    manifest = run_with({"metadata/name": "in-review", "spec/dataset/name": dataset.name})
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))
+
+    def run_object(name: str) -> dict[str, Any]:
+        found = cluster.kubectl("get", "alr", name, "-n", namespace, "-o", "json").stdout
+        document: dict[str, Any] = json.loads(found)
+        return document
+
+    uid = run_object("in-review")["metadata"]["uid"]
+    record = {**config(dataset), "run": {"namespace": namespace, "name": "in-review", "uid": uid}}
+    run_record.reviewed(WorkerConfig.model_validate(record), {"total": 0}, None)  # as its review pass does
+    monkeypatch.setenv("AUTOLABEL_APP_KUBECONFIG", str(cluster.kubeconfig))
+
+    app = App(dataset, panel)
+    app.call("open_run", uid=uid)
+    app.call("ask_approve")
+    app.call("confirm_approve")
+    assert app.notes[-1] == f"spec.finalize set on {namespace}/in-review", app.notes
+    assert run_object("in-review")["spec"].get("finalize") is True
+    assert "finalizeRequest" not in run_record.records(dataset.name)[uid]
+
+    app.call("go_home")
+    app.state["form"] = {
+        "target": "all",
+        "task": "classification",
+        "address": "triton.inference.svc:8001",
+        "model": "efficientnet_lite0",
+        "label_field": "auto_new",
+        "name": "made-in-the-app",
+        "namespace": namespace,
+    }
+    app.call("create_run")
+    assert app.state["problems"] is None, app.state["problems"]
+    assert app.notes[-1] == "created autolabelrun made-in-the-app", app.notes
+    created = run_object("made-in-the-app")["spec"]
+    assert created["dataset"]["name"] == dataset.name and created["labelField"] == "auto_new"
+
+
+def test_runs_get_their_card_at_validation_a_refused_one_as_failed(panel: Any) -> None:
+    """The validation step writes the run record: Generating 0/N before any shard, Failed with the reason."""
+    from inference import run_record
+
+    dataset = make_run_dataset(3)  # its run (UID) holds labelField "pred"
+
+    def probe(name: str, uid: str, label_field: str) -> dict[str, Any]:
+        run = {**config(dataset), "run": {"namespace": "runs", "name": name, "uid": uid}}
+        run["labelField"] = label_field
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "AUTOLABEL_WORKER_CONFIG": json.dumps(run)}
+        done = subprocess.run(
+            [sys.executable, "-m", "inference", "probe", "--skip-triton"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        verdict: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return verdict
+
+    assert probe("fresh", "uid-fresh", "other")["ok"] is True
+    refused = probe("clash", "uid-clash", "pred")
+    assert (refused["ok"], refused["reason"]) == (False, "LabelFieldExists")
+    records = run_record.records(dataset.name)
+    fresh, clash = records["uid-fresh"], records["uid-clash"]
+    assert (fresh["phase"], fresh["target"], fresh["failure"]) == ("Generating", 3, None)
+    assert clash["phase"] == "Failed" and clash["failure"]["reason"] == "LabelFieldExists"
+    assert "'pred'" in clash["failure"]["message"]
+    App(dataset, panel).call("on_load")  # home renders both cards

@@ -8,10 +8,12 @@ what the Job's retry does.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -137,10 +139,27 @@ def test_database_down_longer_than_the_patience_fails_the_shard_and_a_retry_comp
     _assert_exactly_one_prediction_each(dataset, uid)
 
 
+def app_fields(app_server: Any, dataset_name: str) -> set[str]:
+    """The dataset's sample fields as the FiftyOne App server serves them to the browser (GraphQL)."""
+    query = {
+        "query": "query($name: String!) { dataset(name: $name) { sampleFields { path } } }",
+        "variables": {"name": dataset_name},
+    }
+    request = urllib.request.Request(
+        f"{app_server.url}/graphql",
+        data=json.dumps(query).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        body = json.loads(response.read())
+    return {field["path"] for field in body["data"]["dataset"]["sampleFields"]}
+
+
 def test_several_runs_with_several_shards_at_once_declare_every_field(
-    mongo: Any, triton: Any, tmp_path: Path
+    mongo: Any, triton: Any, app_server: Any, tmp_path: Path
 ):
     dataset = make_dataset(write_images(tmp_path / "images", 12))
+    dataset.persistent = True  # the App server, another process, opens it
     configs = [
         worker_config(
             dataset.name, classifier_model(triton.grpc_url), "classification", shards=2, label_field=f"run{i}"
@@ -157,6 +176,10 @@ def test_several_runs_with_several_shards_at_once_declare_every_field(
         assert schema.get(f"run{i}_in_review") == "EmbeddedDocumentField", sorted(schema)
         assert schema.get(f"run{i}_in_review_run") == "StringField", sorted(schema)
         assert _marked(dataset, config["run"]["uid"], f"run{i}_in_review_run") == 12
+    shown = app_fields(app_server, dataset.name)
+    for i in range(3):
+        assert {f"run{i}_in_review", f"run{i}_in_review_run"} <= shown, sorted(shown)
+    dataset.delete()
 
 
 def test_mongod_killed_during_finalize_then_rerun_equals_an_uninterrupted_finalize(mongo: Any) -> None:

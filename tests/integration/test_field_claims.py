@@ -7,6 +7,7 @@ run as the commands the controller runs (``python -m inference ...``).
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,23 @@ def test_probes_started_at_the_same_moment_all_declare_their_fields(mongo: Any, 
         assert schema.get(f"field{i}_in_review_run") == "StringField", sorted(schema)
 
 
+def test_runs_started_at_the_same_moment_naming_one_field_get_it_once(mongo: Any, tmp_path: Path) -> None:
+    """The claim is the atomic step: of runs validated at once with one labelField, exactly one wins."""
+    dataset = new_dataset(tmp_path)
+    configs = [run_config(dataset, f"race-{i}", "shared") for i in range(4)]
+    processes = [start_command(config, "probe", "--skip-triton") for config in configs]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    assert all(process.returncode == 0 for process in processes), [err[-2000:] for _, err in outputs]
+    verdicts = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    winners = [config["run"]["name"] for config, v in zip(configs, verdicts, strict=True) if v["ok"]]
+    assert len(winners) == 1, verdicts
+    for verdict in verdicts:
+        if not verdict["ok"]:
+            assert verdict["reason"] == "LabelFieldExists" and f"runs/{winners[0]}" in verdict["message"]
+    schema = fresh_schema(dataset.name)
+    assert schema["shared_in_review"] == "EmbeddedDocumentField" and "shared" not in schema
+
+
 def test_finalize_refuses_a_label_field_it_did_not_create(mongo: Any, tmp_path: Path) -> None:
     import fiftyone as fo
 
@@ -141,7 +159,14 @@ def test_discard_removes_only_what_the_run_created(mongo: Any, tmp_path: Path) -
     ids = dataset.values("id")
     before = {sample_id: np.full(4, 7.0, dtype=np.float32) for sample_id in ids}
     dataset.set_values("clip_embeddings", before, key_field="id")  # the user's, from before any run
-    embeddings = {"tensor": "E", "field": "clip_embeddings"}
+    # A run would overwrite the user's vectors in an existing field: refused, nothing claimed.
+    into_users = run_config(
+        dataset, "run-x", "clip", model={**MODEL, "embeddings": {"tensor": "E", "field": "clip_embeddings"}}
+    )
+    refused = probe(into_users)
+    assert (refused["ok"], refused["reason"]) == (False, "LabelFieldExists")
+    assert "'clip_embeddings' already exists" in refused["message"] and "embeddings" in refused["message"]
+    embeddings = {"tensor": "E", "field": "clip_run_embeddings"}
     config = run_config(dataset, "run-a", "clip", model={**MODEL, "embeddings": embeddings})
     assert probe(config)["ok"] is True
     write_predictions(dataset, config, ids[:2], embeddings=True)
@@ -154,12 +179,11 @@ def test_discard_removes_only_what_the_run_created(mongo: Any, tmp_path: Path) -
     assert run_command(config, "discard") == {"removed": 2}
     assert run_command(config, "discard") == {"removed": 0}  # twice: same dataset
     schema = fresh_schema(dataset.name)
-    assert (
-        "clip_embeddings" in schema and "clip_in_review" not in schema and "clip_in_review_run" not in schema
-    )
+    assert "clip_in_review" not in schema and "clip_in_review_run" not in schema
+    assert "clip_run_embeddings" not in schema and "clip_embeddings" in schema  # the run's field went
     dataset.reload()
     vectors = dict(zip(dataset.values("id"), dataset.values("clip_embeddings"), strict=True))
-    assert all(np.allclose(vectors[sample_id], 7.0) for sample_id in ids[2:])  # never the run's: untouched
+    assert all(np.allclose(vectors[sample_id], 7.0) for sample_id in ids)  # every user's vector as it was
     assert dataset.count("other_in_review") == 2 and dataset.count("new_emb") == 2  # the other run's
 
     assert run_command(other, "discard") == {"removed": 2}

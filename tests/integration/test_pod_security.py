@@ -20,6 +20,7 @@ import pytest
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.operator import Operator
 from tests.integration.run_helpers import apply, database_secret, new_dataset, run_manifest
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 ENFORCE = "pod-security.kubernetes.io/enforce"
@@ -103,6 +104,75 @@ def test_a_job_the_api_refuses_fails_the_run_with_the_servers_message(
     failed = next(c for c in run["status"]["conditions"] if c["type"] == "Failed")
     assert (failed["status"], failed["reason"]) == ("True", "ChildRefused"), failed
     assert "must be less than or equal to cpu limit" in failed["message"]
+    assert "jobName" not in run["status"]
+
+
+def test_a_policy_refusing_the_validation_step_fails_the_run_at_once(
+    cluster: ClusterHandle, operator: Operator, triton: Any, mongo: Any, tmp_path: Path
+) -> None:
+    """The validation step's Job is a child too: its refusal (here a ValidatingAdmissionPolicy the real
+    API server enforces, as a cluster's policy engine or quota would) fails the run, never a retry loop."""
+    namespace = operator.namespace
+    database_secret(cluster, namespace, mongo)
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "no-validation-jobs"},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": ["batch"],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["jobs"],
+                    }
+                ]
+            },
+            "validations": [
+                {
+                    "expression": "!object.metadata.name.contains('-validate-')",
+                    "message": "validation Jobs are refused by policy no-validation-jobs",
+                }
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "no-validation-jobs"},
+        "spec": {
+            "policyName": "no-validation-jobs",
+            "validationActions": ["Deny"],
+            "matchResources": {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+            },
+        },
+    }
+    for manifest in (policy, binding):
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    probe = ("create", "job", "probe-validate-x", "-n", namespace, "--image=x", "--dry-run=server")
+    try:
+        wait_until(  # the API server loads new policies asynchronously
+            "the policy in force",
+            lambda: "no-validation-jobs" in cluster.kubectl(*probe, check=False).stderr,
+            90,
+        )
+        dataset = new_dataset(tmp_path, 2)
+        apply(cluster, run_manifest("refused-validation", namespace, dataset.name, triton))
+        run = operator.wait_for_phase("refused-validation", {"Failed", "Review"}, timeout=120)
+    finally:
+        cluster.kubectl(
+            "delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", "no-validation-jobs"
+        )
+    failed = next((c for c in run["status"]["conditions"] if c["type"] == "Failed"), None)
+    assert failed is not None and (failed["status"], failed["reason"]) == ("True", "ChildRefused"), run[
+        "status"
+    ]
+    assert "-validate-" in failed["message"] and "no-validation-jobs" in failed["message"], failed["message"]
+    validated = next(c for c in run["status"]["conditions"] if c["type"] == "Validated")
+    assert (validated["status"], validated["reason"]) == ("False", "ChildRefused")
     assert "jobName" not in run["status"]
 
 

@@ -97,6 +97,24 @@ def test_a_refused_job_fails_the_run_once_and_a_corrected_spec_starts_again() ->
     assert restarted.create_job is not None and restarted.status.phase is Phase.INFERRING
 
 
+def test_a_refused_validation_step_fails_the_run_once_and_a_corrected_spec_validates_again() -> None:
+    """A quota on Jobs refuses the validation step's Job (403): Failed at once, never a loop."""
+    current = run()
+    actions = reconcile(current, Observed(now=NOW))
+    assert actions.validate
+    message = (
+        'jobs.batch "alr-r-1234-validate-g1-1" is forbidden: exceeded quota: jobs, used: count/jobs.batch=0'
+    )
+    failed = child_refused(current, actions, "Job", "alr-r-1234-validate-g1-1", message, NOW)
+    assert failed.status.phase is Phase.FAILED
+    assert conditions(failed.status)["Failed"] == ("True", "ChildRefused")
+    assert conditions(failed.status)["Validated"] == ("False", "ChildRefused")
+    assert "exceeded quota" in (failed.status.message or "")
+    again = reconcile(run(status=failed.status.dump()), Observed(now=NOW))
+    assert not again.validate and again.create_job is None and again.status.phase is Phase.FAILED
+    assert reconcile(run(status=failed.status.dump(), generation=2), Observed(now=NOW)).validate
+
+
 def old_child_name(run_name: str, run_uid: str, suffix: str = "") -> str:
     """The formula before names had to fit pod hostnames, for runs created by earlier versions."""
     import hashlib

@@ -206,3 +206,14 @@ def test_status_prints_the_calibration_table() -> None:
     assert cat.split() == ["cat", "30", "30", "1.000", "[0.884,", "1.000]", "0.610", "120", "4"]
     assert "none (15 more reviews)" in dog and dog.split()[:4] == ["dog", "30", "15", "-"]
     assert "none (below target)" in wolf and wolf.split()[-2:] == ["0", "9"]
+
+
+class BrokenApi(FakeApi):
+    def list(self, namespace: str) -> list[dict[str, Any]]:
+        raise ValueError("Expecting value: line 1 column 1 (char 0)\n<html>a proxy's login page</html>")
+
+
+def test_an_unforeseen_error_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert call(BrokenApi(), "list")[0] == cli.EXIT_API == 1
+    err = capsys.readouterr().err
+    assert err == "error: ValueError: Expecting value: line 1 column 1 (char 0)\n", err
