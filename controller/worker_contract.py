@@ -15,6 +15,7 @@ from contract.review import ReviewConfig
 from contract.worker import (
     EMBEDDINGS_FIELD_SUFFIX,
     STAGING_FIELD_SUFFIX,
+    DatabaseWrites,
     EmbeddingsConfig,
     InputMode,
     ModelConfig,
@@ -169,6 +170,7 @@ def worker_config(metadata: Mapping[str, Any], spec: AutoLabelRunSpec) -> Worker
         else [PathRewrite(**{"from": r.dataset_prefix, "to": r.mount_prefix}) for r in media.path_rewrites],
         mask_dir=spec.mask_dir,
         object_store=object_store_config(spec),
+        database=DatabaseWrites(write_concern=spec.dataset.write_concern),
         progress=ProgressChannel(
             kind="configmap", config_map=progress_config_map_name(metadata), namespace=metadata["namespace"]
         ),

@@ -6,6 +6,7 @@ from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
+from contract.worker import WriteConcernMode
 from controller.api.common import (
     LIST_OF_UNIQUE_VALUES,
     ApiModel,
@@ -168,4 +169,14 @@ class DatasetSpec(ApiModel):
     media: MediaSpec | None = Field(
         default=None,
         description="Volume and path rewrites for the media files; omit when the paths resolve as stored.",
+    )
+    write_concern: WriteConcernMode = Field(
+        default=WriteConcernMode.MAJORITY,
+        description=(
+            "How durable each write of the run's dataset work is before it counts as done: majority "
+            "(w: majority, j: true; journaled on a standalone server, acknowledged by a majority on a "
+            "replica set, so a failover loses nothing; the default) or journaled (w: 1, j: true; "
+            "journaled on the primary only, for a replica set whose majority answers too slowly; a "
+            "failover may roll back writes). Fixed when the run starts."
+        ),
     )

@@ -14,7 +14,7 @@ from typing import Any
 # Parent object (camelCase path under spec) -> its immutable fields (camelCase).
 IMMUTABLE_FIELDS: dict[tuple[str, ...], tuple[str, ...]] = {
     (): ("task", "maskDir", "source"),
-    ("dataset",): ("name", "target", "media"),
+    ("dataset",): ("name", "target", "media", "writeConcern"),
     ("model",): (
         "name",
         "version",

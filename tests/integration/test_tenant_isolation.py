@@ -131,6 +131,7 @@ IMMUTABLE_EDITS: list[tuple[str, dict[str, Any]]] = [
         "spec.dataset.media",
         {"dataset": {"media": {"persistentVolumeClaim": {"claimName": "m", "mountPath": "/media"}}}},
     ),
+    ("spec.dataset.writeConcern", {"dataset": {"writeConcern": "journaled"}}),
     ("spec.model.name", {"model": {"name": "other_model"}}),
     ("spec.model.version", {"model": {"version": "7"}}),
     ("spec.model.outputFormat", {"model": {"outputFormat": "probabilities"}}),

@@ -64,7 +64,7 @@ if argv[:1] == ["review-agent"]:
     def one_pass(name, unavailable=None):
         state = agent._Run(WorkerConfig.from_json(os.environ["AUTOLABEL_WORKER_CONFIG"]))
         request = {"review": json.loads(os.environ["AUTOLABEL_REVIEW_CONFIG"])}
-        agent.ReviewAgent("runs", name)._pass(state, "request-1", request)
+        agent.ReviewAgent("runs", name)._pass(state, "request-1", request, True)
         return 0
 
     agent.main = one_pass
@@ -153,5 +153,19 @@ def test_the_worker_writes_predictions_durably(mongo: Any, triton: Any, tmp_path
     path.write_text(json.dumps(config))
     writes = monitored(worker_environment(0), tmp_path, "run", "--config", str(path))
     assert_durable(writes)
+    dataset.reload()
+    assert dataset.count("auto_in_review") == 4
+
+
+def test_a_run_asking_for_journaled_writes_gets_them(mongo: Any, triton: Any, tmp_path: Path) -> None:
+    """``spec.dataset.writeConcern: journaled`` reaches the worker: w 1, still journaled."""
+    dataset = make_dataset(write_images(tmp_path / "images", 4))
+    config = worker_config(dataset.name, classifier_model(triton.grpc_url), "classification")
+    config["database"] = {"writeConcern": "journaled"}
+    path = tmp_path / "worker.json"
+    path.write_text(json.dumps(config))
+    writes = monitored(worker_environment(0), tmp_path, "run", "--config", str(path))
+    samples = [concern for command, target, concern in writes if target.startswith("samples.")]
+    assert samples and all(c is not None and c.get("w") == 1 and c.get("j") is True for c in samples), samples
     dataset.reload()
     assert dataset.count("auto_in_review") == 4

@@ -117,6 +117,10 @@ def test_worker_config_is_what_the_worker_accepts() -> None:
     assert config.triton_model().confidence_threshold == 0.4
     assert config.progress.config_map == progress_config_map_name(METADATA)
     assert [(r.from_, r.to) for r in config.media_path_rewrite] == [("/data", "/media")]
+    assert config.database.write_concern == "majority"  # durable unless the run asks otherwise
+    body = spec()
+    body["dataset"]["writeConcern"] = "journaled"
+    assert worker_config(METADATA, parse_spec(body)).database.write_concern == "journaled"
 
 
 @pytest.mark.parametrize(
