@@ -232,12 +232,15 @@ class Engine:
                 except ChildRefused as refused:  # e.g. a quota on Jobs: retrying the same Job cannot help
                     actions = child_refused(run, actions, refused.kind, refused.name, refused.message, now)
         if actions.review is not None and step is None:
-            if actions.review.finalize or actions.review.discard:
-                await self.agents.withdraw(run, results)
-                await self._write_now(run, actions)
-                await self.steps.start(run, work_step(run, actions.review, now), started=True)
-            else:
-                await self.agents.request(run, results)
+            try:
+                if actions.review.finalize or actions.review.discard:
+                    await self.agents.withdraw(run, results)
+                    await self._write_now(run, actions)
+                    await self.steps.start(run, work_step(run, actions.review, now), started=True)
+                else:
+                    await self.agents.request(run, results)
+            except ChildRefused as refused:  # the review agent or a finalize/discard step, e.g. by policy
+                actions = child_refused(run, actions, refused.kind, refused.name, refused.message, now)
         try:
             if actions.create_job is not None and run.status.job_name is None:
                 await self.steps.ensure_snapshot(run, started=False)

@@ -345,6 +345,25 @@ def _events(before: AutoLabelRunStatus, after: AutoLabelRunStatus) -> list[Event
     return events
 
 
+def _retry_refused_child(builder: _StatusBuilder, complete: bool) -> None:
+    """A run that failed because a child of its Review was refused: a new generation (the user says
+    the cause is fixed) clears the failure, so the child is created again."""
+    failed = find_condition(builder.status.conditions, ConditionType.FAILED)
+    if (
+        complete
+        and failed is not None
+        and failed.status is ConditionStatus.TRUE
+        and failed.reason == Reason.CHILD_REFUSED.value
+        and (failed.observed_generation or 0) < builder.generation
+    ):
+        builder.set(
+            ConditionType.FAILED,
+            ConditionStatus.FALSE,
+            Reason.CHILD_REFUSED,
+            f"generation {builder.generation}: creating the refused child again",
+        )
+
+
 def reconcile(run: AutoLabelRun, observed: Observed, settings: JobSettings = JobSettings()) -> Actions:
     """The desired children and status of `run`, given what was observed."""
     builder = _StatusBuilder(run, observed.now)
@@ -352,6 +371,7 @@ def reconcile(run: AutoLabelRun, observed: Observed, settings: JobSettings = Job
     started = builder.status.job_name is not None or observed.job is not None
     complete = builder.true(ConditionType.INFERENCE_COMPLETE)
 
+    _retry_refused_child(builder, complete)
     refused_image = None if started else image_refusal(run.spec, settings.allowed_images, settings.image)
     if refused_image is not None:
         builder.set(ConditionType.VALIDATED, ConditionStatus.FALSE, Reason.IMAGE_NOT_ALLOWED, refused_image)
@@ -392,22 +412,28 @@ def child_refused(
 ) -> Actions:
     """`actions` after the API server refused to create a child: Failed with the server's message.
 
-    Retrying the same object cannot help, so the run stops; the Job was never created, so
-    the status forgets it and a corrected spec (a new generation) is validated and started again.
+    Retrying the same object cannot help, so the run stops. Before inference started, the
+    Job was never created: the status forgets it and a corrected spec (a new generation) is
+    validated and started again. After (the review agent, a finalize or discard step), the
+    run keeps its Job and labels, and a new generation tries the refused child again
+    (`_retry_refused_child`).
     """
     builder = _StatusBuilder(run, now)
     builder.status = actions.status.model_copy(deep=True)
-    builder.status.conditions = [
-        c
-        for c in builder.status.conditions
-        if not (c.type == ConditionType.INFERENCE_COMPLETE and c.reason == Reason.JOB_CREATED.value)
-    ]
+    started = builder.true(ConditionType.INFERENCE_COMPLETE)  # the refused child is one of Review's
+    if not started:
+        builder.status.conditions = [
+            c
+            for c in builder.status.conditions
+            if not (c.type == ConditionType.INFERENCE_COMPLETE and c.reason == Reason.JOB_CREATED.value)
+        ]
     refused = f"the API server refused to create {kind} {name}: {message}; fix the spec and apply it again"
     if not builder.true(ConditionType.VALIDATED):  # the validation step's Job: this generation's verdict
         builder.set(ConditionType.VALIDATED, ConditionStatus.FALSE, Reason.CHILD_REFUSED, refused)
     builder.set(ConditionType.FAILED, ConditionStatus.TRUE, Reason.CHILD_REFUSED, refused)
-    builder.status.job_name = None
-    builder.status.start_time = None
+    if not started:
+        builder.status.job_name = None
+        builder.status.start_time = None
     builder.status.phase = derive_phase(run.spec, builder.status.conditions)
     builder.status.message = _headline(builder, builder.status.phase) or None
     return Actions(

@@ -132,3 +132,27 @@ def test_names_that_worked_before_are_unchanged(name: str) -> None:
     old_job = old_child_name(name, "uid-7")
     if len(old_job) + len("-999") <= 63:
         assert job_name(metadata) == old_job
+
+
+def test_a_refused_review_agent_fails_a_run_in_review_keeping_its_job_and_a_new_generation_retries() -> None:
+    """A policy refusing the review agent's Deployment (or a finalize step's Job): Failed with the
+    server's message, never a retry loop; the run keeps its Job and labels, and a new generation (the
+    user fixed the cause) creates the child again."""
+    from tests.unit.test_review_controller import in_review
+
+    current = in_review()
+    actions = reconcile(current, Observed(now=NOW))
+    assert actions.review is not None
+    message = 'deployments.apps "alr-review-db-1234" is forbidden: refused by policy no-agents'
+    failed = child_refused(current, actions, "Deployment", "alr-review-db-1234", message, NOW)
+    assert failed.status.phase is Phase.FAILED
+    assert conditions(failed.status)["Failed"] == ("True", "ChildRefused")
+    assert conditions(failed.status)["InferenceComplete"] == ("True", "AllShardsSucceeded")
+    assert failed.status.job_name == "alr-r" and "refused by policy" in (failed.status.message or "")
+    same = reconcile(in_review({"conditions": []}, generation=1).model_copy(), Observed(now=NOW))
+    assert same.status.phase is Phase.REVIEW  # (a run that was never refused stays in Review)
+    stuck = reconcile(run(status=failed.status.dump()), Observed(now=NOW))
+    assert stuck.status.phase is Phase.FAILED  # the same generation stays Failed
+    retried = reconcile(run(status=failed.status.dump(), generation=2), Observed(now=NOW))
+    assert conditions(retried.status)["Failed"] == ("False", "ChildRefused")
+    assert retried.status.phase is Phase.REVIEW and retried.review is not None
