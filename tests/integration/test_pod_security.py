@@ -10,6 +10,7 @@ the full 63 characters the CRD allows gets a Job whose pods the API accepts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,43 +108,33 @@ def test_a_job_the_api_refuses_fails_the_run_with_the_servers_message(
     assert "jobName" not in run["status"]
 
 
-def test_a_policy_refusing_the_validation_step_fails_the_run_at_once(
-    cluster: ClusterHandle, operator: Operator, triton: Any, mongo: Any, tmp_path: Path
-) -> None:
-    """The validation step's Job is a child too: its refusal (here a ValidatingAdmissionPolicy the real
-    API server enforces, as a cluster's policy engine or quota would) fails the run, never a retry loop."""
-    namespace = operator.namespace
-    database_secret(cluster, namespace, mongo)
+@contextlib.contextmanager
+def refusing_policy(
+    cluster: ClusterHandle,
+    namespace: str,
+    name: str,
+    rule: dict[str, Any],
+    expression: str,
+    probe: tuple[str, ...],
+) -> Iterator[None]:
+    """A ValidatingAdmissionPolicy denying, in `namespace`, what `rule` matches unless `expression`
+    holds; in force (a dry-run `probe` is refused) on entry, gone (the probe passes) on exit."""
     policy = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": "no-validation-jobs"},
+        "metadata": {"name": name},
         "spec": {
             "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": ["batch"],
-                        "apiVersions": ["v1"],
-                        "operations": ["CREATE"],
-                        "resources": ["jobs"],
-                    }
-                ]
-            },
-            "validations": [
-                {
-                    "expression": "!object.metadata.name.contains('-validate-')",
-                    "message": "validation Jobs are refused by policy no-validation-jobs",
-                }
-            ],
+            "matchConstraints": {"resourceRules": [rule]},
+            "validations": [{"expression": expression, "message": f"refused by policy {name}"}],
         },
     }
     binding = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": "no-validation-jobs"},
+        "metadata": {"name": name},
         "spec": {
-            "policyName": "no-validation-jobs",
+            "policyName": name,
             "validationActions": ["Deny"],
             "matchResources": {
                 "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
@@ -152,20 +143,37 @@ def test_a_policy_refusing_the_validation_step_fails_the_run_at_once(
     }
     for manifest in (policy, binding):
         cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
-    probe = ("create", "job", "probe-validate-x", "-n", namespace, "--image=x", "--dry-run=server")
     try:
         wait_until(  # the API server loads new policies asynchronously
-            "the policy in force",
-            lambda: "no-validation-jobs" in cluster.kubectl(*probe, check=False).stderr,
-            90,
+            "the policy in force", lambda: name in cluster.kubectl(*probe, check=False).stderr, 90
         )
+        yield
+    finally:
+        cluster.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", name)
+        wait_until(  # and unloads them asynchronously
+            "the policy gone", lambda: name not in cluster.kubectl(*probe, check=False).stderr, 90
+        )
+
+
+def test_a_policy_refusing_the_validation_step_fails_the_run_at_once(
+    cluster: ClusterHandle, operator: Operator, triton: Any, mongo: Any, tmp_path: Path
+) -> None:
+    """The validation step's Job is a child too: its refusal (here a ValidatingAdmissionPolicy the real
+    API server enforces, as a cluster's policy engine or quota would) fails the run, never a retry loop."""
+    namespace = operator.namespace
+    database_secret(cluster, namespace, mongo)
+    probe = ("create", "job", "probe-validate-x", "-n", namespace, "--image=x", "--dry-run=server")
+    with refusing_policy(
+        cluster,
+        namespace,
+        "no-validation-jobs",
+        {"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["jobs"]},
+        "!object.metadata.name.contains('-validate-')",
+        probe,
+    ):
         dataset = new_dataset(tmp_path, 2)
         apply(cluster, run_manifest("refused-validation", namespace, dataset.name, triton))
         run = operator.wait_for_phase("refused-validation", {"Failed", "Review"}, timeout=120)
-    finally:
-        cluster.kubectl(
-            "delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", "no-validation-jobs"
-        )
     failed = next((c for c in run["status"]["conditions"] if c["type"] == "Failed"), None)
     assert failed is not None and (failed["status"], failed["reason"]) == ("True", "ChildRefused"), run[
         "status"
@@ -184,3 +192,53 @@ def test_a_long_dotted_run_name_gets_a_job_and_pods(
     apply(cluster, run_manifest(name, restricted, dataset.name, triton))
     run = operator.wait_for_phase(name, {"Review", "Failed"}, timeout=300)
     assert run["status"]["phase"] == "Review", json.dumps(run["status"], indent=1)
+
+
+def test_a_policy_refusing_the_review_agent_fails_the_run_in_review_and_a_new_generation_recovers(
+    cluster: ClusterHandle, operator: Operator, triton: Any, mongo: Any, tmp_path: Path
+) -> None:
+    """A child of Review refused (here the review agent's Deployment): Failed with the server's message
+    and the run's Job and labels kept, never a retry loop; once the cause is gone, a new generation
+    creates the agent and the run is back in Review with its numbers."""
+    namespace = operator.namespace
+    secret = database_secret(cluster, namespace, mongo, name="db-for-refused-agent")  # its own agent
+    probe = ("create", "deployment", "probe", "-n", namespace, "--image=x", "--dry-run=server")
+    name = "refused-agent"
+    dataset = new_dataset(tmp_path, 2)
+    manifest = run_manifest(name, namespace, dataset.name, triton)
+    manifest["spec"]["dataset"]["databaseSecretRef"] = {"name": secret, "key": "uri"}
+    with refusing_policy(
+        cluster,
+        namespace,
+        "no-deployments",
+        {
+            "apiGroups": ["apps"],
+            "apiVersions": ["v1"],
+            "operations": ["CREATE"],
+            "resources": ["deployments"],
+        },
+        "false",
+        probe,
+    ):
+        apply(cluster, manifest)
+        run = operator.wait_for_phase(name, {"Failed", "Review"}, timeout=400)
+        failed = next((c for c in run["status"]["conditions"] if c["type"] == "Failed"), None)
+        assert failed is not None and (failed["status"], failed["reason"]) == ("True", "ChildRefused"), run[
+            "status"
+        ]
+        assert "Deployment" in failed["message"] and "no-deployments" in failed["message"], failed["message"]
+        assert run["status"]["jobName"]  # inference happened and stays
+        complete = next(c for c in run["status"]["conditions"] if c["type"] == "InferenceComplete")
+        assert complete["status"] == "True"
+    body = json.dumps({"spec": {"review": {"refreshIntervalSeconds": 9}}})  # a new generation
+    cluster.kubectl("patch", "alr", name, "-n", namespace, "--type", "merge", "-p", body)
+
+    def reviewed() -> bool:
+        status = operator.get_run(name)["status"]
+        return status.get("phase") == "Review" and (status.get("review") or {}).get("total") == 2
+
+    try:
+        wait_until("the run back in Review with its numbers", reviewed, 240)
+    except AssertionError:
+        raise AssertionError(json.dumps(operator.get_run(name)["status"], indent=1)) from None
+    cluster.kubectl("delete", "alr", name, "-n", namespace, "--wait=false")
