@@ -25,6 +25,7 @@ $(VENV)/.ready: requirements/lock.txt requirements/nodeps.txt tools/setup-venv.s
 	touch $@
 
 tools:
+	./tools/node-packages.sh
 	./tools/build-tools.sh
 
 cluster-up: venv tools

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the pinned control-plane tools (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd, kwok, helm, kueue) into a cache outside the repository,
+# kube-scheduler, kubectl, kubelet, etcd, kwok, helm, kueue) into a cache outside the repository,
 # keyed by tool version and the pinning module's go.sum, and prints the bin dir.
 # A warm rerun only checks that the binaries exist.
 set -euo pipefail
@@ -48,7 +48,7 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 build_module k8s "$K8S_VERSION" "$here/k8s" "$k8s_ldflags" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+  k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet
 build_module etcd "$ETCD_VERSION" "$here/etcd" "" go.etcd.io/etcd/server/v3
 build_module kwok "$KWOK_VERSION" "$here/kwok" "-X sigs.k8s.io/kwok/pkg/consts.Version=v$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
 build_module helm "$HELM_VERSION" "$here/helm" "-X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" helm.sh/helm/v3/cmd/helm
