@@ -2,7 +2,7 @@
 # Installs the Debian packages the real test node needs (tools/cluster/realnode.py) when missing:
 # containerd and runc (containers), the CNI plugins (the pod bridge), buildah (images built
 # locally, no registry here), mmdebstrap (the image's Python base from Debian packages), static
-# busybox (the node's own test and sandbox image), iproute2.
+# busybox (the node's own test and sandbox image), iproute2 and iptables (the pod network).
 set -euo pipefail
 declare -A files=(
   [containerd]=/usr/bin/containerd
@@ -12,6 +12,7 @@ declare -A files=(
   [mmdebstrap]=/usr/bin/mmdebstrap
   [busybox-static]=/bin/busybox
   [iproute2]=/usr/sbin/ip
+  [iptables]=/usr/sbin/iptables
 )
 need=()
 for package in "${!files[@]}"; do [ -e "${files[$package]}" ] || need+=("$package"); done

@@ -104,12 +104,17 @@ def test_memory_limit_is_enforced_by_the_container_cgroup(
     assert "survived" not in logs
 
 
-def test_pods_reach_the_api_server_on_the_bridge(real_cluster: ClusterHandle, real_namespace: str) -> None:
+def test_pods_reach_the_api_server_on_the_bridge_and_by_its_service(
+    real_cluster: ClusterHandle, real_namespace: str
+) -> None:
     assert real_cluster.cluster is not None
     port = real_cluster.cluster.api_port
+    # The in-cluster configuration: the kubelet's KUBERNETES_SERVICE_* variables and the mounted token.
     script = (
         "test -s /var/run/secrets/kubernetes.io/serviceaccount/token && echo token mounted; "
-        f"nc -w 3 {BRIDGE_IP} {port} </dev/null && echo api server reachable"
+        f"nc -w 3 {BRIDGE_IP} {port} </dev/null && echo api server reachable; "
+        'echo "service $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT"; '
+        "nc -w 3 $KUBERNETES_SERVICE_HOST $KUBERNETES_SERVICE_PORT </dev/null && echo service reachable"
     )
     real_cluster.kubectl(
         "apply", "-n", real_namespace, "-f", "-", input=yaml.safe_dump(busybox_pod("reach", script))
@@ -117,6 +122,7 @@ def test_pods_reach_the_api_server_on_the_bridge(real_cluster: ClusterHandle, re
     pod = wait_for_phase(real_cluster, real_namespace, "reach", {"Succeeded", "Failed"})
     logs = real_cluster.kubectl("logs", "reach", "-n", real_namespace).stdout
     assert "token mounted" in logs and "api server reachable" in logs, (pod["status"], logs)
+    assert "service 10.0.0.1:443" in logs and "service reachable" in logs, logs
 
 
 def test_pods_without_the_toleration_stay_off_the_real_node(

@@ -149,6 +149,7 @@ class LocalCluster:
         self._wait_for("default ServiceAccount", self._default_service_account_exists, 60)
         self._wait_for("GPU nodes Ready", self._gpu_nodes_ready, 60)
         if self.node is not None:
+            self.node.expose_api_server(self.api_port)
             self.node.start(self.kubeconfig)
             kubelet = self.node.processes.processes[-1]
             self._wait_for("the real node Ready", self._real_node_ready, 120, kubelet.log_tail)

@@ -43,7 +43,7 @@ class LocalImage:
     archive: Path
 
 
-def _run(argv: Sequence[str], timeout: float = 3600) -> str:
+def run_checked(argv: Sequence[str], timeout: float = 3600) -> str:
     result = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise ImageBuildError(f"{' '.join(argv)} exited {result.returncode}:\n{result.stderr[-4000:]}")
@@ -67,7 +67,7 @@ def buildah_argv(*args: str) -> list[str]:
 
 def package_version(package: str) -> str:
     """The installed Debian package's version (a cache key)."""
-    return _run(["dpkg-query", "-W", "-f", "${Version}", package]).strip()
+    return run_checked(["dpkg-query", "-W", "-f", "${Version}", package]).strip()
 
 
 def busybox_image() -> LocalImage:
@@ -81,7 +81,7 @@ def busybox_image() -> LocalImage:
         (rootfs / "bin").mkdir()
         (rootfs / "tmp").mkdir(mode=0o1777)
         shutil.copy2(BUSYBOX, rootfs / "bin" / "busybox")
-        for applet in _run([str(BUSYBOX), "--list"]).split():
+        for applet in run_checked([str(BUSYBOX), "--list"]).split():
             if applet != "busybox":
                 (rootfs / "bin" / applet).symlink_to("busybox")
         build_from_rootfs(image, rootfs, PAUSE_COMMAND)
@@ -91,32 +91,32 @@ def busybox_image() -> LocalImage:
 def build_from_rootfs(image: LocalImage, rootfs: Path, cmd: Sequence[str], env: Sequence[str] = ()) -> None:
     """`FROM scratch` + the folder's content, committed straight into the image's OCI archive."""
     image.archive.parent.mkdir(parents=True, exist_ok=True)
-    container = _run(buildah_argv("from", "scratch")).strip()
+    container = run_checked(buildah_argv("from", "scratch")).strip()
     try:
-        _run(buildah_argv("copy", container, f"{rootfs}/", "/"))
+        run_checked(buildah_argv("copy", container, f"{rootfs}/", "/"))
         config = ["config", "--cmd", json.dumps(list(cmd))]
         for item in env:
             config += ["--env", item]
-        _run(buildah_argv(*config, container))
+        run_checked(buildah_argv(*config, container))
         partial = image.archive.with_suffix(".partial")
         partial.unlink(missing_ok=True)
-        _run(buildah_argv("commit", "--rm", container, f"oci-archive:{partial}:{image.ref}"))
+        run_checked(buildah_argv("commit", "--rm", container, f"oci-archive:{partial}:{image.ref}"))
         container = ""
         partial.rename(image.archive)
     finally:
         if container:
             with contextlib.suppress(ImageBuildError):
-                _run(buildah_argv("rm", container))
+                run_checked(buildah_argv("rm", container))
 
 
 def image_present(ctr: Sequence[str], ref: str) -> bool:
-    return ref in _run([*ctr, "-n", "k8s.io", "images", "ls", "-q"]).split()
+    return ref in run_checked([*ctr, "-n", "k8s.io", "images", "ls", "-q"]).split()
 
 
 def import_image(ctr: Sequence[str], image: LocalImage) -> None:
     """Loads the archive into containerd's `k8s.io` namespace under its reference (no-op when present)."""
     if image_present(ctr, image.ref):
         return
-    _run([*ctr, "-n", "k8s.io", "images", "import", "--index-name", image.ref, str(image.archive)])
+    run_checked([*ctr, "-n", "k8s.io", "images", "import", "--index-name", image.ref, str(image.archive)])
     if not image_present(ctr, image.ref):
         raise ImageBuildError(f"{image.archive} imported but containerd has no image {image.ref}")

@@ -9,7 +9,9 @@ Settings this kind of machine needs (see shared/reference/real-kubelet.md): no
 CAP_SYS_RESOURCE, so containerd's CRI plugin runs with `restrict_oom_score_adj`
 and the kubelet with `oomScoreAdj: 0`; cgroups are hybrid, so runc (crun refuses)
 with the cgroupfs driver. Pods sit on the bridge `autolabel0` (10.88.0.1/16, no
-NAT); the API server listens on the bridge address, which its certificate covers.
+NAT); the API server listens on the bridge address, which its certificate covers,
+and one DNAT rule does what kube-proxy would do for the `kubernetes` Service
+(10.0.0.1:443), so pods use the in-cluster configuration the kubelet gives them.
 
 containerd gets its own root, state, socket and runc root under the state
 directory. The kubelet still uses a few fixed host paths (`/var/lib/kubelet`,
@@ -60,7 +62,11 @@ PACKAGES = {
     "mmdebstrap": "/usr/bin/mmdebstrap",
     "busybox-static": "/bin/busybox",
     "iproute2": "/usr/sbin/ip",
+    "iptables": "/usr/sbin/iptables",
 }
+# The `kubernetes` Service (first address of the API server's service range) and its port.
+API_SERVICE_IP, API_SERVICE_PORT = "10.0.0.1", 443
+NAT_CHAIN = "AUTOLABEL-SERVICES"
 
 
 class RealNodeError(RuntimeError):
@@ -136,6 +142,16 @@ class RealNode:
         _ip("link", "add", "name", BRIDGE, "type", "bridge")
         _ip("addr", "add", f"{BRIDGE_IP}/16", "dev", BRIDGE)
         _ip("link", "set", BRIDGE, "up")
+
+    def expose_api_server(self, api_port: int) -> None:
+        """Pods' traffic to the `kubernetes` Service IP goes to the API server on the bridge address."""
+        _remove_nat_chain()
+        _iptables("-N", NAT_CHAIN)
+        _iptables("-A", "PREROUTING", "-i", BRIDGE, "-j", NAT_CHAIN)
+        _iptables(
+            "-A", NAT_CHAIN, "-d", f"{API_SERVICE_IP}/32", "-p", "tcp", "--dport", str(API_SERVICE_PORT),
+            "-j", "DNAT", "--to-destination", f"{BRIDGE_IP}:{api_port}",
+        )  # fmt: skip
 
     def start(self, admin_kubeconfig: Path) -> None:
         """Starts containerd, loads the local images, starts the kubelet (the caller waits for Ready)."""
@@ -339,6 +355,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             if path not in self._preexisting:
                 shutil.rmtree(path, ignore_errors=True)
         _ip("link", "del", BRIDGE, check=False)
+        _remove_nat_chain()
 
     def _wait(self, what: str, ready: Callable[[], bool], timeout: float, log_tail: Any = None) -> None:
         deadline = time.monotonic() + timeout
@@ -349,6 +366,16 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         raise RealNodeError(
             f"timed out after {timeout:.0f}s waiting for {what}\n{log_tail() if log_tail else ''}"
         )
+
+
+def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["iptables", "-t", "nat", *args], capture_output=True, text=True, check=check)
+
+
+def _remove_nat_chain() -> None:
+    _iptables("-D", "PREROUTING", "-i", BRIDGE, "-j", NAT_CHAIN, check=False)
+    _iptables("-F", NAT_CHAIN, check=False)
+    _iptables("-X", NAT_CHAIN, check=False)
 
 
 def _read(path: Path) -> str:
