@@ -8,12 +8,13 @@ STATE_BIN = $(shell ./tools/build-tools.sh)
 export PYTHONPATH := $(CURDIR)
 export FIFTYONE_DO_NOT_TRACK := true
 
-.PHONY: help venv tools cluster-up cluster-down lint typecheck unit integration test verify crds demo bench bench-calibration bench-controller clean
+.PHONY: help venv tools images cluster-up cluster-down lint typecheck unit integration test verify crds demo bench bench-calibration bench-controller clean
 
 help:
 	@echo "make test         lint, types, CRD drift check, unit and integration tests"
 	@echo "make demo         the whole Verified Auto-Labeling flow on real images (ARGS=--keep to explore)"
 	@echo "make cluster-up   start the local control plane (.cluster/kubeconfig, .cluster/bin/)"
+	@echo "make images       build the project's image from Dockerfile for the real test node (cached)"
 	@echo "make cluster-down stop it"
 	@echo "make bench        benchmarks (worker vs raw Triton vs FiftyOne apply_model)"
 	@echo "make bench-calibration  calibrated auto-approval on real labelled digits: true vs promised precision"
@@ -27,6 +28,10 @@ $(VENV)/.ready: requirements/lock.txt requirements/nodeps.txt tools/setup-venv.s
 tools:
 	./tools/node-packages.sh
 	./tools/build-tools.sh
+
+# The project's image from Dockerfile on a Debian-built base, for the real test node (cached; see README).
+images: venv tools
+	$(PY) -m tools.cluster.projectimage
 
 cluster-up: venv tools
 	$(PY) -m tools.cluster up --state-dir $(STATE)
@@ -44,7 +49,7 @@ typecheck: venv
 unit: venv
 	$(PY) -m pytest -q -m "not integration" tests
 
-integration: venv tools
+integration: venv tools images
 	$(PY) -m pytest -q -m integration tests
 
 crds: venv
