@@ -8,12 +8,14 @@ STATE_BIN = $(shell ./tools/build-tools.sh)
 export PYTHONPATH := $(CURDIR)
 export FIFTYONE_DO_NOT_TRACK := true
 
-.PHONY: help venv tools cluster-up cluster-down lint typecheck unit integration test verify crds demo bench bench-calibration bench-controller clean
+.PHONY: help venv tools images test-realnode cluster-up cluster-down lint typecheck unit integration test verify crds demo bench bench-calibration bench-controller clean
 
 help:
 	@echo "make test         lint, types, CRD drift check, unit and integration tests"
 	@echo "make demo         the whole Verified Auto-Labeling flow on real images (ARGS=--keep to explore)"
 	@echo "make cluster-up   start the local control plane (.cluster/kubeconfig, .cluster/bin/)"
+	@echo "make images       build the project's image from Dockerfile for the real test node (cached)"
+	@echo "make test-realnode  the real-node tier: kubelet, containerd, the image, the chart in containers"
 	@echo "make cluster-down stop it"
 	@echo "make bench        benchmarks (worker vs raw Triton vs FiftyOne apply_model)"
 	@echo "make bench-calibration  calibrated auto-approval on real labelled digits: true vs promised precision"
@@ -26,6 +28,16 @@ $(VENV)/.ready: requirements/lock.txt requirements/nodeps.txt tools/setup-venv.s
 
 tools:
 	./tools/build-tools.sh
+
+# The project's image from Dockerfile on a Debian-built base, for the real test node (cached; see README).
+images: venv tools
+	./tools/node-packages.sh
+	AUTOLABEL_REAL_NODE=1 ./tools/build-tools.sh >/dev/null
+	$(PY) -m tools.cluster.projectimage
+
+# The real-node tier (not in `make test` yet: see README "The test control plane").
+test-realnode: images
+	$(PY) -m pytest -q -m realnode tests
 
 cluster-up: venv tools
 	$(PY) -m tools.cluster up --state-dir $(STATE)
@@ -44,7 +56,7 @@ unit: venv
 	$(PY) -m pytest -q -m "not integration" tests
 
 integration: venv tools
-	$(PY) -m pytest -q -m integration tests
+	$(PY) -m pytest -q -m "integration and not realnode" tests
 
 crds: venv
 	$(PY) -m controller.crdgen

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.operator",
     "tests.fixtures.browser",
     "tests.fixtures.kueue",
+    "tests.fixtures.realnode",
 ]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the pinned control-plane tools (kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, etcd, kwok, helm, kueue, minio) into a cache outside the repository,
+# kube-scheduler, kubectl, etcd, kwok, helm, kueue, minio; with AUTOLABEL_REAL_NODE=1 also the
+# kubelet of the real test node) into a cache outside the repository,
 # keyed by tool version and the pinning module's go.sum, and prints the bin dir.
 # A warm rerun only checks that the binaries exist.
 set -euo pipefail
@@ -49,6 +50,11 @@ done
 build_module k8s "$K8S_VERSION" "$here/k8s" "$k8s_ldflags" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl
+# The real test node's kubelet (make test-realnode): the same Kubernetes version in its own module, so the
+# control plane's cache key does not change with it.
+if [ "${AUTOLABEL_REAL_NODE:-0}" = 1 ]; then
+  build_module kubelet "$K8S_VERSION" "$here/kubelet" "$k8s_ldflags" k8s.io/kubernetes/cmd/kubelet
+fi
 build_module etcd "$ETCD_VERSION" "$here/etcd" "" go.etcd.io/etcd/server/v3
 build_module kwok "$KWOK_VERSION" "$here/kwok" "-X sigs.k8s.io/kwok/pkg/consts.Version=v$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
 build_module helm "$HELM_VERSION" "$here/helm" "-X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" helm.sh/helm/v3/cmd/helm

@@ -24,12 +24,12 @@ from tools.cluster.processes import kill_recorded_pids, stop_process_group
 DEFAULT_STATE_DIR = REPO_ROOT / ".cluster"
 
 
-def serve(state_dir: Path) -> int:
+def serve(state_dir: Path, real_node: bool = False) -> int:
     """Runs the cluster in this process until SIGTERM/SIGINT."""
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    cluster = LocalCluster(state_dir).start()
+    cluster = LocalCluster(state_dir, real_node=real_node).start()
     (state_dir / "ready").write_text(cluster.server)
     try:
         while not stopping.wait(1):
@@ -40,12 +40,20 @@ def serve(state_dir: Path) -> int:
     return 0
 
 
-def up(state_dir: Path, timeout: float) -> int:
+def up(state_dir: Path, timeout: float, real_node: bool = False) -> int:
     down(state_dir, quiet=True)
     state_dir.mkdir(parents=True, exist_ok=True)
     log = (state_dir / "supervisor.log").open("ab")
     supervisor = subprocess.Popen(
-        [sys.executable, "-m", "tools.cluster", "serve", "--state-dir", str(state_dir)],
+        [
+            sys.executable,
+            "-m",
+            "tools.cluster",
+            "serve",
+            "--state-dir",
+            str(state_dir),
+            *(["--real-node"] if real_node else []),
+        ],
         cwd=REPO_ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -75,7 +83,7 @@ def down(state_dir: Path, quiet: bool = False) -> int:
         with contextlib.suppress(ValueError):
             stop_process_group(int(pid_file.read_text().strip()), grace_seconds=30)
         pid_file.unlink(missing_ok=True)
-    leftovers = kill_recorded_pids(state_dir / "pids")
+    leftovers = kill_recorded_pids(state_dir / "pids") + kill_recorded_pids(state_dir / "node" / "pids")
     (state_dir / "ready").unlink(missing_ok=True)
     if not quiet:
         print("cluster stopped" + (f" (killed leftovers: {', '.join(leftovers)})" if leftovers else ""))
@@ -87,13 +95,16 @@ def main() -> int:
     parser.add_argument("command", choices=["up", "down", "serve"])
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument(
+        "--real-node", action="store_true", help="also run one real kubelet node (tools/cluster/realnode.py)"
+    )
     args = parser.parse_args()
     state_dir = args.state_dir.resolve()
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     if args.command == "serve":
-        return serve(state_dir)
+        return serve(state_dir, args.real_node)
     if args.command == "up":
-        return up(state_dir, args.timeout)
+        return up(state_dir, args.timeout, args.real_node)
     return down(state_dir)
 
 

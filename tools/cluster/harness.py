@@ -2,7 +2,8 @@
 
 `LocalCluster.start()` brings everything up on free 127.0.0.1 ports with RBAC
 and ServiceAccount tokens on, writes an admin kubeconfig, creates the fake GPU
-nodes and starts the local pod runner in a thread; `stop()` tears every
+nodes and starts the local pod runner in a thread; with `real_node=True` it also
+runs one real kubelet node (tools/cluster/realnode.py). `stop()` tears every
 process down by PID. Used by the pytest fixtures, `make cluster-up` and the
 demo. The binaries come from `tools/build-tools.sh` (see `tool_bin_dir`).
 """
@@ -29,6 +30,7 @@ import yaml
 from tools.cluster.pki import ControlPlanePki, create_pki
 from tools.cluster.podrunner import RUNNER_NODE_LABEL, LocalPodRunner
 from tools.cluster.processes import ProcessGroup, free_port
+from tools.cluster.realnode import BRIDGE_IP, RealNode
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KWOK_CONFIG = Path(__file__).with_name("kwok-config.yaml")
@@ -93,6 +95,10 @@ class LocalCluster:
     pod_runner: bool = True
     kwok_config: Path = KWOK_CONFIG
     audit_policy: Path | None = None
+    # One real node (kubelet + containerd, tools/cluster/realnode.py) beside the kwok nodes; the API
+    # server then listens on the pod bridge's address, so pods reach it from their own IPs.
+    real_node: bool = False
+    node: RealNode | None = field(init=False, default=None)
     processes: ProcessGroup = field(init=False)
     pki: ControlPlanePki = field(init=False)
     api_port: int = field(init=False, default=0)
@@ -106,8 +112,12 @@ class LocalCluster:
         return self.state_dir / "kubeconfig"
 
     @property
+    def api_host(self) -> str:
+        return BRIDGE_IP if self.real_node else "127.0.0.1"
+
+    @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.api_port}"
+        return f"https://{self.api_host}:{self.api_port}"
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> LocalCluster:
@@ -120,10 +130,13 @@ class LocalCluster:
 
     def _start(self) -> None:
         if self.state_dir.exists():
-            for stale in ("etcd", "pki", "pods"):
+            for stale in ("etcd", "pki", "pods", "node"):
                 shutil.rmtree(self.state_dir / stale, ignore_errors=True)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.pki = create_pki(self.state_dir / "pki")
+        self.pki = create_pki(self.state_dir / "pki", extra_ips=[BRIDGE_IP] if self.real_node else [])
+        if self.real_node:
+            self.node = RealNode(self.state_dir / "node", self.bin_dir, self.pki)
+            self.node.prepare()
         etcd_url = self._start_etcd()
         self._start_apiserver(etcd_url)
         self._write_kubeconfig()
@@ -135,9 +148,17 @@ class LocalCluster:
             self._start_pod_runner()
         self._wait_for("default ServiceAccount", self._default_service_account_exists, 60)
         self._wait_for("GPU nodes Ready", self._gpu_nodes_ready, 60)
+        if self.node is not None:
+            self.node.expose_api_server(self.api_port)
+            self.node.start(self.kubeconfig)
+            kubelet = self.node.processes.processes[-1]
+            self._wait_for("the real node Ready", self._real_node_ready, 120, kubelet.log_tail)
         self._link_bin_dir()
 
     def stop(self) -> None:
+        if self.node is not None:
+            self.node.stop(self.kubectl if self.processes.processes else None)
+            self.node = None
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
@@ -189,9 +210,9 @@ class LocalCluster:
                 "--etcd-servers",
                 etcd_url,
                 "--bind-address",
-                "127.0.0.1",
+                self.api_host,
                 "--advertise-address",
-                "127.0.0.1",
+                self.api_host,
                 "--secure-port",
                 str(self.api_port),
                 "--cert-dir",
@@ -205,7 +226,12 @@ class LocalCluster:
                 "--token-auth-file",
                 str(pki.token_file),
                 "--authorization-mode",
-                "RBAC",
+                "Node,RBAC" if self.real_node else "RBAC",
+                "--kubelet-client-certificate",
+                str(pki.kubelet_client_cert),
+                "--kubelet-client-key",
+                str(pki.kubelet_client_key),
+                "--kubelet-preferred-address-types=InternalIP,Hostname",
                 "--service-cluster-ip-range",
                 "10.0.0.0/24",
                 "--service-account-issuer",
@@ -380,12 +406,19 @@ class LocalCluster:
         ]
         return len(ready) == len(GPU_NODE_NAMES)
 
+    def _real_node_ready(self) -> bool:
+        assert self.node is not None
+        node = self._api_get(f"/api/v1/nodes/{self.node.name}")
+        conditions = node.get("status", {}).get("conditions", []) if isinstance(node, dict) else []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
     def _wait_for(self, what: str, ready: Any, timeout: float, log_tail: Any = None) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if ready():
                 return
-            dead = [p for p in self.processes.processes if not p.alive()]
+            running = self.processes.processes + (self.node.processes.processes if self.node else [])
+            dead = [p for p in running if not p.alive()]
             if dead:
                 raise ClusterError(f"{dead[0].name} exited while waiting for {what}:\n{dead[0].log_tail()}")
             time.sleep(0.3)
