@@ -4,15 +4,17 @@ The controller runs one agent per namespace and database Secret (a Deployment
 under the namespace's worker ServiceAccount). Each run in Review has a request
 in the key ``review-request`` of its result ConfigMap: the agent name, the
 generation, ``spec.review`` and the refresh interval. The agent watches those
-ConfigMaps (one list, then one open watch), imports FiftyOne once and, per
-dataset and interval, makes one change check that costs the same whatever the
-number of runs or samples: the dataset's sample count (from the collection's
-metadata), its latest ``last_modified_at`` (an index FiftyOne keeps; tagging a
-label in the App, or a rule, updates it) and the finalize requests recorded in
-the dataset. Only when that, or a run's request, changed does it recompute that
-run: rules (on a new request), review aids (once), statistics. The verdict goes
-to the key ``review``; the controller turns it into ``status.review``. So idle
-runs cost no API request and one cheap check per dataset per interval.
+ConfigMaps (one list, then one open watch) and imports FiftyOne once. A dataset
+is checked when it may have changed: when the database's change stream says so
+(`inference.change_feed`, on a replica set), or once per refresh interval on a
+standalone server. The check costs the same whatever the number of runs or
+samples: the dataset's sample count (from the collection's metadata), its latest
+``last_modified_at`` (an index FiftyOne keeps; tagging a label in the App, or a
+rule, updates it) and the finalize requests recorded in the dataset. Only when
+that, or a run's request, changed does it recompute that run: rules (on a new
+request), review aids (once), statistics. The verdict goes to the key
+``review``; the controller turns it into ``status.review``. So idle runs cost no
+API request, and no query at all while the change stream is quiet.
 """
 
 from __future__ import annotations
@@ -68,13 +70,12 @@ def request_id(raw: str) -> str:
 
 
 def change_token(dataset_name: str) -> tuple[Token, Any] | None:
-    """(what changes when anything a review shows may have changed, the dataset document's id).
+    """(token, id of the dataset's document), None when there is no such dataset.
 
-    None: no such dataset.
-
-    (sample collection, estimated sample count, latest ``last_modified_at``, digest of the
-    finalize requests recorded in the dataset): a metadata read, one indexed document and
-    the dataset's own document, however many runs and samples it holds.
+    The token changes when anything a review shows may have changed: (sample collection,
+    estimated sample count, latest ``last_modified_at``, digest of the finalize requests
+    recorded in the dataset). It costs a metadata read, one indexed document and the
+    dataset's own document, however many runs and samples the dataset holds.
     """
     from fiftyone.core.odm import get_db_conn
 
