@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.fixtures.cluster import ClusterHandle
-from tests.integration.worker_helpers import make_dataset, write_images
+from tests.integration.worker_helpers import REPO_ROOT, make_dataset, write_images
+from tests.waiting import wait_until
 
 
 def new_dataset(tmp_path: Path, count: int) -> Any:
@@ -73,3 +74,22 @@ def run_manifest(
 
 def apply(cluster: ClusterHandle, manifest: dict[str, Any]) -> None:
     cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+
+
+def install_crd(cluster: ClusterHandle) -> None:
+    """Applies the AutoLabelRun CRD (without the chart) and waits until the API server serves it."""
+    crd = REPO_ROOT / "crds" / "autolabelrun.yaml"
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
+    wait_until(
+        "the AutoLabelRun CRD established",
+        lambda: (
+            cluster.kubectl(
+                "wait",
+                "--for=condition=Established",
+                "crd/autolabelruns.autolabel.dev",
+                "--timeout=5s",
+                check=False,
+            ).returncode
+            == 0
+        ),
+    )

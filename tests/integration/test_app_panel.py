@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from inference.review import APPROVED_TAG, REJECTED_TAG
+from tests.integration.run_helpers import install_crd
 from tests.integration.test_review_dataset import MARKER, STAGING, UID, config, make_run_dataset
 from tests.integration.worker_helpers import REPO_ROOT
 
@@ -352,23 +353,8 @@ def test_with_kubernetes_credentials_the_panel_finalizes_and_creates_runs_itself
     from inference import run_record
     from inference.config import WorkerConfig
     from tests.integration.bad_manifests import run_with
-    from tests.waiting import wait_until
 
-    crd = REPO_ROOT / "crds" / "autolabelrun.yaml"
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
-    wait_until(
-        "the AutoLabelRun CRD established",
-        lambda: (
-            cluster.kubectl(
-                "wait",
-                "--for=condition=Established",
-                "crd/autolabelruns.autolabel.dev",
-                "--timeout=5s",
-                check=False,
-            ).returncode
-            == 0
-        ),
-    )
+    install_crd(cluster)
     dataset = make_run_dataset(4)
     manifest = run_with({"metadata/name": "in-review", "spec/dataset/name": dataset.name})
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest))

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.cluster import ClusterHandle
+from tests.integration.run_helpers import install_crd
 from tests.integration.test_cli_errors import with_server
 from tests.integration.worker_helpers import REPO_ROOT
-from tests.waiting import wait_until
 from tools.cluster.processes import free_port
 
 pytestmark = pytest.mark.integration
@@ -68,21 +68,7 @@ def test_the_cli_extra_installs_both_commands_without_heavy_packages(cli_venv: P
 def test_kubectl_autolabel_against_a_real_cluster_and_a_closed_port(
     cli_venv: Path, cluster: ClusterHandle, namespace: str, tmp_path: Path
 ) -> None:
-    crd = REPO_ROOT / "crds" / "autolabelrun.yaml"
-    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
-    wait_until(
-        "the AutoLabelRun CRD established",
-        lambda: (
-            cluster.kubectl(
-                "wait",
-                "--for=condition=Established",
-                "crd/autolabelruns.autolabel.dev",
-                "--timeout=5s",
-                check=False,
-            ).returncode
-            == 0
-        ),
-    )
+    install_crd(cluster)
     env = user_env(cli_venv, cluster)
     kubectl = [str(cluster.bin_dir / "kubectl"), "autolabel", "--kubeconfig", str(cluster.kubeconfig)]
     done = subprocess.run(
