@@ -120,7 +120,7 @@ def database_env(spec: AutoLabelRunSpec, optional: bool = False) -> list[dict[st
 def object_store_env(spec: AutoLabelRunSpec, optional: bool = False) -> list[dict[str, Any]]:
     """The S3 credentials from the Secret of ``dataset.media.s3`` (resolved by the kubelet, not here).
 
-    None without a Secret: the pod's workload identity (or no S3 at all). `optional`: a dataset
+    Empty without a Secret: the pod's workload identity (or no S3 at all). `optional`: a dataset
     step starts without them, and names the Secret when it needs them (finalize removing masks).
     """
     media = spec.dataset.media
