@@ -10,7 +10,8 @@
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
-FROM ${PYTHON_IMAGE} AS build
+# The dependencies: one layer that changes only with the lock file (a layer cache keeps it across builds).
+FROM ${PYTHON_IMAGE} AS deps
 # Behind a TLS-intercepting proxy: a CA bundle path for pip during the build (not kept in the image).
 ARG PIP_CERT=
 ENV PIP_NO_CACHE_DIR=1 \
@@ -21,14 +22,18 @@ RUN python -m venv /opt/autolabel
 ENV PATH=/opt/autolabel/bin:$PATH
 COPY requirements/base.in requirements/lock.txt requirements/
 RUN pip install --no-cache-dir -c requirements/lock.txt -r requirements/base.in
+
+# The project itself, apart from its dependencies (a code change rebuilds only this small layer).
+FROM deps AS build
+ARG PIP_CERT=
 COPY pyproject.toml README.md ./
 COPY contract/ contract/
 COPY controller/ controller/
 COPY inference/ inference/
-RUN pip install --no-cache-dir --no-deps . \
-    && autolabel-controller --help >/dev/null \
-    && autolabel-worker --help >/dev/null \
-    && autolabel --help >/dev/null
+RUN pip install --no-cache-dir --no-deps --target /opt/autolabel-app . \
+    && PYTHONPATH=/opt/autolabel-app /opt/autolabel-app/bin/autolabel-controller --help >/dev/null \
+    && PYTHONPATH=/opt/autolabel-app /opt/autolabel-app/bin/autolabel-worker --help >/dev/null \
+    && PYTHONPATH=/opt/autolabel-app /opt/autolabel-app/bin/autolabel --help >/dev/null
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="autolabel-operator" \
@@ -38,8 +43,10 @@ LABEL org.opencontainers.image.title="autolabel-operator" \
 # The chart runs the pods as 65532:65532 with a read-only root filesystem and /tmp as an emptyDir.
 RUN groupadd --system --gid 65532 autolabel \
     && useradd --system --uid 65532 --gid 65532 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin autolabel
-COPY --from=build /opt/autolabel /opt/autolabel
-ENV PATH=/opt/autolabel/bin:$PATH \
+COPY --from=deps /opt/autolabel /opt/autolabel
+COPY --from=build /opt/autolabel-app /opt/autolabel-app
+ENV PATH=/opt/autolabel-app/bin:/opt/autolabel/bin:$PATH \
+    PYTHONPATH=/opt/autolabel-app \
     HOME=/tmp \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -11,11 +11,11 @@ export FIFTYONE_DO_NOT_TRACK := true
 .PHONY: help venv tools images test-realnode cluster-up cluster-down lint typecheck unit integration test verify crds demo bench bench-calibration bench-controller clean
 
 help:
-	@echo "make test         lint, types, CRD drift check, unit and integration tests"
+	@echo "make test         lint, types, CRD drift check, unit and integration tests, the real-node tier"
 	@echo "make demo         the whole Verified Auto-Labeling flow on real images (ARGS=--keep to explore)"
 	@echo "make cluster-up   start the local control plane (.cluster/kubeconfig, .cluster/bin/)"
 	@echo "make images       build the project's image from Dockerfile for the real test node (cached)"
-	@echo "make test-realnode  the real-node tier: kubelet, containerd, the image, the chart in containers"
+	@echo "make test-realnode  the real-node tier alone (part of make test): kubelet, containerd, images, runs in containers"
 	@echo "make cluster-down stop it"
 	@echo "make bench        benchmarks (worker vs raw Triton vs FiftyOne apply_model)"
 	@echo "make bench-calibration  calibrated auto-approval on real labelled digits: true vs promised precision"
@@ -35,7 +35,7 @@ images: venv tools
 	AUTOLABEL_REAL_NODE=1 ./tools/build-tools.sh >/dev/null
 	$(PY) -m tools.cluster.projectimage
 
-# The real-node tier (not in `make test` yet: see README "The test control plane").
+# The real-node tier: its own pytest session (its mongod is the one FiftyOne uses in that process).
 test-realnode: images
 	$(PY) -m pytest -q -m realnode tests
 
@@ -65,7 +65,7 @@ verify: venv tools
 	$(PY) -m controller.crdgen --check
 	$(STATE_BIN)/helm lint charts/autolabel-operator --strict --kube-version 1.34.0
 
-test: lint typecheck verify unit integration
+test: lint typecheck verify unit integration test-realnode
 
 demo: venv tools
 	$(PY) -m tools.demo $(ARGS)

@@ -12,70 +12,17 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.fixtures.cluster import ClusterHandle
+from tests.fixtures.realnode import REAL_RUNS, controller_pod
 from tests.integration.run_helpers import run_manifest
 from tests.waiting import wait_until
-from tools.cluster.chart import CHART, RELEASE, SYSTEM_NAMESPACE
-from tools.cluster.nodeimages import LocalImage, import_image
-from tools.cluster.projectimage import project_image
-from tools.cluster.realnode import real_node_selector, real_node_toleration
+from tools.cluster.chart import SYSTEM_NAMESPACE
 
 pytestmark = [pytest.mark.integration, pytest.mark.realnode]
-RUNS = "real-runs"
-
-
-@pytest.fixture(scope="module")
-def operator_image(real_cluster: ClusterHandle) -> LocalImage:
-    assert real_cluster.cluster is not None and real_cluster.cluster.node is not None
-    image = project_image()
-    import_image(real_cluster.cluster.node.ctr, image)
-    return image
-
-
-@pytest.fixture(scope="module")
-def installed_chart(real_cluster: ClusterHandle, operator_image: LocalImage) -> Iterator[dict[str, Any]]:
-    repository, tag = operator_image.ref.rsplit(":", 1)
-    for namespace in (SYSTEM_NAMESPACE, RUNS):
-        real_cluster.kubectl("create", "namespace", namespace)
-        real_cluster.kubectl(
-            "label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted", "--overwrite"
-        )
-    values = {
-        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
-        "workerImage": {"repository": repository, "tag": tag},
-        "nodeSelector": real_node_selector(),
-        "tolerations": [real_node_toleration()],
-        "worker": {"namespaces": [RUNS]},
-    }
-    real_cluster.helm(
-        "install", RELEASE, str(CHART), "-n", SYSTEM_NAMESPACE, "-f", "-", "--wait", "--timeout", "5m",
-        input=yaml.safe_dump(values),
-    )  # fmt: skip
-    yield values
-    real_cluster.helm("uninstall", RELEASE, "-n", SYSTEM_NAMESPACE, "--wait", check=False)
-
-
-def controller_pod(cluster: ClusterHandle) -> dict[str, Any]:
-    pods = json.loads(
-        cluster.kubectl(
-            "get",
-            "pods",
-            "-n",
-            SYSTEM_NAMESPACE,
-            "-l",
-            "app.kubernetes.io/name=autolabel-operator",
-            "-o",
-            "json",
-        ).stdout
-    )["items"]
-    assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
-    return dict(pods[0])
 
 
 def _status(url: str) -> int | None:
@@ -116,12 +63,14 @@ def test_the_containerised_controller_acts_on_a_run(
     """A run naming an image outside the allow-list: the controller, reaching the API server through the
     `kubernetes` Service with its ServiceAccount token, fails it with ImageNotAllowed."""
     endpoint = type("Endpoint", (), {"grpc_url": "grpc://127.0.0.1:1"})()
-    manifest = run_manifest("refused", RUNS, "no-dataset", endpoint, execution={"image": "evil.example/x:1"})
+    manifest = run_manifest(
+        "refused", REAL_RUNS, "no-dataset", endpoint, execution={"image": "evil.example/x:1"}
+    )
     real_cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
 
     def failed() -> Any:
         run = json.loads(
-            real_cluster.kubectl("get", "autolabelrun", "refused", "-n", RUNS, "-o", "json").stdout
+            real_cluster.kubectl("get", "autolabelrun", "refused", "-n", REAL_RUNS, "-o", "json").stdout
         )
         conditions = run.get("status", {}).get("conditions", [])
         return next((c for c in conditions if c["type"] == "Failed" and c["status"] == "True"), None)

@@ -95,8 +95,9 @@ class LocalCluster:
     pod_runner: bool = True
     kwok_config: Path = KWOK_CONFIG
     audit_policy: Path | None = None
-    # One real node (kubelet + containerd, tools/cluster/realnode.py) beside the kwok nodes; the API
-    # server then listens on the pod bridge's address, so pods reach it from their own IPs.
+    # One real node (kubelet + containerd, tools/cluster/realnode.py) instead of the kwok nodes and the
+    # pod runner, so every pod runs in a container; the API server then listens on the pod bridge's
+    # address, so pods reach it from their own IPs.
     real_node: bool = False
     node: RealNode | None = field(init=False, default=None)
     processes: ProcessGroup = field(init=False)
@@ -142,13 +143,15 @@ class LocalCluster:
         self._write_kubeconfig()
         self._start_controller_manager()
         self._start_scheduler()
-        self._start_kwok()
-        self._create_gpu_nodes()
-        if self.pod_runner:
-            self._start_pod_runner()
+        if self.node is None:
+            self._start_kwok()
+            self._create_gpu_nodes()
+            if self.pod_runner:
+                self._start_pod_runner()
         self._wait_for("default ServiceAccount", self._default_service_account_exists, 60)
-        self._wait_for("GPU nodes Ready", self._gpu_nodes_ready, 60)
-        if self.node is not None:
+        if self.node is None:
+            self._wait_for("GPU nodes Ready", self._gpu_nodes_ready, 60)
+        else:
             self.node.expose_api_server(self.api_port)
             self.node.start(self.kubeconfig)
             kubelet = self.node.processes.processes[-1]

@@ -7,11 +7,12 @@ prints their OCI archives:
    module, `python-is-python3`, CA certificates; from the same Debian snapshot as
    this machine's apt sources), since the Dockerfile's public base
    (`python:3.11-slim-bookworm`) cannot be pulled; keyed by those sources and packages;
-2. the project's image, `buildah bud` of the unchanged `Dockerfile` with
+2. the project's image, `buildah bud --layers` of the unchanged `Dockerfile` with
    `--build-arg PYTHON_IMAGE=<that base>`; keyed by the lock file, `requirements/base.in`,
-   the Dockerfile and the code it copies (so any change there rebuilds it, about 5 min
-   here; buildah 1.28's layer cache did not hit for this build, so it is not used, and
-   the build's storage is emptied afterwards: only the archives stay).
+   the Dockerfile and the code it copies. buildah's layer cache stays in its storage, so
+   a code change rebuilds only the project's own small layer (the Dockerfile installs it
+   apart from the dependencies); a new lock file (or base) empties the storage first, so
+   stale dependency layers do not pile up.
 
 Both live under the node-images cache (tools/cluster/nodeimages.py); `import_image`
 loads them into the real node's containerd.
@@ -118,10 +119,12 @@ def project_image() -> LocalImage:
     image = LocalImage(f"{IMAGE_NAME}:{key}", IMAGES_CACHE / f"autolabel-operator-{key}.tar")
     if image.archive.exists():
         return image
+    _reset_layer_cache_on_new_dependencies(base)
     # pip in the build trusts what this machine trusts (a TLS-intercepting proxy's CA, where there is one).
     host_ca = os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or SYSTEM_CA_BUNDLE
     _buildah(
         "bud",
+        "--layers",
         "--isolation",
         "chroot",
         "--volume",
@@ -141,12 +144,26 @@ def project_image() -> LocalImage:
     # Uncompressed layers: gzip of a ~1 GB venv costs minutes of CPU, disk is cheaper here.
     _buildah("push", "--disable-compression", image.ref, f"oci-archive:{partial}:{image.ref}")
     partial.rename(image.archive)
-    _buildah("rmi", "--force", image.ref)
-    _buildah("rmi", "--prune")
+    _buildah("rmi", image.ref)  # the tag only: the untagged layers are the cache of the next build
     for stale in IMAGES_CACHE.glob("autolabel-operator-*.tar"):
         if stale != image.archive:
             stale.unlink()
     return image
+
+
+def _reset_layer_cache_on_new_dependencies(base: LocalImage) -> None:
+    """Empties buildah's storage of the previous dependency layers when the lock file or base changed."""
+    key = _digest([REPO_ROOT / "requirements/lock.txt", REPO_ROOT / "requirements/base.in"], extra=base.ref)
+    marker = IMAGES_CACHE / "buildah" / "dependencies.key"
+    if marker.exists() and marker.read_text() == key:
+        return
+    # Every image but the bases (tagged and in use below): the prune drops the untagged cache layers.
+    for ref in _buildah("images", "--format", "{{.Name}}:{{.Tag}}").split():
+        if ref.startswith(IMAGE_NAME + ":"):
+            _buildah("rmi", "--force", ref)
+    _buildah("rmi", "--prune")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(key)
 
 
 def main() -> int:

@@ -1,14 +1,14 @@
-"""One real node beside the kwok nodes: the pinned kubelet on Debian's containerd, runc and CNI bridge.
+"""One real node: the pinned kubelet on Debian's containerd, runc and CNI bridge.
 
-`RealNode` registers `real-node-0` (label `autolabel.dev/node=real`, taint
-`autolabel.dev/node=real:NoSchedule`, so only pods that ask for it land there)
-with the harness's control plane and runs its pods as real containers: images,
-cgroup limits, probes, container users, read-only root filesystems, logs.
+`RealNode` registers `real-node-0` (label `autolabel.dev/node=real`, so pods can
+ask for it) with the harness's control plane, where it is the only node (no kwok
+nodes), and runs its pods as real containers: images, cgroup limits, probes,
+container users, read-only root filesystems, logs.
 
 Settings this kind of machine needs (see shared/reference/real-kubelet.md): no
 CAP_SYS_RESOURCE, so containerd's CRI plugin runs with `restrict_oom_score_adj`
 and the kubelet with `oomScoreAdj: 0`; cgroups are hybrid, so runc (crun refuses)
-with the cgroupfs driver. Pods sit on the bridge `autolabel0` (10.88.0.1/16, no
+with the cgroupfs driver. Pods sit on the bridge `autolabel0` (10.123.0.1/16, no
 NAT); the API server listens on the bridge address, which its certificate covers,
 and one DNAT rule does what kube-proxy would do for the `kubernetes` Service
 (10.0.0.1:443), so pods use the in-cluster configuration the kubelet gives them.
@@ -44,8 +44,7 @@ from tools.cluster.pki import NODE_NAME, ControlPlanePki
 from tools.cluster.processes import ProcessGroup
 
 NODE_LABEL, NODE_LABEL_VALUE = "autolabel.dev/node", "real"
-NODE_TAINT = f"{NODE_LABEL}={NODE_LABEL_VALUE}:NoSchedule"
-BRIDGE, BRIDGE_IP, POD_SUBNET = "autolabel0", "10.88.0.1", "10.88.0.0/16"
+BRIDGE, BRIDGE_IP, POD_SUBNET = "autolabel0", "10.123.0.1", "10.123.0.0/16"
 LOCK_PATH = Path("/run/autolabel-operator-realnode.lock")
 FIXED_HOST_PATHS = tuple(
     Path(p)
@@ -77,12 +76,8 @@ def missing_packages() -> list[str]:
     return [package for package, path in PACKAGES.items() if not Path(path).exists()]
 
 
-def real_node_toleration() -> dict[str, str]:
-    """What a pod spec needs (with the nodeSelector below) to run on the real node."""
-    return {"key": NODE_LABEL, "operator": "Equal", "value": NODE_LABEL_VALUE, "effect": "NoSchedule"}
-
-
 def real_node_selector() -> dict[str, str]:
+    """A nodeSelector for the real node."""
     return {NODE_LABEL: NODE_LABEL_VALUE}
 
 
@@ -139,6 +134,7 @@ class RealNode:
         }
         # A bridge left by a crashed run holds no pods any more (we hold the lock): start clean.
         _ip("link", "del", BRIDGE, check=False)
+        _refuse_a_taken_subnet()
         _ip("link", "add", "name", BRIDGE, "type", "bridge")
         _ip("addr", "add", f"{BRIDGE_IP}/16", "dev", BRIDGE)
         _ip("link", "set", BRIDGE, "up")
@@ -176,7 +172,6 @@ class RealNode:
                 f"--hostname-override={self.name}",
                 f"--node-ip={BRIDGE_IP}",
                 f"--node-labels={NODE_LABEL}={NODE_LABEL_VALUE}",
-                f"--register-with-taints={NODE_TAINT}",
                 "--v=1",
             ],
         )
@@ -365,6 +360,17 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             time.sleep(0.2)
         raise RealNodeError(
             f"timed out after {timeout:.0f}s waiting for {what}\n{log_tail() if log_tail else ''}"
+        )
+
+
+def _refuse_a_taken_subnet() -> None:
+    """Another interface routing the pod subnet would take the replies to the pods (seen: podman's bridge)."""
+    routes = _ip("-o", "route", "show", "to", "match", BRIDGE_IP).stdout.splitlines()
+    taken = [route for route in routes if not route.startswith("default") and f"dev {BRIDGE} " not in route]
+    if taken:
+        raise RealNodeError(
+            f"the real node's pod subnet {POD_SUBNET} is already routed elsewhere ({taken[0].strip()}); "
+            "remove that interface or route first"
         )
 
 

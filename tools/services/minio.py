@@ -46,11 +46,12 @@ class MinioServer:
     access_key: str = field(default_factory=lambda: f"autolabel-{secrets.token_hex(4)}")
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     startup_timeout_s: float = 60.0
+    host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -77,7 +78,7 @@ class MinioServer:
             "server",
             "--quiet",
             "--address",
-            f"127.0.0.1:{self.port}",
+            f"{self.host}:{self.port}",
             str(self.data_dir),
         ]
         with self.log_path.open("ab") as log:
@@ -118,10 +119,10 @@ class MinioServer:
             shutil.rmtree(self.data_dir.parent, ignore_errors=True)
 
 
-def start_minio(work_dir: Path | None = None) -> MinioServer:
-    """Start a MinIO with a fresh data directory under ``work_dir`` (a temp dir by default)."""
+def start_minio(work_dir: Path | None = None, host: str = "127.0.0.1") -> MinioServer:
+    """Start a MinIO with a fresh data directory under ``work_dir`` (a temp dir by default) on ``host``."""
     directory = work_dir or Path(tempfile.mkdtemp(prefix="minio-"))
-    return MinioServer(data_dir=directory / "data").start()
+    return MinioServer(data_dir=directory / "data", host=host).start()
 
 
 def main() -> None:

@@ -45,13 +45,15 @@ class MongoServer:
     port: int = field(default_factory=free_port)
     startup_timeout_s: float = 60.0
     replica_set: str | None = None
+    # The one address it listens on (and, in a replica set, its member's host): pods use the node's bridge.
+    host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def uri(self) -> str:
         if self.replica_set:
-            return f"mongodb://127.0.0.1:{self.port}/?replicaSet={self.replica_set}"
-        return f"mongodb://127.0.0.1:{self.port}"
+            return f"mongodb://{self.host}:{self.port}/?replicaSet={self.replica_set}"
+        return f"mongodb://{self.host}:{self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -78,7 +80,7 @@ class MongoServer:
             "--port",
             str(self.port),
             "--bind_ip",
-            "127.0.0.1",
+            self.host,
             "--logpath",
             str(self.log_path),
             "--wiredTigerCacheSizeGB",
@@ -100,7 +102,7 @@ class MongoServer:
         import pymongo
 
         return pymongo.MongoClient(
-            f"mongodb://127.0.0.1:{self.port}", directConnection=True, serverSelectionTimeoutMS=500
+            f"mongodb://{self.host}:{self.port}", directConnection=True, serverSelectionTimeoutMS=500
         )
 
     def is_ready(self) -> bool:
@@ -117,7 +119,7 @@ class MongoServer:
             except OperationFailure as error:
                 if error.code != 94:  # NotYetInitialized
                     raise
-                members = [{"_id": 0, "host": f"127.0.0.1:{self.port}"}]
+                members = [{"_id": 0, "host": f"{self.host}:{self.port}"}]
                 client.admin.command("replSetInitiate", {"_id": self.replica_set, "members": members})
                 return False
             return bool(status.get("myState") == 1)  # PRIMARY
@@ -137,10 +139,14 @@ class MongoServer:
             shutil.rmtree(self.db_path.parent, ignore_errors=True)
 
 
-def start_mongo(work_dir: Path | None = None, *, replica_set: bool = False) -> MongoServer:
-    """Start a mongod with a fresh dbpath under ``work_dir`` (a temp dir by default)."""
+def start_mongo(
+    work_dir: Path | None = None, *, replica_set: bool = False, host: str = "127.0.0.1"
+) -> MongoServer:
+    """Start a mongod with a fresh dbpath under ``work_dir`` (a temp dir by default) on ``host``."""
     directory = work_dir or Path(tempfile.mkdtemp(prefix="mongod-"))
-    return MongoServer(db_path=directory / "db", replica_set="rs0" if replica_set else None).start()
+    return MongoServer(
+        db_path=directory / "db", replica_set="rs0" if replica_set else None, host=host
+    ).start()
 
 
 def main() -> None:

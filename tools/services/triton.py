@@ -90,15 +90,18 @@ class TritonServer:
     grpc_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
     startup_timeout_s: float = 180.0
+    host: str = "127.0.0.1"
+    # Only these models of the repository (Triton's explicit model control); all of them when empty.
+    models: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def grpc_url(self) -> str:
-        return f"127.0.0.1:{self.grpc_port}"
+        return f"{self.host}:{self.grpc_port}"
 
     @property
     def http_url(self) -> str:
-        return f"127.0.0.1:{self.http_port}"
+        return f"{self.host}:{self.http_port}"
 
     @property
     def log_path(self) -> Path:
@@ -110,16 +113,18 @@ class TritonServer:
             str(triton_install_dir() / "bin" / "tritonserver"),
             f"--model-repository={self.model_repository}",
             f"--backend-directory={backends}",
-            "--http-address=127.0.0.1",
+            f"--http-address={self.host}",
             f"--http-port={self.http_port}",
-            "--grpc-address=127.0.0.1",
+            f"--grpc-address={self.host}",
             f"--grpc-port={self.grpc_port}",
-            "--metrics-address=127.0.0.1",
+            f"--metrics-address={self.host}",
             f"--metrics-port={self.metrics_port}",
             "--allow-metrics=true",
             "--allow-gpu-metrics=false",
             "--exit-timeout-secs=10",
             "--log-verbose=0",
+            *(["--model-control-mode=explicit"] if self.models else []),
+            *(f"--load-model={name}" for name in self.models),
         ]
 
     def start(self) -> TritonServer:
@@ -161,11 +166,17 @@ class TritonServer:
 
 
 def start_triton(
-    model_repository: Path = DEFAULT_MODEL_REPOSITORY, work_dir: Path | None = None
+    model_repository: Path = DEFAULT_MODEL_REPOSITORY,
+    work_dir: Path | None = None,
+    *,
+    host: str = "127.0.0.1",
+    models: tuple[str, ...] = (),
 ) -> TritonServer:
-    """Start a server for ``model_repository`` and return it once ready."""
+    """Start a server for ``model_repository`` (only ``models`` of it, if given) on ``host``, once ready."""
     directory = work_dir or Path(tempfile.mkdtemp(prefix="triton-"))
-    return TritonServer(model_repository=model_repository.resolve(), work_dir=directory).start()
+    return TritonServer(
+        model_repository=model_repository.resolve(), work_dir=directory, host=host, models=models
+    ).start()
 
 
 def main() -> None:
