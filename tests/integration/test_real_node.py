@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +18,9 @@ import yaml
 
 from tests.fixtures.cluster import ClusterHandle
 from tests.waiting import wait_until
+from tools.cluster.harness import GPU_NODE_NAMES, LocalCluster, kwok_node_toleration
 from tools.cluster.nodeimages import busybox_image
-from tools.cluster.realnode import BRIDGE_IP, real_node_selector
+from tools.cluster.realnode import BRIDGE_IP, RealNodeError, real_node_selector
 
 pytestmark = [pytest.mark.integration, pytest.mark.realnode]
 
@@ -106,6 +108,10 @@ def test_memory_limit_is_enforced_by_the_container_cgroup(
 def test_pods_reach_the_api_server_on_the_bridge_and_by_its_service(
     real_cluster: ClusterHandle, real_namespace: str
 ) -> None:
+    assert_pods_reach_the_api_server(real_cluster, real_namespace)
+
+
+def assert_pods_reach_the_api_server(real_cluster: ClusterHandle, real_namespace: str) -> None:
     assert real_cluster.cluster is not None
     port = real_cluster.cluster.api_port
     # The in-cluster configuration: the kubelet's KUBERNETES_SERVICE_* variables and the mounted token.
@@ -122,3 +128,31 @@ def test_pods_reach_the_api_server_on_the_bridge_and_by_its_service(
     logs = real_cluster.kubectl("logs", "reach", "-n", real_namespace).stdout
     assert "token mounted" in logs and "api server reachable" in logs, (pod["status"], logs)
     assert "service 10.0.0.1:443" in logs and "service reachable" in logs, logs
+
+
+def test_pods_choose_the_real_node_or_by_toleration_a_kwok_node(
+    real_cluster: ClusterHandle, real_namespace: str
+) -> None:
+    """The kwok nodes stay beside the real node, tainted: only a pod that tolerates and selects them goes
+    there (and runs as a local process of the pod runner); any other pod runs in a container."""
+    kwok = busybox_pod("on-kwok", "echo kwok")
+    kwok["spec"]["nodeSelector"] = {"type": "kwok"}
+    kwok["spec"]["tolerations"] = [kwok_node_toleration()]
+    plain = busybox_pod("anywhere", "echo real")
+    del plain["spec"]["nodeSelector"]
+    real_cluster.kubectl("apply", "-n", real_namespace, "-f", "-", input=yaml.safe_dump_all([kwok, plain]))
+    on_kwok = wait_for_phase(real_cluster, real_namespace, "on-kwok", {"Succeeded", "Failed"})
+    anywhere = wait_for_phase(real_cluster, real_namespace, "anywhere", {"Succeeded", "Failed"})
+    assert on_kwok["status"]["phase"] == anywhere["status"]["phase"] == "Succeeded"
+    assert on_kwok["spec"]["nodeName"] in GPU_NODE_NAMES
+    assert anywhere["spec"]["nodeName"] == "real-node-0"
+    assert anywhere["status"]["containerStatuses"][0]["containerID"].startswith("containerd://")
+
+
+def test_a_second_real_node_is_refused_and_leaves_the_first_untouched(
+    real_cluster: ClusterHandle, real_namespace: str, tmp_path: Path
+) -> None:
+    with pytest.raises(RealNodeError, match="another real node runs on this machine"):
+        LocalCluster(tmp_path / "second", real_node=True).start()
+    # The refused cluster's clean-up left the running node's bridge, NAT rule and pods alone.
+    assert_pods_reach_the_api_server(real_cluster, real_namespace)

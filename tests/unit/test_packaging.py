@@ -1,10 +1,10 @@
 """The container image and its entrypoints: the Dockerfile lints clean (hadolint), is multi-stage,
 non-root and pinned, and every command the chart and the controller start exists as a console script.
 
-No container engine is available here to build the image, so these checks stand in for a build:
-the names the chart's Deployment runs (`command`), the worker Job's default command
-(`JobSettings.command`) and the image's own CMD must be `[project.scripts]` entries that resolve
-to importable callables.
+The image itself is built (buildah) and run on the real node by the real-node tier
+(tests/integration/test_real_node_*.py); these are the quick checks beside it: the names the
+chart's Deployment runs (`command`), the worker Job's default command (`JobSettings.command`) and
+the image's own CMD must be `[project.scripts]` entries that resolve to importable callables.
 """
 
 from __future__ import annotations

@@ -62,9 +62,18 @@ def tool_bin_dir() -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
-def gpu_node_manifest(name: str, gpus: int = 4) -> dict[str, Any]:
+KWOK_TAINT = {"key": "autolabel.dev/node", "value": "kwok", "effect": "NoSchedule"}
+"""On the kwok nodes of a cluster with a real node: pods go to the real node unless they tolerate it."""
+
+
+def kwok_node_toleration() -> dict[str, str]:
+    return {**KWOK_TAINT, "operator": "Equal"}
+
+
+def gpu_node_manifest(name: str, gpus: int = 4, tainted: bool = False) -> dict[str, Any]:
     """A kwok-managed node advertising `nvidia.com/gpu`, served by the local pod runner."""
     resources = {"cpu": "16", "memory": "64Gi", "pods": "110", "nvidia.com/gpu": str(gpus)}
+    spec = {"spec": {"taints": [KWOK_TAINT]}} if tainted else {}
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -79,6 +88,7 @@ def gpu_node_manifest(name: str, gpus: int = 4) -> dict[str, Any]:
                 RUNNER_NODE_LABEL: "local",
             },
         },
+        **spec,
         "status": {"allocatable": resources, "capacity": resources},
     }
 
@@ -95,9 +105,9 @@ class LocalCluster:
     pod_runner: bool = True
     kwok_config: Path = KWOK_CONFIG
     audit_policy: Path | None = None
-    # One real node (kubelet + containerd, tools/cluster/realnode.py) instead of the kwok nodes and the
-    # pod runner, so every pod runs in a container; the API server then listens on the pod bridge's
-    # address, so pods reach it from their own IPs.
+    # One real node (kubelet + containerd, tools/cluster/realnode.py) beside the kwok nodes, which are
+    # then tainted (KWOK_TAINT): a pod runs in a container unless it tolerates and selects them. The
+    # API server then listens on the pod bridge's address, so pods reach it from their own IPs.
     real_node: bool = False
     node: RealNode | None = field(init=False, default=None)
     processes: ProcessGroup = field(init=False)
@@ -143,15 +153,13 @@ class LocalCluster:
         self._write_kubeconfig()
         self._start_controller_manager()
         self._start_scheduler()
-        if self.node is None:
-            self._start_kwok()
-            self._create_gpu_nodes()
-            if self.pod_runner:
-                self._start_pod_runner()
+        self._start_kwok()
+        self._create_gpu_nodes()
+        if self.pod_runner:
+            self._start_pod_runner()
         self._wait_for("default ServiceAccount", self._default_service_account_exists, 60)
-        if self.node is None:
-            self._wait_for("GPU nodes Ready", self._gpu_nodes_ready, 60)
-        else:
+        self._wait_for("GPU nodes Ready", self._gpu_nodes_ready, 60)
+        if self.node is not None:
             self.node.expose_api_server(self.api_port)
             self.node.start(self.kubeconfig)
             kubelet = self.node.processes.processes[-1]
@@ -341,7 +349,7 @@ class LocalCluster:
         )
 
     def _create_gpu_nodes(self) -> None:
-        manifests = [gpu_node_manifest(name) for name in GPU_NODE_NAMES]
+        manifests = [gpu_node_manifest(name, tainted=self.real_node) for name in GPU_NODE_NAMES]
         self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(manifests))
 
     def _start_pod_runner(self) -> None:

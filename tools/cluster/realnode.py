@@ -1,9 +1,10 @@
 """One real node: the pinned kubelet on Debian's containerd, runc and CNI bridge.
 
 `RealNode` registers `real-node-0` (label `autolabel.dev/node=real`, so pods can
-ask for it) with the harness's control plane, where it is the only node (no kwok
-nodes), and runs its pods as real containers: images, cgroup limits, probes,
-container users, read-only root filesystems, logs.
+ask for it) with the harness's control plane, beside the kwok nodes (tainted then,
+so only pods that tolerate and select them go there), and runs its pods as real
+containers: images, cgroup limits, probes, container users, read-only root
+filesystems, logs.
 
 Settings this kind of machine needs (see shared/reference/real-kubelet.md): no
 CAP_SYS_RESOURCE, so containerd's CRI plugin runs with `restrict_oom_score_adj`
@@ -178,6 +179,8 @@ class RealNode:
 
     def stop(self, kubectl: Callable[..., Any] | None = None) -> None:
         """Removes the node's pods, then everything `prepare()` and `start()` made on the host."""
+        if self._lock is None:
+            return  # never prepared, or refused the lock: the bridge and paths are another node's
         if kubectl is not None and self._containerd_up():
             with contextlib.suppress(Exception):
                 kubectl(
