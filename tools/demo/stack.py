@@ -65,6 +65,7 @@ class DemoStack:
     real_node: bool = False
     minio: MinioServer | None = None
     image: LocalImage | None = None
+    image_seconds: float = 0.0
     seen_pods: set[str] = field(default_factory=set)  # UIDs of the real node's pods, as the demo saw them
 
     # -- start ------------------------------------------------------------------------------
@@ -108,7 +109,7 @@ class DemoStack:
             f"({time.monotonic() - started:.0f}s)"
         )
         with ThreadPoolExecutor(max_workers=3) as pool:
-            image = pool.submit(project_image)
+            image = pool.submit(_timed_project_image)
             triton = pool.submit(
                 start_triton, DEFAULT_MODEL_REPOSITORY, self.work_dir / "triton", host=BRIDGE_IP
             )
@@ -116,10 +117,11 @@ class DemoStack:
             try:
                 self.mongo = start_mongo(self.work_dir / "mongo", replica_set=True, host=BRIDGE_IP)
             finally:  # each kept as soon as it runs, so stop() stops it whatever failed
-                for future, keep in ((triton, "triton"), (minio, "minio"), (image, "image")):
+                for future, keep in ((triton, "triton"), (minio, "minio")):
                     with contextlib.suppress(Exception):
                         setattr(self, keep, future.result())
-            self.triton, self.minio, self.image = triton.result(), minio.result(), image.result()
+            self.triton, self.minio = triton.result(), minio.result()
+            self.image, self.image_seconds = image.result()
         say(
             f"on the pod bridge {BRIDGE_IP}: mongod (replica set) {self.mongo.uri}, "
             f"MinIO {self.minio.endpoint}, "
@@ -128,8 +130,13 @@ class DemoStack:
         self.env = {**os.environ, **self.mongo.fiftyone_environment(DATABASE_NAME)}
         os.environ.update(self.env)
         assert self.cluster.node is not None
+        imported = time.monotonic()
         import_image(self.cluster.node.ctr, self.image)
-        say(f"image {self.image.ref} built from Dockerfile (cached) and imported into the node's containerd")
+        say(
+            f"image {self.image.ref} from the Dockerfile in {self.image_seconds:.0f}s (cached by its inputs; "
+            "a code change rebuilds it in minutes), imported into the node's containerd in "
+            f"{time.monotonic() - imported:.0f}s"
+        )
 
     def _runner_env(self) -> dict[str, str]:
         """The "node" environment of the pods the local pod runner starts (as tests/fixtures/cluster.py)."""
@@ -232,6 +239,11 @@ class DemoStack:
                 step()
         self.cluster = self.triton = self.mongo = self.minio = None
         self.controller = self.app = None
+
+
+def _timed_project_image() -> tuple[LocalImage, float]:
+    started = time.monotonic()
+    return project_image(), time.monotonic() - started
 
 
 def _disconnect_fiftyone() -> None:
