@@ -1,6 +1,6 @@
 """The demo's processes: mongod, Triton, the local control plane, the controller and the FiftyOne App.
 
-No container runtime is available here, so the operator runs the way the
+By default (no container runtime needed) the operator runs the way the
 integration tests run it: the Helm chart installs the CRD, RBAC and worker
 ServiceAccount with zero controller replicas, and the controller
 (`python -m controller`) runs as a local process whose kubeconfig holds a
@@ -185,7 +185,7 @@ class DemoStack:
         argv += ["--liveness-port", str(free_port()), "--metrics-port", str(free_port())]
         self.controller = cluster.processes.start("autolabel-controller", argv, env=env, cwd=REPO_ROOT)
         say(
-            "no container runtime here: the controller runs as a local process (python -m controller) "
+            "without --real-node the controller runs as a local process (python -m controller) "
             f"with the chart's controller ServiceAccount token ({CONTROLLER_SA}), so it has exactly the "
             "chart's RBAC; worker pods run as local processes through the local pod runner"
         )
