@@ -13,6 +13,7 @@ export FIFTYONE_DO_NOT_TRACK := true
 help:
 	@echo "make test         lint, types, CRD drift check, unit and integration tests, the real-node tier"
 	@echo "make demo         the whole Verified Auto-Labeling flow on real images (ARGS=--keep to explore)"
+	@echo "                  ARGS=--real-node: the controller and every pod in containers on a real kubelet (root)"
 	@echo "make cluster-up   start the local control plane (.cluster/kubeconfig, .cluster/bin/)"
 	@echo "make images       build the project's image from Dockerfile for the real test node (cached)"
 	@echo "make test-realnode  the real-node tier alone (part of make test): kubelet, containerd, images, runs in containers"
@@ -67,7 +68,12 @@ verify: venv tools
 
 test: lint typecheck verify unit integration test-realnode
 
+# ARGS=--real-node: the real node's Debian packages and kubelet first (root), as `make images`.
 demo: venv tools
+ifneq (,$(findstring --real-node,$(ARGS)))
+	./tools/node-packages.sh
+	AUTOLABEL_REAL_NODE=1 ./tools/build-tools.sh >/dev/null
+endif
 	$(PY) -m tools.demo $(ARGS)
 
 bench: venv

@@ -1,4 +1,4 @@
-"""`python -m tools.demo [--keep] [--no-finalize] [--images N]`: Verified Auto-Labeling end to end, locally.
+"""`python -m tools.demo [--real-node] [--keep] [--no-finalize] [--images N]`: the whole flow, locally.
 
 Starts a mongod, a real Triton server with the project's models, the local
 control plane (no container runtime: the controller and the worker pods run as
@@ -9,6 +9,11 @@ segmentation), shows their progress, applies approval rules once they are in
 Review (a `kubectl apply` of the edited manifests, as GitOps would), finalizes
 them with the `autolabel` CLI and prints a summary and the FiftyOne App URLs.
 
+With --real-node the cluster's node is a real kubelet: the controller runs as
+the chart's Deployment and every pod of the runs as a container of the image
+built from the Dockerfile, the photos read from a MinIO bucket
+(tools/demo/realnode.py); in Review it shows `kubectl get pods -o wide`.
+
 Without --keep every process it started is stopped, and the demo checks that
 none survives. With --keep it serves the FiftyOne App and keeps everything
 running until Ctrl-C. --no-finalize stops at Review, so the run's saved views
@@ -18,7 +23,9 @@ and embeddings plot can be explored (with --keep) before anything is removed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -31,6 +38,7 @@ from types import FrameType
 from typing import Any
 
 from tools.cluster.harness import REPO_ROOT
+from tools.demo import realnode
 from tools.demo.runs import DEMO_RUNS, PROGRESS_HEADER, manifest, progress_line, summary, with_rules
 from tools.demo.stack import DATABASE_NAME, DemoStack, kill_survivors, survivors
 from tools.images import write_images
@@ -45,15 +53,15 @@ def say(message: str) -> None:
     print(f"[{time.monotonic() - START:6.1f}s] {message}", flush=True)
 
 
-def build_dataset(directory: Path, count: int) -> Any:
-    """A persistent FiftyOne dataset of `count` real photos (skimage.data, varied a little)."""
+def build_dataset(directory: Path, count: int) -> tuple[Any, list[Path]]:
+    """A persistent FiftyOne dataset of `count` real photos (skimage.data, varied a little); the photos."""
     import fiftyone as fo
 
     fo.config.show_progress_bars = False
     paths = write_images(directory, count)
     dataset = fo.Dataset(DATASET, persistent=True, overwrite=True)
     dataset.add_samples([fo.Sample(filepath=str(path)) for path in paths])
-    return dataset
+    return dataset, paths
 
 
 def kubectl_json(stack: DemoStack, *args: str) -> Any:
@@ -87,6 +95,8 @@ def watch(
     deadline = time.monotonic() + timeout_s
     while True:
         runs = sorted(kubectl_json(stack, "get", "alr", "-n", NAMESPACE)["items"], key=_order)
+        if stack.real_node and stack.cluster is not None:  # for the check that no container outlives the demo
+            stack.seen_pods |= realnode.pod_uids(stack.cluster)
         for run in runs:
             line = progress_line(run)
             if shown.get(run["metadata"]["name"]) != line:
@@ -121,9 +131,14 @@ def app_url(base: str, view: str | None = None) -> str:
 
 
 def demo(stack: DemoStack, args: argparse.Namespace) -> int:
-    say("autolabel-operator demo: real control plane, real Triton models, real images, real FiftyOne")
+    node = "a real kubelet node, every pod in a container" if args.real_node else "the local pod runner"
+    say(
+        f"autolabel-operator demo: real control plane ({node}), real Triton models, real images, "
+        "real FiftyOne"
+    )
     stack.start(say)
-    dataset = build_dataset(stack.work_dir / "images", args.images)
+    images = stack.work_dir / "images"
+    dataset, paths = build_dataset(images, args.images)
     say(f"FiftyOne dataset '{DATASET}': {len(dataset)} real photos from scikit-image (skimage.data)")
     stack.install_operator(say)
     assert stack.cluster is not None and stack.mongo is not None and stack.triton is not None
@@ -134,7 +149,19 @@ def demo(stack: DemoStack, args: argparse.Namespace) -> int:
         "stringData": {"uri": stack.mongo.uri, "database": DATABASE_NAME},
     }
     apply(stack, secret)
-    documents = {run.name: manifest(run, NAMESPACE, DATASET, stack.triton.grpc_url) for run in DEMO_RUNS}
+    media = None
+    if stack.minio is not None:
+        realnode.upload_media(stack.minio, paths)
+        apply(stack, realnode.media_secret(NAMESPACE, stack.minio.credentials_env()))
+        media = realnode.media_spec(images.resolve(), stack.minio.endpoint, realnode.MEDIA_SECRET)
+        say(
+            f"the containers cannot see {images}: the photos are in the MinIO bucket "
+            f"{realnode.MEDIA_BUCKET}, each run's dataset.media maps the dataset's filepaths to it "
+            f"(keys in Secret {realnode.MEDIA_SECRET})"
+        )
+    documents = {
+        run.name: manifest(run, NAMESPACE, DATASET, stack.triton.grpc_url, media) for run in DEMO_RUNS
+    }
     for run in DEMO_RUNS:
         apply(stack, documents[run.name])
         say(f"applied AutoLabelRun {run.name}: {run.task} with {run.model['name']} -> '{run.label_field}'")
@@ -147,6 +174,8 @@ def demo(stack: DemoStack, args: argparse.Namespace) -> int:
             apply(stack, with_rules(documents[run.name], run))
     runs = watch(stack, _rules_applied, args.timeout, "the approval rules")
     reviews = {r["metadata"]["name"]: dict(r["status"].get("review") or {}) for r in runs if "status" in r}
+    if args.real_node:
+        say("$ kubectl get pods -A -o wide   (where each pod ran)\n" + pods_wide(stack))
     say("$ autolabel list\n" + autolabel(stack, "list"))
     if "imagenet" in review_ready:
         say("$ autolabel status imagenet\n" + autolabel(stack, "status", "imagenet"))
@@ -170,6 +199,11 @@ def demo(stack: DemoStack, args: argparse.Namespace) -> int:
     if args.keep:
         keep_running(stack, base)
     return 0 if everything_done else 1
+
+
+def pods_wide(stack: DemoStack) -> str:
+    assert stack.cluster is not None
+    return stack.cluster.kubectl("get", "pods", "-A", "-o", "wide").stdout.rstrip()
 
 
 def explore_views(dataset: Any, runs: list[dict[str, Any]], reviews: dict[str, dict[str, Any]]) -> list[str]:
@@ -199,7 +233,12 @@ def keep_running(stack: DemoStack, base: str) -> None:
         f"\n--keep: everything stays up; the App is at {base}\n"
         f"  export KUBECONFIG={stack.cluster.kubeconfig}\n"
         f"  {bin_dir}/kubectl get alr -n {NAMESPACE}\n"
-        f"  {sys.executable} -m controller.cli -n {NAMESPACE} status imagenet\n"
+        + (
+            f"  {bin_dir}/kubectl get pods -A -o wide   # the controller and the runs' pods\n"
+            if stack.real_node
+            else ""
+        )
+        + f"  {sys.executable} -m controller.cli -n {NAMESPACE} status imagenet\n"
         f"  FIFTYONE_DATABASE_URI={stack.env['FIFTYONE_DATABASE_URI']} "
         f"FIFTYONE_DATABASE_NAME={DATABASE_NAME} {sys.executable}   # then fo.load_dataset('{DATASET}')\n"
         f"  logs: {stack.work_dir}\n"
@@ -216,6 +255,11 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__)
+    parser.add_argument(
+        "--real-node",
+        action="store_true",
+        help="run the controller and every pod in containers on a real kubelet node (root; see README)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep everything running, serve the App")
     parser.add_argument("--no-finalize", action="store_true", help="stop at Review (saved views remain)")
     parser.add_argument("--images", type=int, default=12, help="photos in the dataset (default 12)")
@@ -223,9 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-port", type=int, default=5151)
     parser.add_argument("--work-dir", type=Path, default=REPO_ROOT / ".demo")
     args = parser.parse_args(argv)
+    if args.real_node and os.geteuid() != 0:
+        parser.error(
+            "--real-node needs root (the kubelet, containerd and the pod bridge); make demo ARGS=--real-node "
+            "installs the Debian packages (tools/node-packages.sh) and builds the kubelet first"
+        )
     signal.signal(signal.SIGTERM, _terminate)
     shutil.rmtree(args.work_dir, ignore_errors=True)
-    stack = DemoStack(args.work_dir.resolve(), NAMESPACE, uuid.uuid4().hex)
+    stack = DemoStack(args.work_dir.resolve(), NAMESPACE, uuid.uuid4().hex, real_node=args.real_node)
     code = 1
     try:
         code = demo(stack, args)
@@ -238,11 +287,21 @@ def main(argv: list[str] | None = None) -> int:
         code = 1
     finally:
         say("stopping every process the demo started ...")
+        if stack.real_node and stack.cluster is not None:
+            with contextlib.suppress(Exception):
+                stack.seen_pods |= realnode.pod_uids(stack.cluster)
         stack.stop()
         leftovers = kill_survivors(stack.marker)
         for pid, command in leftovers:
             say(f"  had to kill a leftover process {pid}: {command[:120]}")
-        remaining = survivors(stack.marker)
+        containers = realnode.pod_processes(stack.seen_pods)
+        remaining = survivors(stack.marker) + containers
+        if stack.real_node:
+            say(
+                f"no process in the cgroup of any of the {len(stack.seen_pods)} pods the demo saw"
+                if not containers
+                else f"CONTAINER PROCESSES OUTLIVED THE NODE: {containers}"
+            )
         say("no process of the demo survives" if not remaining else f"STILL RUNNING: {remaining}")
         if leftovers or remaining:
             code = code or 1

@@ -64,8 +64,10 @@ DEMO_RUNS = (
 )
 
 
-def manifest(run: DemoRun, namespace: str, dataset: str, triton_address: str) -> dict[str, Any]:
-    """The run as first applied: no rules yet, statistics refreshed every 5 s."""
+def manifest(
+    run: DemoRun, namespace: str, dataset: str, triton_address: str, media: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The run as first applied: no rules yet, statistics refreshed every 5 s; `media`: `dataset.media`."""
     return {
         "apiVersion": API_VERSION,
         "kind": "AutoLabelRun",
@@ -76,6 +78,7 @@ def manifest(run: DemoRun, namespace: str, dataset: str, triton_address: str) ->
                 "name": dataset,
                 "target": {"all": True},
                 "databaseSecretRef": {"name": "fiftyone-db"},
+                **({"media": media} if media else {}),
             },
             "model": {"endpoint": {"address": triton_address, "protocol": "grpc"}, **run.model},
             "labelField": run.label_field,

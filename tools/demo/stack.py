@@ -1,11 +1,13 @@
 """The demo's processes: mongod, Triton, the local control plane, the controller and the FiftyOne App.
 
-No container runtime is available here, so the operator runs the way the
+By default (no container runtime needed) the operator runs the way the
 integration tests run it: the Helm chart installs the CRD, RBAC and worker
 ServiceAccount with zero controller replicas, and the controller
 (`python -m controller`) runs as a local process whose kubeconfig holds a
 token of the chart's controller ServiceAccount (held to the chart's RBAC).
-Worker pods are run by the local pod runner as local processes.
+Worker pods are run by the local pod runner as local processes. With
+`real_node=True` (`--real-node`) the cluster's node is a real kubelet instead and
+the controller and every pod run in containers (tools/demo/realnode.py).
 
 Every process the demo starts, directly or not, inherits the environment
 variable `AUTOLABEL_DEMO_ID`; `survivors` finds any that outlive `stop()`
@@ -27,7 +29,12 @@ from pathlib import Path
 from tools.cluster.chart import CHART, CONTROLLER_SA, SYSTEM_NAMESPACE, install_chart
 from tools.cluster.harness import REPO_ROOT, LocalCluster, tool_bin_dir
 from tools.cluster.kubeconfig import token_kubeconfig
+from tools.cluster.nodeimages import LocalImage, import_image
 from tools.cluster.processes import ManagedProcess, free_port
+from tools.cluster.projectimage import project_image
+from tools.cluster.realnode import BRIDGE_IP
+from tools.demo import realnode
+from tools.services.minio import MinioServer, start_minio
 from tools.services.mongo import MongoServer, start_mongo
 from tools.services.triton import (
     DEFAULT_MODEL_REPOSITORY,
@@ -55,12 +62,20 @@ class DemoStack:
     controller: ManagedProcess | None = None
     app: ManagedProcess | None = None
     env: dict[str, str] = field(default_factory=dict)
+    real_node: bool = False
+    minio: MinioServer | None = None
+    image: LocalImage | None = None
+    image_seconds: float = 0.0
+    seen_pods: set[str] = field(default_factory=set)  # UIDs of the real node's pods, as the demo saw them
 
     # -- start ------------------------------------------------------------------------------
     def start(self, say: Say) -> None:
         """mongod and Triton (in the background) while the control plane comes up."""
         os.environ[MARKER_ENV] = self.marker
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        if self.real_node:
+            self._start_real_node(say)
+            return
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=1) as pool:
             triton = pool.submit(start_triton, DEFAULT_MODEL_REPOSITORY, self.work_dir / "triton")
@@ -84,6 +99,45 @@ class DemoStack:
             f"efficientnet_lite0, selfie_segmentation, ... ({time.monotonic() - started:.0f}s)"
         )
 
+    def _start_real_node(self, say: Say) -> None:
+        """The real node's cluster (its lock first), then the image (cached) and services on its bridge."""
+        started = time.monotonic()
+        self.cluster = LocalCluster(self.work_dir / "cluster", bin_dir=tool_bin_dir(), real_node=True).start()
+        say(
+            f"control plane ready at {self.cluster.server}: etcd, kube-apiserver, controller-manager, "
+            "scheduler and one real node, real-node-0 (the pinned kubelet, containerd, runc, CNI bridge) "
+            f"({time.monotonic() - started:.0f}s)"
+        )
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            image = pool.submit(_timed_project_image)
+            triton = pool.submit(
+                start_triton, DEFAULT_MODEL_REPOSITORY, self.work_dir / "triton", host=BRIDGE_IP
+            )
+            minio = pool.submit(start_minio, self.work_dir / "minio", host=BRIDGE_IP)
+            try:
+                self.mongo = start_mongo(self.work_dir / "mongo", replica_set=True, host=BRIDGE_IP)
+            finally:  # each kept as soon as it runs, so stop() stops it whatever failed
+                for future, keep in ((triton, "triton"), (minio, "minio")):
+                    with contextlib.suppress(Exception):
+                        setattr(self, keep, future.result())
+            self.triton, self.minio = triton.result(), minio.result()
+            self.image, self.image_seconds = image.result()
+        say(
+            f"on the pod bridge {BRIDGE_IP}: mongod (replica set) {self.mongo.uri}, "
+            f"MinIO {self.minio.endpoint}, "
+            f"tritonserver {self.triton.grpc_url} (gRPC) serving models/ ({time.monotonic() - started:.0f}s)"
+        )
+        self.env = {**os.environ, **self.mongo.fiftyone_environment(DATABASE_NAME)}
+        os.environ.update(self.env)
+        assert self.cluster.node is not None
+        imported = time.monotonic()
+        import_image(self.cluster.node.ctr, self.image)
+        say(
+            f"image {self.image.ref} from the Dockerfile in {self.image_seconds:.0f}s (cached by its inputs; "
+            "a code change rebuilds it in minutes), imported into the node's containerd in "
+            f"{time.monotonic() - imported:.0f}s"
+        )
+
     def _runner_env(self) -> dict[str, str]:
         """The "node" environment of the pods the local pod runner starts (as tests/fixtures/cluster.py)."""
         triton_env = server_environment()
@@ -100,6 +154,16 @@ class DemoStack:
     def install_operator(self, say: Say) -> None:
         """The chart (CRD, RBAC, worker ServiceAccount) with zero replicas, then the controller locally."""
         cluster = self._cluster()
+        if self.real_node:
+            assert self.image is not None
+            realnode.install_chart_with_image(cluster, self.image.ref, self.namespace)
+            say(
+                f"helm chart {CHART.relative_to(REPO_ROOT)} installed in {SYSTEM_NAMESPACE} with that image: "
+                "the controller is the chart's Deployment, in a container on real-node-0; "
+                f"{SYSTEM_NAMESPACE} "
+                f"and {self.namespace} enforce the restricted Pod Security level"
+            )
+            return
         cluster.kubectl("create", "namespace", self.namespace)
         install_chart(cluster, self.namespace)
         cluster.kubectl(
@@ -121,7 +185,7 @@ class DemoStack:
         argv += ["--liveness-port", str(free_port()), "--metrics-port", str(free_port())]
         self.controller = cluster.processes.start("autolabel-controller", argv, env=env, cwd=REPO_ROOT)
         say(
-            "no container runtime here: the controller runs as a local process (python -m controller) "
+            "without --real-node the controller runs as a local process (python -m controller) "
             f"with the chart's controller ServiceAccount token ({CONTROLLER_SA}), so it has exactly the "
             "chart's RBAC; worker pods run as local processes through the local pod runner"
         )
@@ -154,6 +218,8 @@ class DemoStack:
         return self.cluster
 
     def controller_log_tail(self, lines: int = 40) -> str:
+        if self.real_node and self.cluster is not None:
+            return realnode.controller_log_tail(self.cluster, lines)
         return self.controller.log_tail(lines) if self.controller is not None else ""
 
     # -- stop -------------------------------------------------------------------------------
@@ -164,13 +230,20 @@ class DemoStack:
             steps.append(self.cluster.stop)  # App, controller, pod runner's pods, kwok, ..., etcd
         if self.triton is not None:
             steps.append(self.triton.stop)
+        if self.minio is not None:
+            steps.append(self.minio.stop)
         if self.mongo is not None:
             steps.append(self.mongo.stop)
         for step in steps:
             with contextlib.suppress(Exception):
                 step()
-        self.cluster = self.triton = self.mongo = None
+        self.cluster = self.triton = self.mongo = self.minio = None
         self.controller = self.app = None
+
+
+def _timed_project_image() -> tuple[LocalImage, float]:
+    started = time.monotonic()
+    return project_image(), time.monotonic() - started
 
 
 def _disconnect_fiftyone() -> None:
