@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from controller.api import AutoLabelRun
-from tools.demo.realnode import MEDIA_BUCKET, chart_values, in_pod_cgroup, media_spec
+from tools.cluster.chart import chart_values
+from tools.demo.realnode import MEDIA_BUCKET, in_pod_cgroup, media_spec
 from tools.demo.runs import DEMO_RUNS, DemoRun, manifest, progress_line, summary, with_rules
 
 

@@ -26,43 +26,15 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tools.cluster.chart import CHART, RELEASE, SYSTEM_NAMESPACE
+from tools.cluster.chart import SYSTEM_NAMESPACE
 from tools.cluster.harness import LocalCluster
-from tools.cluster.projectimage import IMAGE_NAME
-from tools.cluster.realnode import real_node_selector
 from tools.services.minio import MinioServer
 
 MEDIA_BUCKET = "autolabel-demo-media"
 MEDIA_PREFIX = "images/"
 MEDIA_SECRET = "demo-media-keys"
-RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"
 CONTROLLER_SELECTOR = "app.kubernetes.io/name=autolabel-operator"
 Say = Callable[[str], None]
-
-
-def chart_values(image_ref: str, namespace: str) -> dict[str, Any]:
-    """The chart's values: the local image (never pulled), on the real node, workers in `namespace`."""
-    repository, tag = image_ref.rsplit(":", 1)
-    return {
-        "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
-        "workerImage": {"repository": repository, "tag": tag},
-        "allowedImages": [f"{IMAGE_NAME}:*", "localhost/autolabel/*"],
-        "nodeSelector": real_node_selector(),
-        "worker": {"namespaces": [namespace]},
-    }
-
-
-def install_chart_with_image(cluster: LocalCluster, image_ref: str, namespace: str) -> None:
-    """`helm install` of the chart with the controller as its Deployment, both namespaces restricted."""
-    for name in (SYSTEM_NAMESPACE, namespace):
-        cluster.kubectl("create", "namespace", name)
-        cluster.kubectl("label", "namespace", name, RESTRICTED, "--overwrite")
-    cluster.helm(
-        "install", RELEASE, str(CHART), "-n", SYSTEM_NAMESPACE, "-f", "-", "--wait", "--timeout", "5m",
-        input=yaml.safe_dump(chart_values(image_ref, namespace)),
-    )  # fmt: skip
 
 
 def media_spec(local_dir: Path, minio_endpoint: str, credentials: str) -> dict[str, Any]:

@@ -26,7 +26,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tools.cluster.chart import CHART, CONTROLLER_SA, SYSTEM_NAMESPACE, install_chart
+from tools.cluster.chart import (
+    CHART,
+    CONTROLLER_SA,
+    SYSTEM_NAMESPACE,
+    install_chart,
+    install_chart_with_image,
+)
 from tools.cluster.harness import REPO_ROOT, LocalCluster, tool_bin_dir
 from tools.cluster.kubeconfig import token_kubeconfig
 from tools.cluster.nodeimages import LocalImage, import_image
@@ -156,7 +162,7 @@ class DemoStack:
         cluster = self._cluster()
         if self.real_node:
             assert self.image is not None
-            realnode.install_chart_with_image(cluster, self.image.ref, self.namespace)
+            install_chart_with_image(cluster, self.image.ref, self.namespace)
             say(
                 f"helm chart {CHART.relative_to(REPO_ROOT)} installed in {SYSTEM_NAMESPACE} with that image: "
                 "the controller is the chart's Deployment, in a container on real-node-0; "
