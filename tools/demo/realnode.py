@@ -1,7 +1,7 @@
 """The demo on the real node (`--real-node`): the operator's own pods in containers.
 
-The control plane's only node is then the real kubelet `real-node-0`
-(tools/cluster/realnode.py); mongod (a replica set), Triton and MinIO listen on
+The runs' pods then all go to the real kubelet `real-node-0` (tools/cluster/realnode.py;
+the kwok nodes are tainted); mongod (a replica set), Triton and MinIO listen on
 the pod bridge's address, where the pods reach them; the project's image is
 built from the Dockerfile (cached), imported into the node's containerd, and the
 chart is installed with it, so the controller is the chart's Deployment and
