@@ -14,7 +14,7 @@ help:
 	@echo "make test         lint, types, CRD drift check, unit and integration tests"
 	@echo "make demo         the whole Verified Auto-Labeling flow on real images (ARGS=--keep to explore)"
 	@echo "make cluster-up   start the local control plane (.cluster/kubeconfig, .cluster/bin/)"
-	@echo "make images       build the project's image from Dockerfile for the real test node (cached)"
+	@echo "make images       build the project's image and the Triton sidecar image for the real test node (cached)"
 	@echo "make test-realnode  the real-node tier: kubelet, containerd, the image, the chart in containers"
 	@echo "make cluster-down stop it"
 	@echo "make bench        benchmarks (worker vs raw Triton vs FiftyOne apply_model)"
@@ -29,11 +29,13 @@ $(VENV)/.ready: requirements/lock.txt requirements/nodeps.txt tools/setup-venv.s
 tools:
 	./tools/build-tools.sh
 
-# The project's image from Dockerfile on a Debian-built base, for the real test node (cached; see README).
+# The project's image from Dockerfile and the Triton image (tools/cluster/triton.Dockerfile) on a
+# Debian-built base, for the real test node (cached; see README "Container image").
 images: venv tools
 	./tools/node-packages.sh
 	AUTOLABEL_REAL_NODE=1 ./tools/build-tools.sh >/dev/null
 	$(PY) -m tools.cluster.projectimage
+	$(PY) -m tools.cluster.tritonimage
 
 # The real-node tier (not in `make test` yet: see README "The test control plane").
 test-realnode: images

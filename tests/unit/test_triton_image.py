@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import sys
 from functools import cache
 from pathlib import Path
 
+from tests.unit.test_packaging import hadolint
 from tools.cluster.projectimage import REPO_ROOT
 from tools.cluster.tritonimage import DOCKERFILE, bundled_models, image_key
 
@@ -65,3 +67,13 @@ def test_the_cache_key_follows_the_base_and_the_bundled_models() -> None:
     assert image_key("localhost/a:1") == image_key("localhost/a:1")
     assert image_key("localhost/a:1") != image_key("localhost/a:2")
     assert len(set(bundled_models())) == len(bundled_models()) > 0
+
+
+def test_the_dockerfile_lints_clean_with_hadolint() -> None:
+    done = subprocess.run(
+        [hadolint(), "--failure-threshold", "info", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout

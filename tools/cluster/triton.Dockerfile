@@ -16,9 +16,10 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     DEBIAN_FRONTEND=noninteractive
 
-# The python backend's stub embeds libpython3.11.so, which Debian ships apart from the interpreter.
+# The python backend's stub embeds libpython3.11.so, which Debian ships apart from the interpreter
+# (the same version as the base's python3.11).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libpython3.11 \
+    && apt-get install -y --no-install-recommends "libpython3.11=$(dpkg-query -W -f='${Version}' python3.11)" \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && groupadd --gid 1000 triton-server \
     && useradd --uid 1000 --gid 1000 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin triton-server
@@ -27,10 +28,11 @@ RUN apt-get update \
 RUN python -m venv /opt/tritonserver/venv
 ENV PATH=/opt/tritonserver/venv/bin:/opt/tritonserver/bin:$PATH
 COPY requirements/lock.txt /tmp/lock.txt
-# mediapipe pulls opencv-contrib-python, whose cv2 needs libGL and X11; a server has no display, so
-# the headless build of the same OpenCV replaces it (mediapipe uses only cv2's array functions).
+# Two of mediapipe's requirements a server does not use: opencv-contrib-python, whose cv2 needs libGL
+# and X11 (the headless build of the same OpenCV replaces it; mediapipe uses only cv2's array
+# functions), and jax (500 MB with jaxlib and scipy; only mediapipe's LLM weight converter imports it).
 RUN pip install -c /tmp/lock.txt nvidia-pytriton numpy Pillow mediapipe onnxruntime \
-    && pip uninstall -y opencv-contrib-python \
+    && pip uninstall -y opencv-contrib-python jax jaxlib scipy ml_dtypes opt_einsum \
     && pip install --no-deps -c /tmp/lock.txt opencv-python-headless \
     && rm /tmp/lock.txt \
     && python -c "import mediapipe, onnxruntime, PIL, numpy; mediapipe.solutions.face_detection.FaceDetection(model_selection=1).close()"
@@ -46,8 +48,9 @@ RUN set -eu; \
     ln -s "$site/nvidia_pytriton.libs" /opt/tritonserver/lib; \
     cp "$tree/backends/python/libtriton_python.so" "$tree/backends/python/triton_python_backend_utils.py" \
        "$tree/python_backend_stubs/$version/triton_python_backend_stub" /opt/tritonserver/backends/python/; \
-    if LD_LIBRARY_PATH=/opt/tritonserver/lib ldd /opt/tritonserver/bin/tritonserver \
-         /opt/tritonserver/backends/python/* 2>/dev/null | grep 'not found'; then exit 1; fi
+    libraries="$(LD_LIBRARY_PATH=/opt/tritonserver/lib ldd /opt/tritonserver/bin/tritonserver \
+        /opt/tritonserver/backends/python/libtriton_python.so /opt/tritonserver/backends/python/triton_python_backend_stub)"; \
+    case "$libraries" in *"not found"*) echo "$libraries"; exit 1;; esac
 ENV LD_LIBRARY_PATH=/opt/tritonserver/lib \
     HOME=/tmp \
     PYTHONUNBUFFERED=1 \
