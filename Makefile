@@ -14,7 +14,7 @@ help:
 	@echo "make test         lint, types, CRD drift check, unit and integration tests"
 	@echo "make demo         the whole Verified Auto-Labeling flow on real images (ARGS=--keep to explore)"
 	@echo "make cluster-up   start the local control plane (.cluster/kubeconfig, .cluster/bin/)"
-	@echo "make images       build the project's image and the Triton sidecar image for the real test node (cached)"
+	@echo "make images       build the project's image from Dockerfile for the real test node (cached)"
 	@echo "make test-realnode  the real-node tier: kubelet, containerd, the image, the chart in containers"
 	@echo "make cluster-down stop it"
 	@echo "make bench        benchmarks (worker vs raw Triton vs FiftyOne apply_model)"
