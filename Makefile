@@ -30,11 +30,13 @@ $(VENV)/.ready: requirements/lock.txt requirements/nodeps.txt tools/setup-venv.s
 tools:
 	./tools/build-tools.sh
 
-# The project's image from Dockerfile on a Debian-built base, for the real test node (cached; see README).
+# The project's image from Dockerfile and the Triton image (tools/cluster/triton.Dockerfile) on a
+# Debian-built base, for the real test node (cached; see README "Container image").
 images: venv tools
 	./tools/node-packages.sh
 	AUTOLABEL_REAL_NODE=1 ./tools/build-tools.sh >/dev/null
 	$(PY) -m tools.cluster.projectimage
+	$(PY) -m tools.cluster.tritonimage
 
 # The real-node tier: its own pytest session (its mongod is the one FiftyOne uses in that process).
 test-realnode: images
