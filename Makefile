@@ -15,7 +15,7 @@ help:
 	@echo "make demo         the whole Verified Auto-Labeling flow on real images (ARGS=--keep to explore)"
 	@echo "                  ARGS=--real-node: the controller and every pod in containers on a real kubelet (root)"
 	@echo "make cluster-up   start the local control plane (.cluster/kubeconfig, .cluster/bin/)"
-	@echo "make images       build the project's image from Dockerfile for the real test node (cached)"
+	@echo "make images       build the project's image (Dockerfile) and the Triton image for the real test node (cached)"
 	@echo "make test-realnode  the real-node tier alone (part of make test): kubelet, containerd, images, runs in containers"
 	@echo "make cluster-down stop it"
 	@echo "make bench        benchmarks (worker vs raw Triton vs FiftyOne apply_model)"

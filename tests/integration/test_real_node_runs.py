@@ -4,8 +4,10 @@ The chart is installed with the image built from the Dockerfile; the controller
 runs as its Deployment, and the run's validation step, worker Job, review agent
 and finalize step run as containers of that image on `real-node-0`, under the
 restricted Pod Security level, with the in-cluster configuration. The images lie
-in a MinIO bucket, the dataset in a mongod replica set and the model in Triton,
-all three reached from the pods over the bridge (tests/fixtures/realnode.py).
+in a MinIO bucket and the dataset in a mongod replica set, reached from the pods
+over the bridge (tests/fixtures/realnode.py). The model is served by the tier's
+Triton (endpoint mode) or by the Triton image (tools/cluster/tritonimage.py) as
+the native sidecar of each worker pod (sidecar mode).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from tests.integration.test_controller_faults import assert_each_sample_labeled_
 from tests.integration.test_object_storage import bucket_dataset, media, s3_secret
 from tests.waiting import wait_until
 from tools.cluster.chart import SYSTEM_NAMESPACE
+from tools.cluster.nodeimages import LocalImage, import_image
 from tools.cluster.pki import NODE_NAME
+from tools.cluster.tritonimage import triton_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.realnode]
 
@@ -170,3 +174,69 @@ def _run_pods(cluster: ClusterHandle) -> list[dict[str, Any]]:
         cluster.kubectl("get", "pods", "-n", REAL_RUNS, "-o", "json").stdout
     )["items"]
     return [p for p in pods if p["spec"].get("nodeName") == NODE_NAME]
+
+
+@pytest.fixture(scope="module")
+def sidecar_image(real_cluster: ClusterHandle) -> LocalImage:
+    """The Triton image (tools/cluster/tritonimage.py) in the node's containerd."""
+    assert real_cluster.cluster is not None and real_cluster.cluster.node is not None
+    image = triton_image()
+    import_image(real_cluster.cluster.node.ctr, image)
+    return image
+
+
+def test_a_sidecar_mode_run_goes_to_finalized_with_triton_in_each_worker_pod(
+    real_cluster: ClusterHandle,
+    real_services: RealServices,
+    run_secrets: str,
+    sidecar_image: LocalImage,
+    tmp_path: Path,
+) -> None:
+    count = 8
+    dataset, bucket = bucket_dataset(real_services.minio, tmp_path, count)
+    manifest = run_manifest(
+        "real-sidecar",
+        REAL_RUNS,
+        dataset.name,
+        real_services.triton,
+        task="detection",
+        execution={"shards": 2, "parallelism": 2, "maxInFlight": 2},
+    )
+    manifest["spec"]["dataset"]["media"] = media(real_services.minio, bucket, run_secrets)
+    # No endpoint: each worker pod starts Triton from the image as its native sidecar, with one model.
+    model = manifest["spec"]["model"]
+    del model["endpoint"]
+    model["sidecar"] = {
+        "image": sidecar_image.ref,
+        "modelRepository": "/models",
+        "args": ["--model-control-mode=explicit", f"--load-model={model['name']}"],
+    }
+    apply(real_cluster, manifest)
+    run = wait_for_phase(real_cluster, "real-sidecar", {"Review", "Failed"}, timeout=600)
+    assert run["status"]["phase"] == "Review", json.dumps(run["status"], indent=1)
+    assert run["status"]["progress"]["summary"] == f"{count}/{count}"
+    uid, field = run["metadata"]["uid"], run["status"]["reviewField"]
+    assert labeled_by(dataset, field, uid) == count
+    dataset.reload()
+    detections = sum(len(d.detections) for d in dataset.values(field) if d is not None)
+    assert detections > 0  # the astronaut's face, at least
+
+    workers = pods_of(real_cluster, "real-sidecar", "worker")
+    assert len(workers) == 2 and {p["spec"]["nodeName"] for p in workers} == {NODE_NAME}
+    for pod in workers:
+        [sidecar] = pod["status"]["initContainerStatuses"]
+        assert sidecar["name"] == "triton" and sidecar["image"].endswith(sidecar_image.ref.split("/")[-1])
+        assert sidecar["containerID"].startswith("containerd://")
+        assert _exit_code(pod) == 0
+        triton_logs = real_cluster.kubectl(
+            "logs", "-n", REAL_RUNS, pod["metadata"]["name"], "-c", "triton"
+        ).stdout
+        assert "Started GRPCInferenceService" in triton_logs, triton_logs[-2000:]
+
+    finalize_all(real_cluster, "real-sidecar")
+    run = wait_for_phase(real_cluster, "real-sidecar", {"Finalized", "Failed"}, timeout=300)
+    assert run["status"]["phase"] == "Finalized", json.dumps(run["status"], indent=1)
+    assert run["status"]["finalized"] == {"promoted": detections, "discarded": 0}
+    dataset.reload()
+    kept = dataset.values(manifest["spec"]["labelField"])
+    assert sum(len(d.detections) for d in kept if d is not None) == detections

@@ -26,7 +26,7 @@ from controller.builders import restricted_pod_security_context, restricted_secu
 from tests.fixtures.cluster import ClusterHandle
 from tests.waiting import wait_until
 from tools.cluster.nodeimages import LocalImage, busybox_image, import_image
-from tools.cluster.realnode import NODE_LABEL, real_node_selector
+from tools.cluster.realnode import real_node_selector
 from tools.cluster.tritonimage import bundled_models, triton_image
 from tools.images import skimage_rgb
 
@@ -89,8 +89,6 @@ def sidecar_pod(image_ref: str) -> dict[str, Any]:
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 5,
             "nodeSelector": real_node_selector(),
-            # Tolerates the real node's taint where it has one.
-            "tolerations": [{"key": NODE_LABEL, "operator": "Exists"}],
             "securityContext": restricted_pod_security_context(),
             "initContainers": [sidecar_container(image_ref)],
             "containers": [

@@ -141,8 +141,9 @@ def project_image() -> LocalImage:
     )
     partial = image.archive.with_suffix(".partial")
     partial.unlink(missing_ok=True)
-    # Uncompressed layers: gzip of a ~1 GB venv costs minutes of CPU, disk is cheaper here.
-    _buildah("push", "--disable-compression", image.ref, f"oci-archive:{partial}:{image.ref}")
+    # buildah 1.28 gzips the archive's layers (seen: media type tar+gzip even with --disable-compression),
+    # the unchanged dependency layer too: most of a rebuild after a code change is this push.
+    _buildah("push", image.ref, f"oci-archive:{partial}:{image.ref}")
     partial.rename(image.archive)
     _buildah("rmi", image.ref)  # the tag only: the untagged layers are the cache of the next build
     for stale in IMAGES_CACHE.glob("autolabel-operator-*.tar"):
