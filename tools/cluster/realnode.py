@@ -40,19 +40,32 @@ from typing import Any
 import yaml
 
 from tools.cluster.kubeconfig import token_kubeconfig
+from tools.cluster.nodehost import BRIDGE as BRIDGE
+from tools.cluster.nodehost import BRIDGE_IP as BRIDGE_IP
+from tools.cluster.nodehost import (
+    NAT_CHAIN,
+    NETNS_DIR,
+    POD_SUBNET,
+    HostNetworkError,
+    add_bridge,
+    iptables,
+    kubepods_cgroups,
+    mounts_under,
+    netns_entries,
+    remove_bridge,
+    remove_cgroup,
+    remove_nat_chain,
+)
 from tools.cluster.nodeimages import busybox_image, import_image
 from tools.cluster.pki import NODE_NAME, ControlPlanePki
 from tools.cluster.processes import ProcessGroup
 
 NODE_LABEL, NODE_LABEL_VALUE = "autolabel.dev/node", "real"
-BRIDGE, BRIDGE_IP, POD_SUBNET = "autolabel0", "10.123.0.1", "10.123.0.0/16"
 LOCK_PATH = Path("/run/autolabel-operator-realnode.lock")
 FIXED_HOST_PATHS = tuple(
     Path(p)
     for p in ("/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/var/lib/cni", "/etc/kubernetes")
 )
-NETNS_DIR = Path("/run/netns")
-CGROUP_ROOT = Path("/sys/fs/cgroup")
 # Debian package -> a file it installs; tools/node-packages.sh installs the missing ones.
 PACKAGES = {
     "containerd": "/usr/bin/containerd",
@@ -66,7 +79,6 @@ PACKAGES = {
 }
 # The `kubernetes` Service (first address of the API server's service range) and its port.
 API_SERVICE_IP, API_SERVICE_PORT = "10.0.0.1", 443
-NAT_CHAIN = "AUTOLABEL-SERVICES"
 
 
 class RealNodeError(RuntimeError):
@@ -80,10 +92,6 @@ def missing_packages() -> list[str]:
 def real_node_selector() -> dict[str, str]:
     """A nodeSelector for the real node."""
     return {NODE_LABEL: NODE_LABEL_VALUE}
-
-
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
 
 
 @dataclass
@@ -131,21 +139,20 @@ class RealNode:
         os.write(fd, str(os.getpid()).encode())
         self._lock = fd
         self._preexisting = {
-            p for p in (*FIXED_HOST_PATHS, NETNS_DIR, *_netns_entries(), *_kubepods_cgroups()) if p.exists()
+            p for p in (*FIXED_HOST_PATHS, NETNS_DIR, *netns_entries(), *kubepods_cgroups()) if p.exists()
         }
         # A bridge left by a crashed run holds no pods any more (we hold the lock): start clean.
-        _ip("link", "del", BRIDGE, check=False)
-        _refuse_a_taken_subnet()
-        _ip("link", "add", "name", BRIDGE, "type", "bridge")
-        _ip("addr", "add", f"{BRIDGE_IP}/16", "dev", BRIDGE)
-        _ip("link", "set", BRIDGE, "up")
+        try:
+            add_bridge()
+        except HostNetworkError as error:
+            raise RealNodeError(str(error)) from None
 
     def expose_api_server(self, api_port: int) -> None:
         """Pods' traffic to the `kubernetes` Service IP goes to the API server on the bridge address."""
-        _remove_nat_chain()
-        _iptables("-N", NAT_CHAIN)
-        _iptables("-A", "PREROUTING", "-i", BRIDGE, "-j", NAT_CHAIN)
-        _iptables(
+        remove_nat_chain()
+        iptables("-N", NAT_CHAIN)
+        iptables("-A", "PREROUTING", "-i", BRIDGE, "-j", NAT_CHAIN)
+        iptables(
             "-A", NAT_CHAIN, "-d", f"{API_SERVICE_IP}/32", "-p", "tcp", "--dport", str(API_SERVICE_PORT),
             "-j", "DNAT", "--to-destination", f"{BRIDGE_IP}:{api_port}",
         )  # fmt: skip
@@ -338,22 +345,22 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
     # -- host clean-up ----------------------------------------------------------------------
     def _clean_host(self) -> None:
-        new_netns = [entry for entry in _netns_entries() if entry not in self._preexisting]
-        for mount in sorted(_mounts_under(self.state_dir, *new_netns), key=len, reverse=True):
+        new_netns = [entry for entry in netns_entries() if entry not in self._preexisting]
+        for mount in sorted(mounts_under(self.state_dir, *new_netns), key=len, reverse=True):
             subprocess.run(["umount", "-l", mount], capture_output=True)
         for entry in new_netns:
             entry.unlink(missing_ok=True)
         if NETNS_DIR not in self._preexisting:
             with contextlib.suppress(OSError):
                 NETNS_DIR.rmdir()
-        for cgroup in _kubepods_cgroups():
+        for cgroup in kubepods_cgroups():
             if cgroup not in self._preexisting:
-                _remove_cgroup(cgroup)
+                remove_cgroup(cgroup)
         for path in FIXED_HOST_PATHS:
             if path not in self._preexisting:
                 shutil.rmtree(path, ignore_errors=True)
-        _ip("link", "del", BRIDGE, check=False)
-        _remove_nat_chain()
+        remove_bridge()
+        remove_nat_chain()
 
     def _wait(self, what: str, ready: Callable[[], bool], timeout: float, log_tail: Any = None) -> None:
         deadline = time.monotonic() + timeout
@@ -366,53 +373,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         )
 
 
-def _refuse_a_taken_subnet() -> None:
-    """Another interface routing the pod subnet would take the replies to the pods (seen: podman's bridge)."""
-    routes = _ip("-o", "route", "show", "to", "match", BRIDGE_IP).stdout.splitlines()
-    taken = [route for route in routes if not route.startswith("default") and f"dev {BRIDGE} " not in route]
-    if taken:
-        raise RealNodeError(
-            f"the real node's pod subnet {POD_SUBNET} is already routed elsewhere ({taken[0].strip()}); "
-            "remove that interface or route first"
-        )
-
-
-def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["iptables", "-t", "nat", *args], capture_output=True, text=True, check=check)
-
-
-def _remove_nat_chain() -> None:
-    _iptables("-D", "PREROUTING", "-i", BRIDGE, "-j", NAT_CHAIN, check=False)
-    _iptables("-F", NAT_CHAIN, check=False)
-    _iptables("-X", NAT_CHAIN, check=False)
-
-
 def _read(path: Path) -> str:
     with contextlib.suppress(OSError):
         return path.read_text().strip()
     return "?"
-
-
-def _netns_entries() -> list[Path]:
-    return sorted(NETNS_DIR.glob("cni-*")) if NETNS_DIR.is_dir() else []
-
-
-def _kubepods_cgroups() -> list[Path]:
-    return sorted(CGROUP_ROOT.glob("*/kubepods*"))
-
-
-def _remove_cgroup(cgroup: Path) -> None:
-    """rmdir bottom-up: a cgroup directory goes only once its children and processes are gone."""
-    for directory, _subdirs, _files in os.walk(cgroup, topdown=False):
-        with contextlib.suppress(OSError):
-            os.rmdir(directory)
-
-
-def _mounts_under(*roots: Path) -> list[str]:
-    prefixes = [str(root) for root in roots]
-    mounts = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4].replace("\\040", " ")
-        if any(point == p or point.startswith(p.rstrip("/") + "/") for p in prefixes):
-            mounts.append(point)
-    return mounts

@@ -9,7 +9,7 @@ segmentation), shows their progress, applies approval rules once they are in
 Review (a `kubectl apply` of the edited manifests, as GitOps would), finalizes
 them with the `autolabel` CLI and prints a summary and the FiftyOne App URLs.
 
-With --real-node the cluster's node is a real kubelet: the controller runs as
+With --real-node the runs go to a real kubelet node: the controller runs as
 the chart's Deployment and every pod of the runs as a container of the image
 built from the Dockerfile, the photos read from a MinIO bucket
 (tools/demo/realnode.py); in Review it shows `kubectl get pods -o wide`.

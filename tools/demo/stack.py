@@ -6,7 +6,7 @@ ServiceAccount with zero controller replicas, and the controller
 (`python -m controller`) runs as a local process whose kubeconfig holds a
 token of the chart's controller ServiceAccount (held to the chart's RBAC).
 Worker pods are run by the local pod runner as local processes. With
-`real_node=True` (`--real-node`) the cluster's node is a real kubelet instead and
+`real_node=True` (`--real-node`) the pods go to a real kubelet node instead and
 the controller and every pod run in containers (tools/demo/realnode.py).
 
 Every process the demo starts, directly or not, inherits the environment
@@ -111,8 +111,8 @@ class DemoStack:
         self.cluster = LocalCluster(self.work_dir / "cluster", bin_dir=tool_bin_dir(), real_node=True).start()
         say(
             f"control plane ready at {self.cluster.server}: etcd, kube-apiserver, controller-manager, "
-            "scheduler and one real node, real-node-0 (the pinned kubelet, containerd, runc, CNI bridge) "
-            f"({time.monotonic() - started:.0f}s)"
+            "scheduler and one real node, real-node-0 (the pinned kubelet, containerd, runc, CNI bridge), "
+            f"where the runs' pods go (the kwok nodes are tainted) ({time.monotonic() - started:.0f}s)"
         )
         with ThreadPoolExecutor(max_workers=3) as pool:
             image = pool.submit(_timed_project_image)
