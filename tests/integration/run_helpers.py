@@ -80,16 +80,18 @@ def install_crd(cluster: ClusterHandle) -> None:
     """Applies the AutoLabelRun CRD (without the chart) and waits until the API server serves it."""
     crd = REPO_ROOT / "crds" / "autolabelrun.yaml"
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
-    wait_until(
-        "the AutoLabelRun CRD established",
-        lambda: (
-            cluster.kubectl(
-                "wait",
-                "--for=condition=Established",
-                "crd/autolabelruns.autolabel.dev",
-                "--timeout=5s",
-                check=False,
-            ).returncode
-            == 0
-        ),
-    )
+    wait_for_crd(cluster, "autolabelruns.autolabel.dev")
+
+
+def wait_for_crd(cluster: ClusterHandle, name: str) -> None:
+    """Until the CRD is Established and its resource is discovered. `kubectl wait` alone fails at once
+    on a CRD just created, whose status has no conditions yet (seen on a loaded machine)."""
+
+    def established() -> bool:
+        done = cluster.kubectl(
+            "wait", "--for=condition=Established", f"crd/{name}", "--timeout=5s", check=False
+        )
+        return done.returncode == 0
+
+    wait_until(f"the CRD {name} established", established)
+    wait_until(f"{name} discovered", lambda: cluster.kubectl("get", name, "-A", check=False).returncode == 0)

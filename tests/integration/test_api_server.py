@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from tests.integration.bad_manifests import (
     BadInput,
     run_with,
 )
+from tests.integration.run_helpers import wait_for_crd
 
 pytestmark = pytest.mark.integration
 
@@ -38,12 +38,7 @@ EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.yaml"))
 def crd(cluster: ClusterHandle) -> Iterator[None]:
     """The generated CRD installed and established (left installed: other tests share it)."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_FILE))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/autolabelruns.autolabel.dev", "--timeout=60s")
-    # Discovery may lag the Established condition by a moment.
-    for _ in range(30):
-        if cluster.kubectl("get", "alr", "-A", check=False).returncode == 0:
-            break
-        time.sleep(1)
+    wait_for_crd(cluster, "autolabelruns.autolabel.dev")
     yield
 
 

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.fixtures.cluster import ClusterHandle
+from tests.integration.run_helpers import wait_for_crd
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -66,9 +67,7 @@ def widget_manifest(name: str, namespace: str, size: int) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def widget_crd(cluster: ClusterHandle) -> str:
     cluster.kubectl("apply", "-f", "-", input=WIDGET_CRD)
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/widgets.harness.autolabel.dev", "--timeout=60s"
-    )
+    wait_for_crd(cluster, "widgets.harness.autolabel.dev")
     return "widgets.harness.autolabel.dev"
 
 
