@@ -26,9 +26,8 @@ from tests.integration.test_controller_faults import assert_each_sample_labeled_
 from tests.integration.test_object_storage import bucket_dataset, media, s3_secret
 from tests.waiting import wait_until
 from tools.cluster.chart import SYSTEM_NAMESPACE
-from tools.cluster.nodeimages import LocalImage, import_image
+from tools.cluster.nodeimages import LocalImage
 from tools.cluster.pki import NODE_NAME
-from tools.cluster.tritonimage import triton_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.realnode]
 
@@ -174,15 +173,6 @@ def _run_pods(cluster: ClusterHandle) -> list[dict[str, Any]]:
         cluster.kubectl("get", "pods", "-n", REAL_RUNS, "-o", "json").stdout
     )["items"]
     return [p for p in pods if p["spec"].get("nodeName") == NODE_NAME]
-
-
-@pytest.fixture(scope="module")
-def sidecar_image(real_cluster: ClusterHandle) -> LocalImage:
-    """The Triton image (tools/cluster/tritonimage.py) in the node's containerd."""
-    assert real_cluster.cluster is not None and real_cluster.cluster.node is not None
-    image = triton_image()
-    import_image(real_cluster.cluster.node.ctr, image)
-    return image
 
 
 def test_a_sidecar_mode_run_goes_to_finalized_with_triton_in_each_worker_pod(

@@ -25,23 +25,15 @@ from controller.api import parse_spec
 from controller.builders import restricted_pod_security_context, restricted_security_context, worker_job
 from tests.fixtures.cluster import ClusterHandle
 from tests.waiting import wait_until
-from tools.cluster.nodeimages import LocalImage, busybox_image, import_image
+from tools.cluster.nodeimages import LocalImage, busybox_image
 from tools.cluster.realnode import real_node_selector
-from tools.cluster.tritonimage import bundled_models, triton_image
+from tools.cluster.tritonimage import bundled_models
 from tools.images import skimage_rgb
 
 pytestmark = [pytest.mark.integration, pytest.mark.realnode]
 GRPC_PORT = 8001
 SIDE = 320  # face_detector's input is 320 x 320 RGB
 MIN_CONFIDENCE = 0.3  # face_detector's config.pbtxt default
-
-
-@pytest.fixture(scope="module")
-def image(real_cluster: ClusterHandle) -> LocalImage:
-    assert real_cluster.cluster is not None and real_cluster.cluster.node is not None
-    built = triton_image()
-    import_image(real_cluster.cluster.node.ctr, built)
-    return built
 
 
 @pytest.fixture
@@ -147,11 +139,11 @@ def mediapipe_faces(images: np.ndarray[Any, Any]) -> list[list[tuple[float, floa
 
 
 def test_triton_image_serves_face_detector_as_the_sidecar(
-    real_cluster: ClusterHandle, image: LocalImage, namespace: str
+    real_cluster: ClusterHandle, sidecar_image: LocalImage, namespace: str
 ) -> None:
     import tritonclient.grpc as grpcclient
 
-    manifest = sidecar_pod(image.ref)
+    manifest = sidecar_pod(sidecar_image.ref)
     [triton] = manifest["spec"]["initContainers"]
     assert triton["command"] == ["tritonserver"] and triton["restartPolicy"] == "Always"
     assert triton["securityContext"]["runAsUser"] == 1000

@@ -120,25 +120,7 @@ def project_image() -> LocalImage:
     if image.archive.exists():
         return image
     _reset_layer_cache_on_new_dependencies(base)
-    # pip in the build trusts what this machine trusts (a TLS-intercepting proxy's CA, where there is one).
-    host_ca = os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or SYSTEM_CA_BUNDLE
-    _buildah(
-        "bud",
-        "--layers",
-        "--isolation",
-        "chroot",
-        "--volume",
-        f"{host_ca}:/run/host-ca.crt:ro",
-        "--build-arg",
-        "PIP_CERT=/run/host-ca.crt",
-        "--build-arg",
-        f"PYTHON_IMAGE={base.ref}",
-        "-f",
-        str(REPO_ROOT / "Dockerfile"),
-        "-t",
-        image.ref,
-        str(REPO_ROOT),
-    )
+    build_with_buildah(REPO_ROOT / "Dockerfile", image.ref, base)
     partial = image.archive.with_suffix(".partial")
     partial.unlink(missing_ok=True)
     # buildah 1.28 gzips the archive's layers (seen: media type tar+gzip even with --disable-compression),
@@ -150,6 +132,22 @@ def project_image() -> LocalImage:
         if stale != image.archive:
             stale.unlink()
     return image
+
+
+def build_with_buildah(dockerfile: Path, ref: str, base: LocalImage, *extra: str) -> None:
+    """`buildah bud --layers` of `dockerfile` (context: the repository) on the Debian base, tagged `ref`.
+
+    pip in the build trusts what this machine trusts (a TLS-intercepting proxy's CA, where there is
+    one): a read-only volume and the PIP_CERT build argument, neither kept in the image.
+    """
+    host_ca = os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or SYSTEM_CA_BUNDLE
+    _buildah(
+        "bud", "--layers", "--isolation", "chroot",
+        "--volume", f"{host_ca}:/run/host-ca.crt:ro",
+        "--build-arg", "PIP_CERT=/run/host-ca.crt",
+        "--build-arg", f"PYTHON_IMAGE={base.ref}",
+        *extra, "-f", str(dockerfile), "-t", ref, str(REPO_ROOT),
+    )  # fmt: skip
 
 
 def _reset_layer_cache_on_new_dependencies(base: LocalImage) -> None:

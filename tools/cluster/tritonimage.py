@@ -26,7 +26,6 @@ Dockerfile, the lock file, the model folders copied and the base's reference.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import subprocess
 import sys
@@ -34,7 +33,7 @@ import time
 from pathlib import Path
 
 from tools.cluster.nodeimages import IMAGES_CACHE, LocalImage, buildah_argv, run_checked
-from tools.cluster.projectimage import REPO_ROOT, SYSTEM_CA_BUNDLE, debian_python_base
+from tools.cluster.projectimage import REPO_ROOT, build_with_buildah, debian_python_base
 
 DOCKERFILE = Path(__file__).with_name("triton.Dockerfile")
 IGNORE_FILE = Path(__file__).with_name("triton.dockerignore")
@@ -75,29 +74,7 @@ def triton_image() -> LocalImage:
     image = LocalImage(f"{IMAGE_NAME}:{key}", IMAGES_CACHE / f"{ARCHIVE_PREFIX}{key}.tar")
     if image.archive.exists():
         return image
-    # pip in the build trusts what this machine trusts (a TLS-intercepting proxy's CA, where there is one).
-    host_ca = os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or SYSTEM_CA_BUNDLE
-    run_checked(
-        buildah_argv(
-            "bud",
-            "--layers",
-            "--isolation",
-            "chroot",
-            "--volume",
-            f"{host_ca}:/run/host-ca.crt:ro",
-            "--build-arg",
-            "PIP_CERT=/run/host-ca.crt",
-            "--build-arg",
-            f"PYTHON_IMAGE={base.ref}",
-            "--ignorefile",
-            str(IGNORE_FILE),
-            "-f",
-            str(DOCKERFILE),
-            "-t",
-            image.ref,
-            str(REPO_ROOT),
-        )
-    )
+    build_with_buildah(DOCKERFILE, image.ref, base, "--ignorefile", str(IGNORE_FILE))
     partial = image.archive.with_suffix(".partial")
     partial.unlink(missing_ok=True)
     # As projectimage pushes: buildah 1.28 gzips the layers (343 MiB for 966 MB), about 40 s here.
