@@ -7,11 +7,19 @@ STATE := .cluster
 STATE_BIN = $(shell ./tools/build-tools.sh)
 export PYTHONPATH := $(CURDIR)
 export FIFTYONE_DO_NOT_TRACK := true
+# Test reports: JUnit XML per tier and the 25 slowest tests printed at the end of each tier.
+RESULTS := test-results
+REPORT = --durations=25 --junitxml=$(RESULTS)/$(1).xml
+# Integration tests run in parallel processes, one group of tests per process at a time
+# (tests/conftest.py says which tests share a group and why).
+TEST_WORKERS ?= 3
 
-.PHONY: help venv tools images test-realnode cluster-up cluster-down lint typecheck unit integration test verify crds demo bench bench-calibration bench-controller clean
+.PHONY: help setup check venv tools images test-realnode cluster-up cluster-down lint typecheck unit integration test verify crds demo bench bench-calibration bench-controller clean
 
 help:
-	@echo "make test         lint, types, CRD drift check, unit and integration tests, the real-node tier"
+	@echo "make test         installs what it needs, then lint, types, CRD drift, unit, integration and real-node tests"
+	@echo "make check        before every commit: lint, types, unit tests and one end-to-end run to Review"
+	@echo "make setup        install what the tests and the demo need (Debian packages, Go tools, virtualenv)"
 	@echo "make demo         the whole Verified Auto-Labeling flow on real images (ARGS=--keep to explore)"
 	@echo "                  ARGS=--real-node: the controller and every pod in containers on a real kubelet (root)"
 	@echo "make cluster-up   start the local control plane (.cluster/kubeconfig, .cluster/bin/)"
@@ -21,6 +29,9 @@ help:
 	@echo "make bench        benchmarks (worker vs raw Triton vs FiftyOne apply_model)"
 	@echo "make bench-calibration  calibrated auto-approval on real labelled digits: true vs promised precision"
 	@echo "make bench-controller   the controller at 50/200/500 runs on kwok: latency, RSS, CPU, API requests"
+
+setup:
+	./tools/setup.sh
 
 venv: $(VENV)/.ready
 $(VENV)/.ready: requirements/lock.txt requirements/nodeps.txt tools/setup-venv.sh
@@ -40,7 +51,7 @@ images: venv tools
 
 # The real-node tier: its own pytest session (its mongod is the one FiftyOne uses in that process).
 test-realnode: images
-	$(PY) -m pytest -q -m realnode tests
+	$(PY) -m pytest -q -m realnode $(call REPORT,realnode) tests
 
 cluster-up: venv tools
 	$(PY) -m tools.cluster up --state-dir $(STATE)
@@ -56,10 +67,17 @@ typecheck: venv
 	$(VENV)/bin/mypy contract controller inference tools tests bench plugins/autolabel
 
 unit: venv
-	$(PY) -m pytest -q -m "not integration" tests
+	$(PY) -m pytest -q -m "not integration" $(call REPORT,unit) tests
 
 integration: venv tools
-	$(PY) -m pytest -q -m "integration and not realnode" tests
+	$(PY) -m pytest -q -m "integration and not realnode" -n $(TEST_WORKERS) --dist loadgroup \
+		$(call REPORT,integration) tests
+
+# One end-to-end run (apply -> validation -> Indexed Job -> workers -> Review) on the real control plane.
+E2E_CHECK := tests/integration/test_controller_flow.py::test_run_reaches_review_for_each_task[detection]
+
+check: lint typecheck unit
+	$(PY) -m pytest -q $(call REPORT,check) "$(E2E_CHECK)"
 
 crds: venv
 	$(PY) -m controller.crdgen
@@ -68,7 +86,8 @@ verify: venv tools
 	$(PY) -m controller.crdgen --check
 	$(STATE_BIN)/helm lint charts/autolabel-operator --strict --kube-version 1.34.0
 
-test: lint typecheck verify unit integration test-realnode
+test: setup
+	$(MAKE) lint typecheck verify unit integration test-realnode
 
 # ARGS=--real-node: the real node's Debian packages and kubelet first (root), as `make images`.
 demo: venv tools
@@ -88,4 +107,4 @@ bench-controller: venv tools
 	$(PY) -m bench.controller $(ARGS)
 
 clean: cluster-down
-	rm -rf $(STATE) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(STATE) $(RESULTS) .mypy_cache .ruff_cache .pytest_cache
