@@ -1,18 +1,23 @@
 """The AutoLabelRun API on the real API server: bad input refused, examples accepted, explain, columns, Helm.
 
-Uses the session `cluster` fixture (real kube-apiserver) and a fresh `namespace` per test.
+Uses the session `cluster` fixture (real kube-apiserver). The schema cases are server-side dry runs through
+the Python client in one namespace shared by the module; the kubectl tests get a fresh `namespace` each.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from kubernetes import client
+from kubernetes.client.rest import ApiException
 
 from controller.api import AutoLabelRunStatus
 from controller.crdgen import REPO_ROOT
@@ -32,6 +37,7 @@ pytestmark = pytest.mark.integration
 CRD_FILE = REPO_ROOT / "crds" / "autolabelrun.yaml"
 CHART_DIR = REPO_ROOT / "charts" / "autolabel-operator"
 EXAMPLES = sorted((REPO_ROOT / "examples").glob("*.yaml"))
+GROUP, VERSION = VALID_RUN["apiVersion"].split("/")
 
 
 @pytest.fixture(scope="module")
@@ -48,21 +54,106 @@ def apply(
     return cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(manifest), check=check)
 
 
+@dataclass
+class Runs:
+    """AutoLabelRun calls in one namespace, validating fields as kubectl does (unknown fields refused)."""
+
+    api: Any
+    namespace: str
+
+    def create(self, manifest: dict[str, Any], dry_run: bool = True) -> dict[str, Any]:
+        """The object as the server stores it (defaults applied); stored only when not `dry_run`."""
+        created: dict[str, Any] = self.api.create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            self.namespace,
+            "autolabelruns",
+            manifest,
+            dry_run="All" if dry_run else None,
+            field_validation="Strict",
+        )
+        return created
+
+    def update(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """A dry-run merge patch of the stored object named in `manifest` to `manifest`."""
+        updated: dict[str, Any] = self.api.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            self.namespace,
+            "autolabelruns",
+            manifest["metadata"]["name"],
+            manifest,
+            dry_run="All",
+            field_validation="Strict",
+        )
+        return updated
+
+    def stored_names(self) -> set[str]:
+        listed = self.api.list_namespaced_custom_object(GROUP, VERSION, self.namespace, "autolabelruns")
+        return {item["metadata"]["name"] for item in listed["items"]}
+
+
+@pytest.fixture(scope="module")
+def runs(cluster: ClusterHandle, crd: None) -> Iterator[Runs]:
+    """The module's namespace for the schema cases; the dry runs store nothing, the update cases their
+    objects before the update."""
+    name = f"t-schema-{uuid.uuid4().hex[:8]}"
+    with cluster.api_client() as api:
+        core = client.CoreV1Api(api)
+        core.create_namespace({"metadata": {"name": name}})
+        try:
+            yield Runs(client.CustomObjectsApi(api), name)
+        finally:
+            core.delete_namespace(name)
+
+
+def refusal(error: ApiException) -> str:
+    """The refusal as kubectl prints it: the server's message, then each cause's field and message."""
+    status = json.loads(error.body)
+    causes = (status.get("details") or {}).get("causes") or []
+    lines = [f"{cause.get('field', '')}: {cause.get('message', '')}" for cause in causes]
+    return "\n".join([status["message"], *lines])
+
+
+def refused(error: ApiException | None, case: str) -> str:
+    """The text of a validation refusal (422 Invalid, or 400 for an unknown field); fails when accepted."""
+    assert error is not None, f"{case} was accepted"
+    assert error.status in (400, 422), (error.status, error.body)
+    return refusal(error)
+
+
+@pytest.fixture(scope="module")
+def bad_input_refusals(runs: Runs) -> dict[str, ApiException | None]:
+    """Each bad input sent as a dry-run create: its refusal, or None when accepted."""
+    refusals: dict[str, ApiException | None] = {}
+    for bad in BAD_INPUTS:
+        try:
+            runs.create(run_with(bad.changes))
+            refusals[bad.case] = None
+        except ApiException as error:
+            refusals[bad.case] = error
+    return refusals
+
+
 @pytest.mark.parametrize("bad", BAD_INPUTS, ids=[bad.case for bad in BAD_INPUTS])
 def test_invalid_manifest_is_refused_naming_the_field(
-    cluster: ClusterHandle, crd: None, namespace: str, bad: BadInput
+    bad_input_refusals: dict[str, ApiException | None], bad: BadInput
 ) -> None:
-    result = apply(cluster, namespace, run_with(bad.changes))
-    assert result.returncode != 0, f"{bad.case} was accepted"
-    assert bad.must_name in result.stderr, result.stderr
-    assert cluster.kubectl("get", "alr", "-n", namespace, "-o", "name").stdout.strip() == ""
+    text = refused(bad_input_refusals[bad.case], bad.case)
+    assert bad.must_name in text, text
+
+
+def test_refused_manifests_left_nothing_stored(
+    runs: Runs, bad_input_refusals: dict[str, ApiException | None]
+) -> None:
+    names = {run_with(bad.changes)["metadata"]["name"] for bad in BAD_INPUTS}
+    assert len(bad_input_refusals) == len(BAD_INPUTS)  # all of them were sent
+    assert not runs.stored_names() & names
 
 
 @pytest.mark.parametrize(("case", "changes"), GOOD_INPUTS, ids=[case for case, _ in GOOD_INPUTS])
-def test_valid_edge_values_are_accepted(
-    cluster: ClusterHandle, crd: None, namespace: str, case: str, changes: dict[str, Any]
-) -> None:
-    apply(cluster, namespace, run_with(changes), check=True)
+def test_valid_edge_values_are_accepted(runs: Runs, case: str, changes: dict[str, Any]) -> None:
+    runs.create(run_with(changes))
 
 
 def test_bad_input_table_is_large_enough() -> None:
@@ -71,33 +162,26 @@ def test_bad_input_table_is_large_enough() -> None:
 
 @pytest.mark.parametrize(("case", "before", "update", "field"), BAD_UPDATES, ids=[u[0] for u in BAD_UPDATES])
 def test_invalid_update_is_refused(
-    cluster: ClusterHandle,
-    crd: None,
-    namespace: str,
-    case: str,
-    before: dict[str, Any],
-    update: dict[str, Any],
-    field: str,
+    runs: Runs, case: str, before: dict[str, Any], update: dict[str, Any], field: str
 ) -> None:
-    apply(cluster, namespace, run_with(before), check=True)
-    result = apply(cluster, namespace, run_with({**before, **update}))
-    assert result.returncode != 0, f"{case} was accepted"
-    assert field in result.stderr, result.stderr
+    named = {"metadata/name": f"update-{case}"}
+    runs.create(run_with({**before, **named}), dry_run=False)
+    with pytest.raises(ApiException) as caught:
+        runs.update(run_with({**before, **update, **named}))
+    text = refused(caught.value, case)
+    assert field in text, text
 
 
-def test_review_rules_may_change_while_label_field_stays(
-    cluster: ClusterHandle, crd: None, namespace: str
-) -> None:
-    apply(cluster, namespace, VALID_RUN, check=True)
-    approve_all = run_with({"spec/review": {"approve": [{"minConfidence": 0.9}]}, "spec/finalize": True})
-    apply(cluster, namespace, approve_all, check=True)
+def test_review_rules_may_change_while_label_field_stays(runs: Runs) -> None:
+    named = {"metadata/name": "review-rules-change"}
+    runs.create(run_with(named), dry_run=False)
+    approve_all = {"spec/review": {"approve": [{"minConfidence": 0.9}]}, "spec/finalize": True}
+    runs.update(run_with({**named, **approve_all}))
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-def test_example_is_accepted(cluster: ClusterHandle, crd: None, namespace: str, example: Path) -> None:
-    cluster.kubectl("apply", "-n", namespace, "-f", str(example))
-    name = yaml.safe_load(example.read_text())["metadata"]["name"]
-    stored = json.loads(cluster.kubectl("get", "alr", name, "-n", namespace, "-o", "json").stdout)
+def test_example_is_accepted(runs: Runs, example: Path) -> None:
+    stored = runs.create(yaml.safe_load(example.read_text()))
     assert stored["spec"]["execution"]["backoffLimitPerIndex"] >= 0  # server-side defaults applied
     assert len(stored["spec"]["review"]["problemTags"]) >= 1
 
@@ -219,11 +303,8 @@ def test_status_is_stored_unpruned_and_shown_in_columns(
     assert wide[-2:] == ["FIELD", "MESSAGE"]
 
 
-def test_status_is_not_writable_through_the_main_resource(
-    cluster: ClusterHandle, crd: None, namespace: str
-) -> None:
-    apply(cluster, namespace, {**VALID_RUN, "status": {"phase": "Finalized"}}, check=True)
-    stored = json.loads(cluster.kubectl("get", "alr", "bad-input", "-n", namespace, "-o", "json").stdout)
+def test_status_is_not_writable_through_the_main_resource(runs: Runs) -> None:
+    stored = runs.create({**VALID_RUN, "status": {"phase": "Finalized"}})
     assert "status" not in stored or stored["status"].get("phase") != "Finalized"
 
 
