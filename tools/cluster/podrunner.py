@@ -102,7 +102,8 @@ class LocalPodRunner:
             if self._stop.is_set():
                 return
             pod = self.api_client.sanitize_for_serialization(event["object"])
-            if (pod.get("spec") or {}).get("nodeName") not in nodes:
+            node = (pod.get("spec") or {}).get("nodeName")
+            if node and node not in nodes:  # a node made since the last look, perhaps
                 nodes = self._runner_nodes()
             self._on_pod(event["type"], pod, nodes)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -62,23 +63,45 @@ class ManagedProcess:
 
 
 def stop_process_group(pid: int, grace_seconds: float = 10.0) -> None:
-    """Terminates the process group led by `pid`, waiting up to the grace period."""
+    """Terminates the process group led by `pid`, waiting up to the grace period.
+
+    The wait is on the leader's exit itself; members that outlive it are looked at twice a second.
+    """
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace_seconds
-    while time.monotonic() < deadline:
+    wait_for_exit(pid, grace_seconds)
+    while True:
+        # Reap it if it is our own child, or killpg keeps seeing the zombie.
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:
             return
-        # Reap it if it is our own child, or killpg keeps seeing the zombie.
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.1)
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def wait_for_exit(pid: int, timeout: float) -> bool:
+    """Blocks until process `pid` has exited (a pidfd turns readable), at most `timeout` seconds.
+
+    True when it has exited (or is gone); the process is not reaped.
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([pidfd], [], [], max(timeout, 0.0))
+        return bool(readable)
+    finally:
+        os.close(pidfd)
 
 
 @dataclass

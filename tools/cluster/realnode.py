@@ -367,7 +367,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         while time.monotonic() < deadline:
             if ready():
                 return
-            time.sleep(0.2)
+            time.sleep(0.5)
         raise RealNodeError(
             f"timed out after {timeout:.0f}s waiting for {what}\n{log_tail() if log_tail else ''}"
         )

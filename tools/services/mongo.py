@@ -17,8 +17,11 @@ import importlib.util
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,20 +112,21 @@ class MongoServer:
         """Answers pings; as a replica set, also initiated (once, here) and primary."""
         from pymongo.errors import OperationFailure
 
+        with socket.create_connection((self.host, self.port), timeout=2):
+            pass  # refused at once while mongod is not listening yet; pymongo would wait out its timeout
         client = self._direct_client()
         try:
             if not self.replica_set:
                 client.admin.command("ping")
                 return True
             try:
-                status = client.admin.command("replSetGetStatus")
+                client.admin.command("replSetGetStatus")
             except OperationFailure as error:
                 if error.code != 94:  # NotYetInitialized
                     raise
                 members = [{"_id": 0, "host": f"{self.host}:{self.port}"}]
                 client.admin.command("replSetInitiate", {"_id": self.replica_set, "members": members})
-                return False
-            return bool(status.get("myState") == 1)  # PRIMARY
+            return _await_primary(client, seconds=10)
         finally:
             client.close()
 
@@ -137,6 +141,27 @@ class MongoServer:
             stop_process(self.process)
         if remove_data:
             shutil.rmtree(self.db_path.parent, ignore_errors=True)
+
+
+def _await_primary(client: Any, seconds: float) -> bool:
+    """True once the member is the writable primary: an awaitable `hello` answers when its state changes."""
+    deadline = time.monotonic() + seconds
+    reply = client.admin.command("hello")
+    while not reply.get("isWritablePrimary") and (left := deadline - time.monotonic()) > 0:
+        version, wait_ms = reply["topologyVersion"], int(left * 1000)
+        reply = client.admin.command({"hello": 1, "topologyVersion": version, "maxAwaitTimeMS": wait_ms})
+    return bool(reply.get("isWritablePrimary"))
+
+
+def disconnect_fiftyone() -> None:
+    """Closes this process's FiftyOne client, if it has one, before its mongod stops.
+
+    FiftyOne's exit hook otherwise looks for its non-persistent datasets on a server that is gone
+    and holds the interpreter's exit for pymongo's 30 s server selection.
+    """
+    database = sys.modules.get("fiftyone.core.odm.database")
+    if database is not None:
+        database._disconnect()
 
 
 def start_mongo(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tools.cluster.processes import free_port
+from tools.cluster.processes import free_port, wait_for_exit
 
 __all__ = ["free_port", "log_tail", "serve_until_interrupted", "stop_process", "wait_until"]
 
@@ -24,7 +24,7 @@ def wait_until(
     process: subprocess.Popen[bytes] | None = None,
     log_path: Path | None = None,
 ) -> None:
-    """Poll ``check`` until it returns True; fail early if ``process`` exits, with the log's tail."""
+    """Poll ``check`` twice a second until it returns True; fail early if ``process`` exits, with its log."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -32,7 +32,7 @@ def wait_until(
         with contextlib.suppress(Exception):
             if check():
                 return
-        time.sleep(0.1)
+        time.sleep(0.5)
     raise TimeoutError(f"{what} not ready after {timeout_s:.0f}s{log_tail(log_path)}")
 
 
@@ -50,12 +50,11 @@ def stop_process(process: subprocess.Popen[bytes], *, timeout_s: float = 15.0) -
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
+    if not wait_for_exit(process.pid, timeout_s):
         with contextlib.suppress(ProcessLookupError):
             os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=timeout_s)
+        wait_for_exit(process.pid, timeout_s)
+    process.wait(timeout=timeout_s)
 
 
 def serve_until_interrupted(server: Any) -> None:
