@@ -41,7 +41,7 @@ from tools.cluster.projectimage import project_image
 from tools.cluster.realnode import BRIDGE_IP
 from tools.demo import realnode
 from tools.services.minio import MinioServer, start_minio
-from tools.services.mongo import MongoServer, start_mongo
+from tools.services.mongo import MongoServer, disconnect_fiftyone, start_mongo
 from tools.services.triton import (
     DEFAULT_MODEL_REPOSITORY,
     TritonServer,
@@ -231,7 +231,7 @@ class DemoStack:
     # -- stop -------------------------------------------------------------------------------
     def stop(self) -> None:
         """Stops every process in reverse start order; each step runs even if one before failed."""
-        steps: list[Callable[[], None]] = [_disconnect_fiftyone]
+        steps: list[Callable[[], None]] = [disconnect_fiftyone]
         if self.cluster is not None:
             steps.append(self.cluster.stop)  # App, controller, pod runner's pods, kwok, ..., etcd
         if self.triton is not None:
@@ -250,13 +250,6 @@ class DemoStack:
 def _timed_project_image() -> tuple[LocalImage, float]:
     started = time.monotonic()
     return project_image(), time.monotonic() - started
-
-
-def _disconnect_fiftyone() -> None:
-    """Close this process's FiftyOne client before mongod stops: its exit hook would wait 30 s for it."""
-    database = sys.modules.get("fiftyone.core.odm.database")
-    if database is not None:
-        database._disconnect()
 
 
 def survivors(marker: str) -> list[tuple[int, str]]:
