@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.test_review_dataset import config as review_config
 from tests.integration.test_review_dataset import environment, inference, prepared_pair, snapshot
 from tests.integration.worker_helpers import (
     REPO_ROOT,
@@ -66,15 +67,12 @@ def test_mongod_killed_during_a_shard_loses_no_prediction(
     config = worker_config(dataset.name, classifier_model(triton.grpc_url), "classification", maxInFlight=2)
     uid = config["run"]["uid"]
     process = start_worker(config, 0, tmp_path)
-    worker = Output(process)
     try:
         done_at_kill = wait_for_marked(dataset, uid, kill_at, process)
-        mongo.kill()
-        # Down until the worker has met it down (or has ended): then it comes back, as after a crash.
-        worker.wait_for("the worker to meet the dead database", met_a_dead_database, 120)
+        mongo.kill()  # down for as long as its restart takes, while the worker goes on writing
     finally:
         mongo.start()  # no-op unless it is down
-    output = worker.text()
+    output, _ = process.communicate(timeout=300)
     assert done_at_kill < IMAGES, "the shard finished before the kill; the test needs more images"
     if process.returncode != 0:  # the Job retries a failed index
         code, retry = run_worker(config, 0, tmp_path)
@@ -179,9 +177,14 @@ def test_mongod_killed_during_finalize_then_rerun_equals_an_uninterrupted_finali
     uninterrupted, interrupted = prepared_pair()
     assert inference(uninterrupted, "finalize", "--batch-size", "2") == {"promoted": 3, "discarded": 9}
     expected = snapshot(uninterrupted)
+    # A short patience: the first call that meets no database says so within 2 s (server selection
+    # waits a third of it), and the retries after the restart may still succeed.
+    impatient = {**review_config(interrupted), "database": {"patienceS": 6}}
     process = subprocess.Popen(
         [sys.executable, "-m", "inference", "finalize", "--batch-size", "2"],
-        env=environment(interrupted, AUTOLABEL_FINALIZE_PAUSE_S="2"),
+        env=environment(
+            interrupted, AUTOLABEL_FINALIZE_PAUSE_S="2", AUTOLABEL_WORKER_CONFIG=json.dumps(impatient)
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -191,7 +194,8 @@ def test_mongod_killed_during_finalize_then_rerun_equals_an_uninterrupted_finali
     try:
         finalize.wait_for("finalize's second batch", lambda line: "promoted batch 2" in line, 180)
         mongo.kill()  # while finalize pauses after its second batch: the next batch meets no database
-        finalize.wait_for("finalize to meet the dead database", met_a_dead_database, 120)
+        met = finalize.wait_for("finalize's next batch to meet no database", met_a_dead_database, 60)
+        assert met, "finalize ended without meeting the dead database:\n" + "".join(finalize.lines[-20:])
     finally:
         mongo.start()
     finalize.text(timeout_s=300)  # ended by the outage or not: the rerun below must complete it either way
