@@ -33,6 +33,7 @@ from typing import Any
 
 import kopf
 
+from controller import metrics
 from controller.api import GROUP, PLURAL, VERSION, AutoLabelRun, DeletionPolicy, Phase
 from controller.child_events import ChildEvents
 from controller.engine import Engine
@@ -179,10 +180,13 @@ async def _on_child(
     index: kopf.Index[str, Mapping[str, Any]],
 ) -> None:
     """A child of a run changed in a way its run can show (or went): the run is reconciled now."""
-    if not _child_events.changed(kind, event_type, uid, body):
-        return
-    for run in index.get(labels[RUN_UID_LABEL], ()):
-        await engine().nudge(run)
+    try:
+        if not _child_events.changed(kind, event_type, uid, body):
+            return
+        for run in index.get(labels[RUN_UID_LABEL], ()):
+            await engine().nudge(run)
+    finally:
+        metrics.CHILD_EVENTS.labels(kind, event_type or "LISTED").inc()
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, retries=DELETE_ATTEMPTS, backoff=5)

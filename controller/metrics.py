@@ -22,6 +22,11 @@ STATUS_WRITE_RETRIES = Counter(
     "autolabel_status_write_retries_total", "Status patches refused or lost and sent again."
 )
 RECONCILES = Counter("autolabel_reconciles_total", "Reconciles by what caused them.", ["cause"])
+CHILD_EVENTS = Counter(
+    "autolabel_child_events_total",
+    "Watch events of runs' children (Jobs, worker pods, ConfigMaps, Workloads) handled, by kind and type.",
+    ["kind", "type"],
+)
 
 
 class PhaseBook:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +72,29 @@ def jobs_of(cluster: ClusterHandle, namespace: str, run_name: str) -> list[dict[
     return items
 
 
+def job_held(cluster: ClusterHandle, job: dict[str, Any]) -> bool:
+    """The Job controller has seen `job` suspended (condition Suspended) and no pod of it runs on
+    (each is finished or being deleted, which stops its processes)."""
+    namespace, name = job["metadata"]["namespace"], job["metadata"]["name"]
+    current = json.loads(cluster.kubectl("get", "job", name, "-n", namespace, "-o", "json").stdout)
+    status = current.get("status") or {}
+    suspended = any(
+        c["type"] == "Suspended" and c["status"] == "True" for c in status.get("conditions") or []
+    )
+    pods = json.loads(
+        cluster.kubectl(
+            "get", "pods", "-n", namespace, "-l", f"batch.kubernetes.io/job-name={name}", "-o", "json"
+        ).stdout
+    )["items"]
+    running = [
+        pod
+        for pod in pods
+        if not pod["metadata"].get("deletionTimestamp")
+        and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    ]
+    return suspended and not status.get("active") and not running
+
+
 def test_a_shard_killed_once_is_retried_and_the_run_completes(
     cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
 ) -> None:
@@ -122,8 +144,15 @@ def test_controller_killed_mid_inference_resumes_without_duplicates(
     apply(cluster, run_manifest("restart-me", operator.namespace, dataset.name, triton, **SLOW_RUN))
     run = operator.wait_for_phase("restart-me", {"Inferring"})
     uid, job_name = run["metadata"]["uid"], run["status"]["jobName"]
+    field = run["status"]["reviewField"]
     operator.kill()
-    time.sleep(3)
+    at_kill = labeled_by(dataset, field, uid)
+    # Down until the workers have written on without it: the restarted controller meets work it never saw.
+    wait_until(
+        "the workers to write while the controller is down",
+        lambda: labeled_by(dataset, field, uid) > at_kill or at_kill == len(dataset),
+        120,
+    )
     operator.start()
     run = operator.wait_for_phase("restart-me", {"Review", "Failed"}, timeout=300)
     assert run["status"]["phase"] == "Review", run["status"]
@@ -157,7 +186,9 @@ def test_suspend_stops_the_shards_and_resume_skips_finished_samples(
     wait_until("worker processes to stop", lambda: not worker_pids(uid), 60)
     done_while_suspended = labeled_by(dataset, field, uid)
     assert done_while_suspended > 0
-    time.sleep(3)
+    # The Job controller has taken the suspension in (its Suspended condition) and no pod runs on:
+    # nothing can write any more until the run is resumed.
+    wait_until("the Job suspended by its controller, without pods", lambda: job_held(cluster, job), 60)
     assert labeled_by(dataset, field, uid) == done_while_suspended  # nothing runs while suspended
     cluster.kubectl(
         "patch",

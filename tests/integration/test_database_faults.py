@@ -12,22 +12,24 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.test_review_dataset import config as review_config
 from tests.integration.test_review_dataset import environment, inference, prepared_pair, snapshot
 from tests.integration.worker_helpers import (
     REPO_ROOT,
+    Output,
     classifier_model,
     fresh_schema,
     make_dataset,
     run_command,
     run_worker,
     start_worker,
+    wait_for_marked,
     worker_config,
     write_images,
 )
@@ -44,16 +46,6 @@ def _marked(dataset: Any, uid: str, marker: str = "auto_in_review_run") -> int:
     return count
 
 
-def _wait_for_marked(dataset: Any, uid: str, at_least: int, process: Any, timeout_s: float = 180) -> int:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        done = _marked(dataset, uid)
-        if done >= at_least or process.poll() is not None:
-            return done
-        time.sleep(0.05)
-    raise TimeoutError(f"fewer than {at_least} samples done after {timeout_s}s")
-
-
 def _assert_exactly_one_prediction_each(dataset: Any, uid: str) -> None:
     dataset.reload()
     labels, markers = dataset.values(["auto_in_review", "auto_in_review_run"])
@@ -62,10 +54,9 @@ def _assert_exactly_one_prediction_each(dataset: Any, uid: str) -> None:
     assert markers == [uid] * IMAGES
 
 
-def _restart(mongo: Any, down_s: float) -> None:
-    mongo.kill()
-    time.sleep(down_s)
-    mongo.start()
+def met_a_dead_database(line: str) -> bool:
+    """A database call failed and is being retried (inference.durable), or the process ended on it."""
+    return "retrying in" in line or line.startswith("fatal") or "DatabaseUnavailable" in line
 
 
 @pytest.mark.parametrize("kill_at", [8, IMAGES // 2, IMAGES - 8], ids=["early", "middle", "last-batch"])
@@ -77,8 +68,8 @@ def test_mongod_killed_during_a_shard_loses_no_prediction(
     uid = config["run"]["uid"]
     process = start_worker(config, 0, tmp_path)
     try:
-        done_at_kill = _wait_for_marked(dataset, uid, kill_at, process)
-        _restart(mongo, down_s=3)
+        done_at_kill = wait_for_marked(dataset, uid, kill_at, process)
+        mongo.kill()  # down for as long as its restart takes, while the worker goes on writing
     finally:
         mongo.start()  # no-op unless it is down
     output, _ = process.communicate(timeout=300)
@@ -99,7 +90,7 @@ def test_predictions_lost_after_their_write_are_processed_again_before_the_shard
     config = worker_config(dataset.name, classifier_model(triton.grpc_url), "classification", maxInFlight=2)
     uid = config["run"]["uid"]
     process = start_worker(config, 0, tmp_path)
-    _wait_for_marked(dataset, uid, 24, process)
+    wait_for_marked(dataset, uid, 24, process)
     lost = dataset._sample_collection.update_many(
         {"auto_in_review_run": uid}, {"$unset": {"auto_in_review": "", "auto_in_review_run": ""}}
     ).modified_count
@@ -125,7 +116,7 @@ def test_database_down_longer_than_the_patience_fails_the_shard_and_a_retry_comp
     uid = config["run"]["uid"]
     process = start_worker(config, 0, tmp_path)
     try:
-        _wait_for_marked(dataset, uid, 8, process)
+        wait_for_marked(dataset, uid, 8, process)
         mongo.kill()
         output, _ = process.communicate(timeout=120)
     finally:
@@ -186,24 +177,28 @@ def test_mongod_killed_during_finalize_then_rerun_equals_an_uninterrupted_finali
     uninterrupted, interrupted = prepared_pair()
     assert inference(uninterrupted, "finalize", "--batch-size", "2") == {"promoted": 3, "discarded": 9}
     expected = snapshot(uninterrupted)
+    # A short patience: the first call that meets no database says so within 2 s (server selection
+    # waits a third of it), and the retries after the restart may still succeed.
+    impatient = {**review_config(interrupted), "database": {"patienceS": 6}}
     process = subprocess.Popen(
         [sys.executable, "-m", "inference", "finalize", "--batch-size", "2"],
-        env=environment(interrupted, AUTOLABEL_FINALIZE_PAUSE_S="2"),
-        stdout=subprocess.PIPE,
+        env=environment(
+            interrupted, AUTOLABEL_FINALIZE_PAUSE_S="2", AUTOLABEL_WORKER_CONFIG=json.dumps(impatient)
+        ),
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         cwd=REPO_ROOT,
     )
-    assert process.stderr is not None
+    finalize = Output(process, process.stderr)
     try:
-        for line in process.stderr:
-            if "promoted batch 2" in line:
-                mongo.kill()  # while finalize pauses after its second batch: the next batch meets no database
-                break
-        time.sleep(4)
+        finalize.wait_for("finalize's second batch", lambda line: "promoted batch 2" in line, 180)
+        mongo.kill()  # while finalize pauses after its second batch: the next batch meets no database
+        met = finalize.wait_for("finalize's next batch to meet no database", met_a_dead_database, 60)
+        assert met, "finalize ended without meeting the dead database:\n" + "".join(finalize.lines[-20:])
     finally:
         mongo.start()
-    process.communicate(timeout=300)
+    finalize.text(timeout_s=300)  # ended by the outage or not: the rerun below must complete it either way
     assert inference(interrupted, "finalize", "--batch-size", "2") == {"promoted": 3, "discarded": 9}
     assert snapshot(interrupted) == expected
 

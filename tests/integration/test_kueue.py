@@ -26,7 +26,7 @@ from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.operator import Operator
 from tests.integration.run_helpers import apply, database_secret, grpc_address, new_dataset
 from tests.integration.test_controller_faults import assert_each_sample_labeled_once, labeled_by, worker_pids
-from tests.waiting import wait_until
+from tests.waiting import POLL_INTERVAL_S, wait_until
 
 pytestmark = pytest.mark.integration
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "classification-kueue.yaml"
@@ -74,7 +74,7 @@ def phase(run: dict[str, Any]) -> str:
 
 @contextmanager
 def watch_workers(uids: dict[str, str]) -> Iterator[dict[str, Any]]:
-    """Samples, every 0.3 s, which runs have worker processes and each run's status progress."""
+    """Samples, every 0.5 s, which runs have worker processes."""
     seen: dict[str, Any] = {"together": [], "ran": set()}
     stop = threading.Event()
 
@@ -84,7 +84,7 @@ def watch_workers(uids: dict[str, str]) -> Iterator[dict[str, Any]]:
             seen["ran"] |= running
             if len(running) > 1:
                 seen["together"].append(sorted(running))
-            stop.wait(0.3)
+            stop.wait(POLL_INTERVAL_S)
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -95,17 +95,56 @@ def watch_workers(uids: dict[str, str]) -> Iterator[dict[str, Any]]:
         thread.join(timeout=5)
 
 
-def workload_of(cluster: ClusterHandle, namespace: str, job: str) -> dict[str, Any]:
+def workloads_of(cluster: ClusterHandle, namespace: str, job: str) -> list[dict[str, Any]]:
     workloads = json.loads(
         cluster.kubectl("get", "workloads.kueue.x-k8s.io", "-n", namespace, "-o", "json").stdout
     )
-    owned = [
+    return [
         w
         for w in workloads["items"]
         if any(owner.get("name") == job for owner in w["metadata"].get("ownerReferences") or [])
     ]
+
+
+def workload_of(cluster: ClusterHandle, namespace: str, job: str) -> dict[str, Any]:
+    owned = workloads_of(cluster, namespace, job)
     assert owned, f"no Workload owned by Job {job}"
     return dict(owned[0])
+
+
+def quota_probe(namespace: str, queue: str) -> dict[str, Any]:
+    """A Job asking `queue` for one GPU; its pod selects no node, so it never runs anything."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "quota-probe",
+            "namespace": namespace,
+            "labels": {"kueue.x-k8s.io/queue-name": queue},
+        },
+        "spec": {
+            "suspend": True,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "nodeSelector": {"autolabel.dev/no-such-node": "true"},
+                    "containers": [
+                        {
+                            "name": "probe",
+                            "image": "busybox",
+                            "command": ["true"],
+                            "resources": {"limits": {"nvidia.com/gpu": "1"}},
+                        }
+                    ],
+                }
+            },
+        },
+    }
+
+
+def admitted(workload: dict[str, Any]) -> bool:
+    conditions = (workload.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Admitted" and c["status"] == "True" for c in conditions)
 
 
 def test_two_runs_needing_the_whole_quota_run_one_after_the_other_and_suspend_acts_through_kueue(
@@ -139,9 +178,18 @@ def test_two_runs_needing_the_whole_quota_run_one_after_the_other_and_suspend_ac
             60,
         )
         wait_for(operator, "kueue-first", lambda r: phase(r) == "Review", "the first run done", timeout=420)
-        time.sleep(8)  # the quota is free now; a suspended run must still not start
-        held = json.loads(cluster.kubectl("get", "job", job, "-n", namespace, "-o", "json").stdout)
-        assert held["spec"]["suspend"] is True and not worker_pids(uids["kueue-second"])
+        # The GPU is free now. Kueue gives it to the next Job that asks (a probe): it has decided
+        # with the quota free, and the suspended run must still be held.
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(quota_probe(namespace, gpu_queue)))
+
+        def probe_admitted() -> bool:
+            held = json.loads(cluster.kubectl("get", "job", job, "-n", namespace, "-o", "json").stdout)
+            assert held["spec"]["suspend"] is True, "Kueue started the suspended run"
+            return any(admitted(w) for w in workloads_of(cluster, namespace, "quota-probe"))
+
+        wait_until("Kueue to admit the probe with the GPU the first run freed", probe_admitted, 60)
+        assert not worker_pids(uids["kueue-second"])
+        cluster.kubectl("delete", "job", "quota-probe", "-n", namespace, "--wait=true")
         cluster.kubectl(
             "patch",
             "alr",

@@ -10,7 +10,6 @@ the in-cluster configuration the kubelet gives it, and acts on a run.
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from typing import Any
 
@@ -33,6 +32,23 @@ def _status(url: str) -> int | None:
         return None
 
 
+def liveness_probes(cluster: ClusterHandle, pod: dict[str, Any]) -> dict[str, float]:
+    """The kubelet's own count of the liveness probes of `pod`, by result (`successful`, `failed`,
+    `unknown`): `prober_probe_total` on its /metrics/probes, read through the API server's node proxy."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    node, uid = pod["spec"]["nodeName"], pod["metadata"]["uid"]
+    text = cluster.kubectl("get", "--raw", f"/api/v1/nodes/{node}/proxy/metrics/probes").stdout
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            ours = labels.get("probe_type") == "Liveness" and labels.get("pod_uid") == uid
+            if sample.name == "prober_probe_total" and ours:
+                counts[labels["result"]] = counts.get(labels["result"], 0.0) + sample.value
+    return counts
+
+
 def test_the_controller_runs_as_the_charts_deployment_on_the_real_node(
     real_cluster: ClusterHandle, installed_chart: dict[str, Any]
 ) -> None:
@@ -52,9 +68,14 @@ def test_the_controller_runs_as_the_charts_deployment_on_the_real_node(
     # (Ready comes first: the chart sets no readiness probe, and the controller binds the port once started.)
     url = f"http://{pod['status']['podIP']}:8080/healthz"
     wait_until(f"{url} answering 200", lambda: _status(url) == 200, timeout=90)
-    time.sleep(35)  # initialDelaySeconds 10 + periodSeconds 20: the kubelet has probed it by now
+    # The kubelet's first liveness probes come 10 s after the start, then every 20 s.
+    probes = wait_until(
+        "the kubelet's first successful liveness probe of the pod",
+        lambda: (counts := liveness_probes(real_cluster, pod)).get("successful") and counts,
+        timeout=120,
+    )
     [container] = controller_pod(real_cluster)["status"]["containerStatuses"]
-    assert container["restartCount"] == 0, container
+    assert container["restartCount"] == 0, (container, probes)
 
 
 def test_the_containerised_controller_acts_on_a_run(

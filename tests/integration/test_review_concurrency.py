@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 from inference.review import APPROVED_TAG, REJECTED_TAG
 from tests.integration.test_review_dataset import MARKER, STAGING, UID, environment
 from tests.integration.worker_helpers import REPO_ROOT
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 SAMPLES, PER_SAMPLE = 12000, 3  # 36,000 labels
@@ -86,11 +86,12 @@ def test_hand_set_tags_survive_rules_applied_meanwhile(mongo: Any, tmp_path: Pat
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while not log.exists():  # the reviewer is at work before the rules start
+
+        def tagging() -> bool:
             assert reviewer.poll() is None, reviewer.stderr.read() if reviewer.stderr else ""
-            assert time.monotonic() < deadline, "the reviewer never tagged"
-            time.sleep(0.2)
+            return log.exists()
+
+        wait_until("the reviewer's first tags", tagging, 120)  # at work before the rules start
         before = len(json.loads(log.read_text()))
         review = {"approve": [{"minConfidence": 0.5}], "reject": [{"maxConfidence": 0.2}]}
         rules = subprocess.run(

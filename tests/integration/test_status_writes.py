@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import SimpleNamespace
@@ -169,6 +168,26 @@ def _runs_gauge(text: str) -> dict[str, float]:
     return values
 
 
+def _child_events(operator: Operator, kind: str, event_type: str) -> float:
+    """How many watch events of runs' children of `kind` and `event_type` the controller has handled."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(operator.metrics())
+        for sample in family.samples
+        if sample.name == "autolabel_child_events_total"
+        and sample.labels == {"kind": kind, "type": event_type}
+    )
+
+
+def _run_jobs(cluster: ClusterHandle, namespace: str, run: str) -> list[str]:
+    out = cluster.kubectl(
+        "get", "jobs", "-n", namespace, "-l", f"autolabel.dev/run={run}", "-o", "name"
+    ).stdout
+    return out.split()
+
+
 def _step_jobs(cluster: ClusterHandle, namespace: str, run: str) -> list[dict[str, Any]]:
     selector = f"autolabel.dev/run={run},app.kubernetes.io/component=dataset-step"
     out = cluster.kubectl("get", "jobs", "-n", namespace, "-l", selector, "-o", "json").stdout
@@ -206,6 +225,8 @@ def test_deleting_a_run_while_it_finalizes_waits_for_the_finalize_then_cleans_up
         if json.loads(job["metadata"]["annotations"]["autolabel.dev/step"])["kind"] == "finalize"
         and not (job.get("status") or {}).get("succeeded")
     ]
+    jobs = _run_jobs(cluster, operator.namespace, name)
+    deletions_before = _child_events(operator, "Job", "DELETED")
     cluster.kubectl("delete", "alr", name, "-n", operator.namespace, "--wait=false")
     assert in_flight, "the finalize step had already ended before the deletion: nothing was in flight"
 
@@ -235,5 +256,15 @@ def test_deleting_a_run_while_it_finalizes_waits_for_the_finalize_then_cleans_up
         return counted == by_phase
 
     _wait("autolabel_runs to count exactly the runs that exist", gauge_matches, 30, operator)
-    time.sleep(3)  # the step Jobs' deletion by the garbage collector reaches the controller too
+    # The run's Jobs go after it (the garbage collector): once the controller has handled their
+    # deletion too, the gauge must still match.
+    _wait(
+        "the controller to handle the deletion of the run's Jobs",
+        lambda: (
+            not _run_jobs(cluster, operator.namespace, name)
+            and _child_events(operator, "Job", "DELETED") >= deletions_before + len(jobs)
+        ),
+        60,
+        operator,
+    )
     assert gauge_matches(), _runs_gauge(operator.metrics())

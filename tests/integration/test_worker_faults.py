@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from tests.integration.worker_helpers import (
     make_dataset,
     run_worker,
     start_worker,
+    wait_for_marked,
     worker_config,
     write_images,
 )
@@ -33,16 +33,6 @@ def _marked(dataset: Any, uid: str) -> int:
         return 0
     count: int = dataset.count_values("auto_in_review_run").get(uid, 0)
     return count
-
-
-def _wait_for_marked(dataset: Any, uid: str, at_least: int, process: Any, timeout_s: float = 120) -> int:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        done = _marked(dataset, uid)
-        if done >= at_least or process.poll() is not None:
-            return done
-        time.sleep(0.05)
-    raise TimeoutError(f"fewer than {at_least} samples done after {timeout_s}s")
 
 
 def _assert_exactly_one_prediction_each(dataset: Any, ids: list[str], uid: str) -> None:
@@ -62,7 +52,7 @@ def test_sigkill_mid_shard_then_rerun(mongo, triton, tmp_path):
     uid = config["run"]["uid"]
     mine = list(shard_ids(dataset.values("id"), 1, 2))
     process = start_worker(config, 1, tmp_path)
-    done_at_kill = _wait_for_marked(dataset, uid, 8, process)
+    done_at_kill = wait_for_marked(dataset, uid, 8, process, 120)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
@@ -100,7 +90,7 @@ def test_triton_restarted_mid_run(mongo, triton, tmp_path):
     config = worker_config(dataset.name, classifier_model(triton.grpc_url), "classification", maxInFlight=2)
     uid = config["run"]["uid"]
     process = start_worker(config, 0, tmp_path)
-    done_at_restart = _wait_for_marked(dataset, uid, 8, process)
+    done_at_restart = wait_for_marked(dataset, uid, 8, process, 120)
     restart = threading.Thread(target=triton.restart)
     restart.start()
     output, _ = process.communicate(timeout=300)

@@ -6,16 +6,21 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from PIL import Image
 
+from tests.waiting import POLL_INTERVAL_S
 from tools.images import skimage_rgb
 from tools.images import write_images as write_images  # re-exported: the tests import it from here
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+NO_CHANGE_STREAMS = 40573  # mongod's answer to a change stream on a standalone server
 
 
 def named_image(directory: Path, name: str) -> Path:
@@ -139,3 +144,100 @@ def fresh_schema(dataset_name: str) -> dict[str, str]:
     )
     schema: dict[str, str] = json.loads(result.stdout.strip().splitlines()[-1])
     return schema
+
+
+class Output:
+    """A process's output, read as it comes: wait for a line, then take the whole text.
+
+    A thread reads the stream (the process's stdout unless given) from the start, so
+    use this instead of `communicate()`.
+    """
+
+    def __init__(self, process: subprocess.Popen[str], stream: IO[str] | None = None) -> None:
+        self.process = process
+        self.stream = stream if stream is not None else process.stdout
+        assert self.stream is not None, "start the process with stdout=subprocess.PIPE"
+        self.lines: list[str] = []
+        self.ended = False
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.stream is not None
+        for line in self.stream:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self.ended = True
+            self._changed.notify_all()
+
+    def wait_for(self, what: str, matches: Callable[[str], bool], timeout_s: float) -> str | None:
+        """The first line so far or to come that `matches`; None if the output ends without one."""
+        deadline = time.monotonic() + timeout_s
+        seen = 0
+        with self._changed:
+            while True:
+                for line in self.lines[seen:]:
+                    if matches(line):
+                        return line
+                seen = len(self.lines)
+                if self.ended:
+                    return None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    tail = "".join(self.lines[-20:])
+                    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; output:\n{tail}")
+                self._changed.wait(left)
+
+    def text(self, timeout_s: float = 300) -> str:
+        """Everything the process wrote, once it has exited."""
+        self.process.wait(timeout=timeout_s)
+        self._reader.join(timeout=timeout_s)
+        return "".join(self.lines)
+
+
+def marked_count(dataset: Any, marker: str, uid: str) -> int:
+    """Samples whose `marker` field holds `uid` (one query on the sample collection)."""
+    count: int = dataset._sample_collection.count_documents({marker: uid})
+    return count
+
+
+def wait_for_marked(
+    dataset: Any,
+    uid: str,
+    at_least: int,
+    process: subprocess.Popen[str],
+    timeout_s: float = 180,
+    marker: str = "auto_in_review_run",
+) -> int:
+    """How many samples the worker `process` has marked, once at least `at_least` or once it exited.
+
+    Counts again on each write the replica set's change stream reports on the sample
+    collection (a kill can then land right after a given batch); on a standalone server,
+    which has no change streams, every 0.5 s.
+    """
+    from pymongo.errors import OperationFailure
+
+    deadline = time.monotonic() + timeout_s
+
+    def done() -> int | None:
+        count = marked_count(dataset, marker, uid)
+        if count >= at_least or process.poll() is not None:
+            return count
+        if time.monotonic() > deadline:
+            raise AssertionError(f"fewer than {at_least} samples marked after {timeout_s}s ({count})")
+        return None
+
+    try:
+        with dataset._sample_collection.watch(max_await_time_ms=int(POLL_INTERVAL_S * 1000)) as writes:
+            while (count := done()) is None:
+                writes.try_next()  # returns at the next write, or after 0.5 s to look at the process
+            return count
+    except OperationFailure as error:
+        if error.code != NO_CHANGE_STREAMS:
+            raise
+    while (count := done()) is None:
+        time.sleep(POLL_INTERVAL_S)
+    return count

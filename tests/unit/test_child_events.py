@@ -64,3 +64,21 @@ def test_a_config_map_counts_for_new_content_not_for_the_request_or_a_removed_ke
         "ConfigMap", "MODIFIED", "c1", config_map(**{"review-request": "{}", "review": "b"})
     )
     assert not events.changed("ConfigMap", "DELETED", "c1", config_map())
+
+
+def test_each_handled_child_event_is_counted_by_kind_and_type_even_when_no_run_is_left() -> None:
+    """`autolabel_child_events_total`: what tests wait on to know the controller has seen a change."""
+    import asyncio
+
+    from controller import handlers, metrics
+    from controller.names import RUN_UID_LABEL
+
+    def count(kind: str, event_type: str) -> float:
+        value: float = metrics.CHILD_EVENTS.labels(kind, event_type)._value.get()
+        return value
+
+    deleted, listed = count("Job", "DELETED"), count("Job", "LISTED")
+    body = job(succeeded=1)
+    asyncio.run(handlers._on_child("Job", "DELETED", body, "j9", {RUN_UID_LABEL: "gone"}, {}))  # type: ignore[arg-type]
+    asyncio.run(handlers._on_child("Job", None, body, "j9", {RUN_UID_LABEL: "gone"}, {}))  # type: ignore[arg-type]
+    assert (count("Job", "DELETED"), count("Job", "LISTED")) == (deleted + 1, listed + 1)
