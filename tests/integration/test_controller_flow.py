@@ -1,7 +1,10 @@
 """The controller end to end: apply -> validate -> Indexed Job -> workers (local pods) -> Review.
 
 Real control plane, real controller process with the chart's RBAC, real worker
-pods through the local pod runner, real Triton models, real FiftyOne database.
+pods through the local pod runner, real Triton models, real FiftyOne database. The runs
+namespace enforces the `restricted` Pod Security level, so the endpoint runs and the sidecar
+run reaching Review prove that every pod they need (validation step, workers, the Triton
+sidecar, the review agent) passes it.
 """
 
 from __future__ import annotations
@@ -36,14 +39,33 @@ def staged_labels(dataset: Any, field: str, run_uid: str) -> list[Any]:
     return [v for v in values if v is not None and getattr(v, "autolabel_run", None) in (run_uid, None)]
 
 
-@pytest.mark.parametrize("task", ["classification", "detection", "segmentation"])
+LONG_DOTTED_NAME = ("team.faces." * 6)[:62] + "x"  # the full 63 characters the CRD allows, with dots
+SAMPLE_IDS = 10_000  # the CRD's maximum number of sampleIds
+
+
+@pytest.mark.parametrize(
+    ("task", "name"),
+    [
+        ("classification", "happy-class"),
+        # The Job and pods of a run with such a name are named and labelled within the API's limits.
+        ("detection", LONG_DOTTED_NAME),
+        # This run targets 10,000 sampleIds: its 6 samples and ids that match nothing.
+        ("segmentation", "happy-segme"),
+    ],
+    ids=["classification", "detection", "segmentation"],
+)
 def test_run_reaches_review_for_each_task(
-    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path, task: str
+    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path, task: str, name: str
 ) -> None:
     dataset = new_dataset(tmp_path, 6)
-    name = f"happy-{task[:5]}"
     manifest = run_manifest(name, operator.namespace, dataset.name, triton, task=task)
-    apply(cluster, manifest)
+    if task == "segmentation":
+        real = dataset.values("id")
+        ids = real + [f"{index:024x}" for index in range(1, SAMPLE_IDS - len(real) + 1)]
+        assert len(ids) == SAMPLE_IDS and len(json.dumps(ids)) > 128 * 1024  # more than one env var may hold
+        manifest["spec"]["dataset"]["target"] = {"sampleIds": ids}
+    # `create`, not `apply`: apply would keep a copy in an annotation, limited to 256 KiB.
+    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
     run = operator.wait_for_phase(name, {"Review", "Failed"})
     assert run["status"]["phase"] == "Review", json.dumps(run["status"], indent=1)
     status = run["status"]
@@ -59,6 +81,8 @@ def test_run_reaches_review_for_each_task(
     )
     assert job["metadata"]["ownerReferences"][0]["uid"] == run["metadata"]["uid"]
     assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == 2
+    [worker] = job["spec"]["template"]["spec"]["containers"]
+    assert all(len(e.get("value") or "") < 4096 for e in worker["env"])  # the configuration is a file
     dataset.reload()
     staging = status["reviewField"]
     assert dataset.has_sample_field(staging)
