@@ -18,6 +18,7 @@ import pytest
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.operator import Operator
 from tests.integration.run_helpers import apply, database_secret, new_dataset, run_manifest
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -105,16 +106,29 @@ def test_run_reaches_review_for_each_task(
     assert {"ValidationPassed", "AllShardsSucceeded"} <= reasons
 
 
-def test_sidecar_mode_runs_triton_next_to_each_worker(
+def test_sidecar_mode_runs_triton_next_to_each_worker_and_deletion_by_policy_removes_the_review_aids(
     cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
 ) -> None:
+    """A sidecar run reaches Review; deleted there with deletionPolicy=delete, its saved views (which
+    point at the staging field the cleanup removes) go with it, and the user's stay."""
+    import fiftyone.core.odm as foo
+
+    from inference.claims import CLAIMS_COLLECTION
     from tools.cluster.processes import free_port
     from tools.services.triton import DEFAULT_MODEL_REPOSITORY, assemble_backend_directory
 
     dataset = new_dataset(tmp_path, 4)
+    dataset.save_view("mine", dataset.limit(1))
     port = free_port()
     backends = assemble_backend_directory(tmp_path / "backends")
-    manifest = run_manifest("sidecar", operator.namespace, dataset.name, triton, execution={"parallelism": 1})
+    manifest = run_manifest(
+        "sidecar",
+        operator.namespace,
+        dataset.name,
+        triton,
+        execution={"parallelism": 1},
+        deletionPolicy="delete",
+    )
     manifest["spec"]["model"].pop("endpoint")
     manifest["spec"]["model"]["sidecar"] = {
         "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
@@ -149,6 +163,29 @@ def test_sidecar_mode_runs_triton_next_to_each_worker(
     config = json.loads(snapshot["data"]["worker.json"])
     assert config["model"]["url"] == f"127.0.0.1:{port}"
     assert run["status"]["progress"]["summary"] == "4/4"
+
+    uid, field = run["metadata"]["uid"], run["status"]["reviewField"]
+    views: list[str] = wait_until(
+        "the run's saved views",
+        lambda: (operator.get_run("sidecar")["status"].get("review") or {}).get("savedViews"),
+        120,
+    )
+    dataset.reload()
+    assert set(views) <= set(dataset.list_saved_views())
+    cluster.kubectl("delete", "alr", "sidecar", "-n", operator.namespace, "--wait=false")
+    wait_until(
+        "the run to be deleted",
+        lambda: (
+            "NotFound"
+            in cluster.kubectl("get", "alr", "sidecar", "-n", operator.namespace, check=False).stderr
+        ),
+        300,
+    )
+    dataset.reload()
+    assert not dataset.has_sample_field(field)
+    assert not set(views) & set(dataset.list_saved_views()), dataset.list_saved_views()
+    assert dataset.load_saved_view("mine").count() == 1
+    assert foo.get_db_conn()[CLAIMS_COLLECTION].count_documents({"run": uid}) == 0  # nothing left claimed
 
 
 def test_metrics_count_runs_by_phase(operator: Operator) -> None:
