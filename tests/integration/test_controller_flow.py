@@ -194,16 +194,11 @@ def test_metrics_count_runs_by_phase(operator: Operator) -> None:
     assert "autolabel_runs{" in text
 
 
+# DatabaseSecretMissing is the first failure of test_corrected_spec_is_validated_again_and_proceeds.
 VALIDATION_CASES = [
     ("no-dataset", {"dataset": {"name": "no-such-dataset"}}, "DatasetNotFound", "no-such-dataset"),
     ("no-view", {"dataset": {"target": {"view": "nope"}}}, "ViewNotFound", "nope"),
     ("empty-target", {"dataset": {"target": {"tags": ["never-used-tag"]}}}, "EmptyTarget", "target"),
-    (
-        "no-secret",
-        {"dataset": {"databaseSecretRef": {"name": "missing-secret"}}},
-        "DatabaseSecretMissing",
-        "missing-secret",
-    ),
     ("bad-model", {"model": {"name": "no_such_model"}}, "ModelNotReady", "no_such_model"),
     ("bad-endpoint", {"model": {"endpoint": {"address": "127.0.0.1:1"}}}, "TritonUnreachable", "127.0.0.1:1"),
     (
@@ -279,6 +274,12 @@ def test_corrected_spec_is_validated_again_and_proceeds(
     run = operator.wait_for_phase("fixed-later", {"Failed"}, timeout=120)
     assert condition(run, "Failed")["reason"] == "DatabaseSecretMissing"
     assert "not-created-yet" in condition(run, "Failed")["message"]
+    assert condition(run, "Validated")["status"] == "False"
+    assert run["status"].get("jobName") is None
+    jobs = cluster.kubectl(
+        "get", "jobs", "-n", operator.namespace, "-l", "autolabel.dev/run=fixed-later", "-o", "name"
+    )
+    assert jobs.stdout.strip() == ""
     manifest["spec"]["dataset"]["databaseSecretRef"]["name"] = secret
     apply(cluster, manifest)
     run = operator.wait_for_phase("fixed-later", {"Review"})
