@@ -76,6 +76,12 @@ def apply(cluster: ClusterHandle, manifest: dict[str, Any]) -> None:
     cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
 
 
+def runs_by_name(cluster: ClusterHandle, namespace: str) -> dict[str, dict[str, Any]]:
+    """Every AutoLabelRun of the namespace, by name, in one request."""
+    listed = json.loads(cluster.kubectl("get", "autolabelruns", "-n", namespace, "-o", "json").stdout)
+    return {str(run["metadata"]["name"]): run for run in listed["items"]}
+
+
 def install_crd(cluster: ClusterHandle) -> None:
     """Applies the AutoLabelRun CRD (without the chart) and waits until the API server serves it."""
     crd = REPO_ROOT / "crds" / "autolabelrun.yaml"

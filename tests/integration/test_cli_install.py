@@ -1,16 +1,25 @@
 """`pip install "autolabel-operator[cli]"` in a fresh virtualenv: `autolabel` and the kubectl plugin, no more.
 
-The package is installed from this checkout into an empty virtualenv (PyPI for
-its dependencies), then run outside the repository: `kubectl autolabel` (the
-real kubectl finding ``kubectl-autolabel`` on PATH) lists the runs of a real
-cluster, and fails in one line with kubectl's exit code against a closed port.
+The package is built and installed from this checkout into an empty virtualenv (by the test
+environment's pip, so the virtualenv needs no pip of its own), then run outside the repository:
+`kubectl autolabel` (the real kubectl finding ``kubectl-autolabel`` on PATH) lists the runs of a
+real cluster, and fails in one line with kubectl's exit code against a closed port. Its
+dependencies and the build backend come from a wheelhouse that ``pip download`` fills from PyPI
+once per set of requirements (``~/.cache/autolabel-operator/cli-wheels-<key>``); the install
+resolves from it alone (``--no-index``), so what the extra pulls in is still pip's own resolution.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import tomllib
 import venv
 from pathlib import Path
 
@@ -23,19 +32,56 @@ from tests.integration.worker_helpers import REPO_ROOT
 from tools.cluster.processes import free_port
 
 pytestmark = pytest.mark.integration
+CACHE = Path.home() / ".cache" / "autolabel-operator"
 HEAVY = ("torch", "fiftyone", "numpy", "tritonclient", "kopf", "opencv-python")
+
+
+def build_and_cli_requirements() -> list[str]:
+    """The build backend and the `[cli]` extra, as pyproject.toml names them."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    return [*project["build-system"]["requires"], *project["project"]["optional-dependencies"]["cli"]]
+
+
+def wheelhouse() -> Path:
+    """Wheels of the build backend and of the `[cli]` extra's dependencies, downloaded from PyPI once."""
+    requirements = build_and_cli_requirements()
+    key = hashlib.sha256(json.dumps([sys.version_info[:2], requirements]).encode()).hexdigest()[:12]
+    target = CACHE / f"cli-wheels-{key}"
+    if not target.is_dir():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=CACHE))
+        try:
+            download = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:"]
+            subprocess.run(
+                [*download, "--dest", str(partial), *requirements],
+                check=True,
+                timeout=600,
+            )
+            with contextlib.suppress(OSError):  # another session filled it meanwhile: theirs is as good
+                partial.rename(target)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    return target
+
+
+def pip_in(root: Path, *args: str) -> list[str]:
+    """This environment's pip acting on the virtualenv at `root` (which has no pip of its own)."""
+    return [sys.executable, "-m", "pip", "--python", str(root / "bin" / "python"), *args]
 
 
 @pytest.fixture(scope="module")
 def cli_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wheels = wheelhouse()
     root = tmp_path_factory.mktemp("cli-venv")
-    venv.create(root, with_pip=True)
+    venv.create(root, with_pip=False)
+    # --no-compile: the modules compile when first imported, as they would from an unwritable prefix.
+    install = ("install", "--quiet", "--no-compile", "--no-index", "--find-links", str(wheels))
     subprocess.run(
-        [str(root / "bin" / "pip"), "install", "--quiet", f"{REPO_ROOT}[cli]"],
+        pip_in(root, *install, f"{REPO_ROOT}[cli]"),
         check=True,
         timeout=600,
         cwd=root,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PIP_FIND_LINKS")},
     )
     return root
 
@@ -49,7 +95,7 @@ def user_env(cli_venv: Path, cluster: ClusterHandle) -> dict[str, str]:
 
 def test_the_cli_extra_installs_both_commands_without_heavy_packages(cli_venv: Path) -> None:
     listed = subprocess.run(
-        [str(cli_venv / "bin" / "python"), "-m", "pip", "list", "--format=freeze"],
+        pip_in(cli_venv, "list", "--format=freeze"),
         capture_output=True,
         text=True,
         check=True,

@@ -1,4 +1,6 @@
-"""`python -m tools.cluster up/down` leaves nothing behind, even when its supervisor is killed."""
+"""`python -m tools.cluster up/down` leaves nothing behind, even when its supervisor is killed.
+
+The two control planes (one stopped by `down`, one by killing its supervisor) start together."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -46,10 +50,25 @@ def wait_for_no_processes(state_dir: Path, timeout: float = 30) -> list[str]:
     return left
 
 
-def test_up_serves_the_pinned_version_and_down_stops_everything(tmp_path: Path) -> None:
-    state_dir = tmp_path / "state"
-    up = cluster_cli("up", state_dir=state_dir)
-    assert up.returncode == 0, up.stdout + up.stderr
+@pytest.fixture(scope="module")
+def control_planes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """Two control planes, started by `up` at the same time, one for each way of stopping: `down`, and
+    a SIGKILL of the supervisor. Both are brought `down` at the end."""
+    state_dirs = {name: tmp_path_factory.mktemp(name) / "state" for name in ("downed", "killed")}
+    with ThreadPoolExecutor(len(state_dirs)) as pool:
+        starts = [pool.submit(cluster_cli, "up", state_dir=state_dir) for state_dir in state_dirs.values()]
+    ups = [start.result() for start in starts]
+    try:
+        for up in ups:
+            assert up.returncode == 0, up.stdout + up.stderr
+        yield state_dirs
+    finally:
+        for state_dir in state_dirs.values():
+            cluster_cli("down", state_dir=state_dir)
+
+
+def test_up_serves_the_pinned_version_and_down_stops_everything(control_planes: dict[str, Path]) -> None:
+    state_dir = control_planes["downed"]
     try:
         assert len(processes_mentioning(str(state_dir))) >= 5  # etcd, apiserver, kcm, scheduler, kwok
         version = subprocess.run(
@@ -73,12 +92,9 @@ def test_up_serves_the_pinned_version_and_down_stops_everything(tmp_path: Path) 
     assert wait_for_no_processes(state_dir) == []
 
 
-def test_killing_the_supervisor_takes_the_control_plane_with_it(tmp_path: Path) -> None:
-    state_dir = tmp_path / "state"
-    up = cluster_cli("up", state_dir=state_dir)
-    assert up.returncode == 0, up.stdout + up.stderr
+def test_killing_the_supervisor_takes_the_control_plane_with_it(control_planes: dict[str, Path]) -> None:
+    state_dir = control_planes["killed"]
+    assert len(processes_mentioning(str(state_dir))) >= 5
     supervisor = int((state_dir / "supervisor.pid").read_text())
     os.kill(supervisor, signal.SIGKILL)
-    left = wait_for_no_processes(state_dir)
-    cluster_cli("down", state_dir=state_dir)
-    assert left == []
+    assert wait_for_no_processes(state_dir) == []

@@ -226,43 +226,6 @@ def test_deleting_a_run_mid_inference_removes_jobs_and_by_policy_its_predictions
     assert not dataset.has_sample_field(f"{field}_run")
 
 
-def test_deleting_a_run_in_review_by_policy_removes_its_review_aids_too(
-    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
-) -> None:
-    """Its saved views point at the staging field the cleanup removes: they go with it, the user's stay."""
-    import fiftyone.core.odm as foo
-
-    from inference.claims import CLAIMS_COLLECTION
-
-    dataset = new_dataset(tmp_path, 4)
-    dataset.save_view("mine", dataset.limit(1))
-    name = "delete-in-review"
-    apply(cluster, run_manifest(name, operator.namespace, dataset.name, triton, deletionPolicy="delete"))
-    run = operator.wait_for_phase(name, {"Review", "Failed"}, timeout=300)
-    assert run["status"]["phase"] == "Review", json.dumps(run["status"], indent=1)
-    uid, field = run["metadata"]["uid"], run["status"]["reviewField"]
-    views: list[str] = wait_until(
-        "the run's saved views",
-        lambda: (operator.get_run(name)["status"].get("review") or {}).get("savedViews"),
-        120,
-    )
-    dataset.reload()
-    assert set(views) <= set(dataset.list_saved_views())
-    cluster.kubectl("delete", "alr", name, "-n", operator.namespace, "--wait=false")
-    wait_until(
-        "the run to be deleted",
-        lambda: (
-            "NotFound" in cluster.kubectl("get", "alr", name, "-n", operator.namespace, check=False).stderr
-        ),
-        300,
-    )
-    dataset.reload()
-    assert not dataset.has_sample_field(field)
-    assert not set(views) & set(dataset.list_saved_views()), dataset.list_saved_views()
-    assert dataset.load_saved_view("mine").count() == 1
-    assert foo.get_db_conn()[CLAIMS_COLLECTION].count_documents({"run": uid}) == 0  # nothing left claimed
-
-
 def test_progress_is_reported_while_inferring(
     cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
 ) -> None:

@@ -1,7 +1,10 @@
 """The controller end to end: apply -> validate -> Indexed Job -> workers (local pods) -> Review.
 
 Real control plane, real controller process with the chart's RBAC, real worker
-pods through the local pod runner, real Triton models, real FiftyOne database.
+pods through the local pod runner, real Triton models, real FiftyOne database. The runs
+namespace enforces the `restricted` Pod Security level, so the endpoint runs and the sidecar
+run reaching Review prove that every pod they need (validation step, workers, the Triton
+sidecar, the review agent) passes it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import pytest
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.operator import Operator
 from tests.integration.run_helpers import apply, database_secret, new_dataset, run_manifest
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +40,33 @@ def staged_labels(dataset: Any, field: str, run_uid: str) -> list[Any]:
     return [v for v in values if v is not None and getattr(v, "autolabel_run", None) in (run_uid, None)]
 
 
-@pytest.mark.parametrize("task", ["classification", "detection", "segmentation"])
+LONG_DOTTED_NAME = ("team.faces." * 6)[:62] + "x"  # the full 63 characters the CRD allows, with dots
+SAMPLE_IDS = 10_000  # the CRD's maximum number of sampleIds
+
+
+@pytest.mark.parametrize(
+    ("task", "name"),
+    [
+        ("classification", "happy-class"),
+        # The Job and pods of a run with such a name are named and labelled within the API's limits.
+        ("detection", LONG_DOTTED_NAME),
+        # This run targets 10,000 sampleIds: its 6 samples and ids that match nothing.
+        ("segmentation", "happy-segme"),
+    ],
+    ids=["classification", "detection", "segmentation"],
+)
 def test_run_reaches_review_for_each_task(
-    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path, task: str
+    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path, task: str, name: str
 ) -> None:
     dataset = new_dataset(tmp_path, 6)
-    name = f"happy-{task[:5]}"
     manifest = run_manifest(name, operator.namespace, dataset.name, triton, task=task)
-    apply(cluster, manifest)
+    if task == "segmentation":
+        real = dataset.values("id")
+        ids = real + [f"{index:024x}" for index in range(1, SAMPLE_IDS - len(real) + 1)]
+        assert len(ids) == SAMPLE_IDS and len(json.dumps(ids)) > 128 * 1024  # more than one env var may hold
+        manifest["spec"]["dataset"]["target"] = {"sampleIds": ids}
+    # `create`, not `apply`: apply would keep a copy in an annotation, limited to 256 KiB.
+    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
     run = operator.wait_for_phase(name, {"Review", "Failed"})
     assert run["status"]["phase"] == "Review", json.dumps(run["status"], indent=1)
     status = run["status"]
@@ -59,6 +82,8 @@ def test_run_reaches_review_for_each_task(
     )
     assert job["metadata"]["ownerReferences"][0]["uid"] == run["metadata"]["uid"]
     assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == 2
+    [worker] = job["spec"]["template"]["spec"]["containers"]
+    assert all(len(e.get("value") or "") < 4096 for e in worker["env"])  # the configuration is a file
     dataset.reload()
     staging = status["reviewField"]
     assert dataset.has_sample_field(staging)
@@ -81,16 +106,29 @@ def test_run_reaches_review_for_each_task(
     assert {"ValidationPassed", "AllShardsSucceeded"} <= reasons
 
 
-def test_sidecar_mode_runs_triton_next_to_each_worker(
+def test_sidecar_mode_runs_triton_next_to_each_worker_and_deletion_by_policy_removes_the_review_aids(
     cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
 ) -> None:
+    """A sidecar run reaches Review; deleted there with deletionPolicy=delete, its saved views (which
+    point at the staging field the cleanup removes) go with it, and the user's stay."""
+    import fiftyone.core.odm as foo
+
+    from inference.claims import CLAIMS_COLLECTION
     from tools.cluster.processes import free_port
     from tools.services.triton import DEFAULT_MODEL_REPOSITORY, assemble_backend_directory
 
     dataset = new_dataset(tmp_path, 4)
+    dataset.save_view("mine", dataset.limit(1))
     port = free_port()
     backends = assemble_backend_directory(tmp_path / "backends")
-    manifest = run_manifest("sidecar", operator.namespace, dataset.name, triton, execution={"parallelism": 1})
+    manifest = run_manifest(
+        "sidecar",
+        operator.namespace,
+        dataset.name,
+        triton,
+        execution={"parallelism": 1},
+        deletionPolicy="delete",
+    )
     manifest["spec"]["model"].pop("endpoint")
     manifest["spec"]["model"]["sidecar"] = {
         "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
@@ -126,6 +164,29 @@ def test_sidecar_mode_runs_triton_next_to_each_worker(
     assert config["model"]["url"] == f"127.0.0.1:{port}"
     assert run["status"]["progress"]["summary"] == "4/4"
 
+    uid, field = run["metadata"]["uid"], run["status"]["reviewField"]
+    views: list[str] = wait_until(
+        "the run's saved views",
+        lambda: (operator.get_run("sidecar")["status"].get("review") or {}).get("savedViews"),
+        120,
+    )
+    dataset.reload()
+    assert set(views) <= set(dataset.list_saved_views())
+    cluster.kubectl("delete", "alr", "sidecar", "-n", operator.namespace, "--wait=false")
+    wait_until(
+        "the run to be deleted",
+        lambda: (
+            "NotFound"
+            in cluster.kubectl("get", "alr", "sidecar", "-n", operator.namespace, check=False).stderr
+        ),
+        300,
+    )
+    dataset.reload()
+    assert not dataset.has_sample_field(field)
+    assert not set(views) & set(dataset.list_saved_views()), dataset.list_saved_views()
+    assert dataset.load_saved_view("mine").count() == 1
+    assert foo.get_db_conn()[CLAIMS_COLLECTION].count_documents({"run": uid}) == 0  # nothing left claimed
+
 
 def test_metrics_count_runs_by_phase(operator: Operator) -> None:
     text = operator.metrics()
@@ -133,16 +194,11 @@ def test_metrics_count_runs_by_phase(operator: Operator) -> None:
     assert "autolabel_runs{" in text
 
 
+# DatabaseSecretMissing is the first failure of test_corrected_spec_is_validated_again_and_proceeds.
 VALIDATION_CASES = [
     ("no-dataset", {"dataset": {"name": "no-such-dataset"}}, "DatasetNotFound", "no-such-dataset"),
     ("no-view", {"dataset": {"target": {"view": "nope"}}}, "ViewNotFound", "nope"),
     ("empty-target", {"dataset": {"target": {"tags": ["never-used-tag"]}}}, "EmptyTarget", "target"),
-    (
-        "no-secret",
-        {"dataset": {"databaseSecretRef": {"name": "missing-secret"}}},
-        "DatabaseSecretMissing",
-        "missing-secret",
-    ),
     ("bad-model", {"model": {"name": "no_such_model"}}, "ModelNotReady", "no_such_model"),
     ("bad-endpoint", {"model": {"endpoint": {"address": "127.0.0.1:1"}}}, "TritonUnreachable", "127.0.0.1:1"),
     (
@@ -218,6 +274,12 @@ def test_corrected_spec_is_validated_again_and_proceeds(
     run = operator.wait_for_phase("fixed-later", {"Failed"}, timeout=120)
     assert condition(run, "Failed")["reason"] == "DatabaseSecretMissing"
     assert "not-created-yet" in condition(run, "Failed")["message"]
+    assert condition(run, "Validated")["status"] == "False"
+    assert run["status"].get("jobName") is None
+    jobs = cluster.kubectl(
+        "get", "jobs", "-n", operator.namespace, "-l", "autolabel.dev/run=fixed-later", "-o", "name"
+    )
+    assert jobs.stdout.strip() == ""
     manifest["spec"]["dataset"]["databaseSecretRef"]["name"] = secret
     apply(cluster, manifest)
     run = operator.wait_for_phase("fixed-later", {"Review"})

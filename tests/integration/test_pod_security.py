@@ -1,11 +1,10 @@
-"""Runs in a namespace that enforces the `restricted` Pod Security level, end to end.
+"""The `restricted` Pod Security level in the runs namespace, and children the API server refuses.
 
-The real API server's PodSecurity admission refuses any pod short of the standard,
-so a worker pod (and its Triton sidecar) that is not compliant never exists and the
-run never leaves Inferring. Here an endpoint run and a sidecar run both reach Review.
-Also a child the Job API refuses (requests above limits) fails the run with the
-server's message instead of being retried forever, and a run whose name has dots and
-the full 63 characters the CRD allows gets a Job whose pods the API accepts.
+The `operator` fixture's runs namespace enforces `restricted`, so every end-to-end run of the
+suite (endpoint and sidecar runs in test_controller_flow.py among them) proves its pods pass it;
+here the namespace really refuses a plain pod. A child the Job API refuses (requests above limits)
+fails the run with the server's message instead of being retried forever, and so does a child a
+ValidatingAdmissionPolicy refuses (the validation step's Job, the review agent's Deployment).
 """
 
 from __future__ import annotations
@@ -24,83 +23,31 @@ from tests.integration.run_helpers import apply, database_secret, new_dataset, r
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-ENFORCE = "pod-security.kubernetes.io/enforce"
 
 
 @pytest.fixture
-def restricted(cluster: ClusterHandle, operator: Operator, mongo: Any) -> Iterator[str]:
-    """The runs namespace with `restricted` enforced (and the database Secret), put back afterwards."""
-    database_secret(cluster, operator.namespace, mongo)
-    cluster.kubectl("label", "namespace", operator.namespace, f"{ENFORCE}=restricted", "--overwrite")
-    try:
-        yield operator.namespace
-    finally:
-        cluster.kubectl("label", "namespace", operator.namespace, f"{ENFORCE}-")
+def secret(cluster: ClusterHandle, operator: Operator, mongo: Any) -> str:
+    return database_secret(cluster, operator.namespace, mongo)
 
 
-def test_restricted_namespace_really_refuses_a_plain_pod(cluster: ClusterHandle, restricted: str) -> None:
+def test_the_runs_namespace_really_refuses_a_plain_pod(cluster: ClusterHandle, operator: Operator) -> None:
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "plain", "namespace": restricted},
+        "metadata": {"name": "plain", "namespace": operator.namespace},
         "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["true"]}]},
     }
     result = cluster.kubectl("apply", "-f", "-", input=json.dumps(pod), check=False)
     assert result.returncode != 0 and "violates PodSecurity" in result.stderr, result.stderr
 
 
-def test_endpoint_run_passes_restricted(
-    cluster: ClusterHandle, operator: Operator, triton: Any, restricted: str, tmp_path: Path
-) -> None:
-    dataset = new_dataset(tmp_path, 4)
-    apply(cluster, run_manifest("restricted-endpoint", restricted, dataset.name, triton))
-    run = operator.wait_for_phase("restricted-endpoint", {"Review", "Failed"}, timeout=300)
-    assert run["status"]["phase"] == "Review", json.dumps(run["status"], indent=1)
-    assert run["status"]["progress"]["summary"] == "4/4"
-
-
-def test_sidecar_run_passes_restricted(
-    cluster: ClusterHandle, operator: Operator, triton: Any, restricted: str, tmp_path: Path
-) -> None:
-    from tools.cluster.processes import free_port
-    from tools.services.triton import DEFAULT_MODEL_REPOSITORY, assemble_backend_directory
-
-    dataset = new_dataset(tmp_path, 4)
-    port = free_port()
-    backends = assemble_backend_directory(tmp_path / "backends")
-    manifest = run_manifest(
-        "restricted-sidecar", restricted, dataset.name, triton, execution={"parallelism": 1}
-    )
-    manifest["spec"]["model"].pop("endpoint")
-    manifest["spec"]["model"]["sidecar"] = {
-        "image": "nvcr.io/nvidia/tritonserver:24.08-py3",
-        "modelRepository": str(DEFAULT_MODEL_REPOSITORY),
-        "grpcPort": port,
-        "args": [
-            f"--backend-directory={backends}",
-            "--model-control-mode=explicit",
-            "--load-model=efficientnet_lite0",
-            "--http-address=127.0.0.1",
-            "--grpc-address=127.0.0.1",
-            "--metrics-address=127.0.0.1",
-            "--allow-gpu-metrics=false",
-        ],
-    }
-    apply(cluster, manifest)
-    run = operator.wait_for_phase("restricted-sidecar", {"Review", "Failed"}, timeout=300)
-    assert run["status"]["phase"] == "Review", json.dumps(run["status"], indent=1)
-    assert run["status"]["progress"]["summary"] == "4/4"
-
-
 def test_a_job_the_api_refuses_fails_the_run_with_the_servers_message(
-    cluster: ClusterHandle, operator: Operator, triton: Any, restricted: str, tmp_path: Path
+    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
 ) -> None:
     dataset = new_dataset(tmp_path, 2)
     resources = {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}  # the Pod API refuses requests > limits
-    apply(
-        cluster,
-        run_manifest("refused-job", restricted, dataset.name, triton, execution={"resources": resources}),
-    )
+    execution = {"resources": resources}
+    apply(cluster, run_manifest("refused-job", operator.namespace, dataset.name, triton, execution=execution))
     run = operator.wait_for_phase("refused-job", {"Failed", "Review"}, timeout=180)
     failed = next(c for c in run["status"]["conditions"] if c["type"] == "Failed")
     assert (failed["status"], failed["reason"]) == ("True", "ChildRefused"), failed
@@ -182,16 +129,6 @@ def test_a_policy_refusing_the_validation_step_fails_the_run_at_once(
     validated = next(c for c in run["status"]["conditions"] if c["type"] == "Validated")
     assert (validated["status"], validated["reason"]) == ("False", "ChildRefused")
     assert "jobName" not in run["status"]
-
-
-def test_a_long_dotted_run_name_gets_a_job_and_pods(
-    cluster: ClusterHandle, operator: Operator, triton: Any, restricted: str, tmp_path: Path
-) -> None:
-    dataset = new_dataset(tmp_path, 2)
-    name = ("team.faces." * 6)[:62] + "x"  # 63 characters, dots
-    apply(cluster, run_manifest(name, restricted, dataset.name, triton))
-    run = operator.wait_for_phase(name, {"Review", "Failed"}, timeout=300)
-    assert run["status"]["phase"] == "Review", json.dumps(run["status"], indent=1)
 
 
 def test_a_policy_refusing_the_review_agent_fails_the_run_in_review_and_a_new_generation_recovers(

@@ -4,8 +4,10 @@
 - a database that would need a migration fails validation with its own reason, and is not migrated;
 - the controller's ServiceAccount cannot read a Secret (`kubectl auth can-i` and a real request);
 - an edit of each immutable field is refused by the API server with the field named, while review
-  rules, suspend and execution settings stay editable;
-- a run with 10,000 sampleIds reaches Review (its configuration is a mounted file, not an env var).
+  rules, suspend and execution settings stay editable.
+
+(A run with 10,000 sampleIds reaching Review, its configuration a mounted file and not an env var, is
+one of the runs of test_controller_flow.py.)
 """
 
 from __future__ import annotations
@@ -171,29 +173,3 @@ def test_each_immutable_field_is_refused_naming_it_and_the_rest_stays_editable(
     done = cluster.kubectl("patch", "alr", name, "-n", operator.namespace, "--type", "merge", "-p", body)
     assert done.returncode == 0
     cluster.kubectl("delete", "alr", name, "-n", operator.namespace, "--wait=false")
-
-
-def test_a_run_with_10000_sample_ids_reaches_review(
-    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
-) -> None:
-    dataset = new_dataset(tmp_path, 3)
-    real = dataset.values("id")
-    # 10,000 ids, the CRD's maximum: the three samples of the dataset and 9,997 that match nothing.
-    filler = [f"{index:024x}" for index in range(1, 10_000 - len(real) + 1)]
-    ids = real + filler
-    assert len(ids) == 10_000 and len(json.dumps(ids)) > 128 * 1024  # more than one env var may hold
-    manifest = run_manifest("many-ids", operator.namespace, dataset.name, triton)
-    manifest["spec"]["dataset"]["target"] = {"sampleIds": ids}
-    # `create`, not `apply`: apply would keep a copy in an annotation, limited to 256 KiB.
-    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
-    run = operator.wait_for_phase("many-ids", {"Review", "Failed"}, timeout=300)
-    assert run["status"]["phase"] == "Review", json.dumps(run["status"], indent=1)[:3000]
-    assert run["status"]["progress"]["total"] == len(real)
-    job = json.loads(
-        cluster.kubectl("get", "job", run["status"]["jobName"], "-n", operator.namespace, "-o", "json").stdout
-    )
-    [worker] = job["spec"]["template"]["spec"]["containers"]
-    assert all(len(e.get("value") or "") < 4096 for e in worker["env"])  # nothing large in the env
-    field = run["status"]["reviewField"]
-    dataset.reload()
-    assert dataset.count(field) == len(real)
