@@ -10,8 +10,8 @@ export FIFTYONE_DO_NOT_TRACK := true
 # Test reports: JUnit XML per tier and the 25 slowest tests printed at the end of each tier.
 RESULTS := test-results
 REPORT = --durations=25 --junitxml=$(RESULTS)/$(1).xml
-# Integration tests run in parallel processes, one group of tests per process at a time
-# (tests/conftest.py says which tests share a group and why).
+# Integration tests run in parallel processes, one test module per process at a time (tests/conftest.py
+# says why). loadfile, not loadgroup: xdist 3.8's xdist_group marks do not take under pytest 9.2.
 TEST_WORKERS ?= 3
 
 .PHONY: help setup check venv tools images test-realnode cluster-up cluster-down lint typecheck unit integration test verify crds demo bench bench-calibration bench-controller clean
@@ -70,7 +70,7 @@ unit: venv
 	$(PY) -m pytest -q -m "not integration" $(call REPORT,unit) tests
 
 integration: venv tools
-	$(PY) -m pytest -q -m "integration and not realnode" -n $(TEST_WORKERS) --dist loadgroup \
+	$(PY) -m pytest -q -m "integration and not realnode" -n $(TEST_WORKERS) --dist loadfile \
 		$(call REPORT,integration) tests
 
 # One end-to-end run (apply -> validation -> Indexed Job -> workers -> Review) on the real control plane.

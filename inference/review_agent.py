@@ -203,7 +203,9 @@ class ReviewAgent:
             if not new_request and token == state.token:
                 return
             verdict.update(self._pass(state, rid, request, new_request))
-            state.token = self._token(state.config.dataset, interval, now, force=True)
+            # The token read before the pass: a change made while it ran (a reviewer's tags, or
+            # the pass's own writes) makes the next check differ and the run is computed again.
+            state.token = token
         except Exception as error:
             LOG.warning("review of run %s failed: %s", uid, error)
             verdict["error"] = f"review: {type(error).__name__}: {error}"[:4000]

@@ -1,7 +1,7 @@
 """Shared pytest set-up: fixtures live in tests/fixtures/ and are loaded as plugins.
 
 `make integration` runs the integration tests in parallel processes (pytest-xdist, `--dist
-loadgroup`). Each process starts its own real peers on first use (session fixtures: the control
+loadfile`). Each process starts its own real peers on first use (session fixtures: the control
 plane, mongod, Triton, the controller, MinIO, Kueue), so no two processes share a peer and a test
 that kills or restarts one (mongod, Triton, the controller) disturbs only its own process. A group is
 the unit a process takes at a time: one test module, because its tests share module-scoped fixtures
@@ -9,8 +9,6 @@ the unit a process takes at a time: one test module, because its tests share mod
 """
 
 from __future__ import annotations
-
-import pytest
 
 pytest_plugins = [
     "tests.fixtures.cluster",
@@ -20,10 +18,3 @@ pytest_plugins = [
     "tests.fixtures.kueue",
     "tests.fixtures.realnode",
 ]
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker("integration") and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

@@ -10,6 +10,7 @@ sidecar, the review agent) passes it.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,33 +43,65 @@ def staged_labels(dataset: Any, field: str, run_uid: str) -> list[Any]:
 
 LONG_DOTTED_NAME = ("team.faces." * 6)[:62] + "x"  # the full 63 characters the CRD allows, with dots
 SAMPLE_IDS = 10_000  # the CRD's maximum number of sampleIds
+HAPPY_RUNS = {
+    "classification": "happy-class",
+    # The Job and pods of a run with such a name are named and labelled within the API's limits.
+    "detection": LONG_DOTTED_NAME,
+    # This run targets 10,000 sampleIds: its 6 samples and ids that match nothing.
+    "segmentation": "happy-segme",
+}
 
 
-@pytest.mark.parametrize(
-    ("task", "name"),
-    [
-        ("classification", "happy-class"),
-        # The Job and pods of a run with such a name are named and labelled within the API's limits.
-        ("detection", LONG_DOTTED_NAME),
-        # This run targets 10,000 sampleIds: its 6 samples and ids that match nothing.
-        ("segmentation", "happy-segme"),
-    ],
-    ids=["classification", "detection", "segmentation"],
-)
+@dataclass(frozen=True)
+class HappyRun:
+    """One of the module's runs in Review, with its dataset and the objects read back."""
+
+    name: str
+    run: dict[str, Any]
+    dataset: Any
+    job: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def happy_runs(
+    cluster: ClusterHandle,
+    operator: Operator,
+    triton: Any,
+    mongo: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, HappyRun]:
+    """A run of each task, all applied at once and awaited in Review; the tests below read them."""
+    database_secret(cluster, operator.namespace, mongo)
+    datasets = {}
+    for task, name in HAPPY_RUNS.items():
+        dataset = datasets[task] = new_dataset(tmp_path_factory.mktemp(task), 6)
+        manifest = run_manifest(name, operator.namespace, dataset.name, triton, task=task)
+        if task == "segmentation":
+            real = dataset.values("id")
+            ids = real + [f"{index:024x}" for index in range(1, SAMPLE_IDS - len(real) + 1)]
+            assert len(ids) == SAMPLE_IDS and len(json.dumps(ids)) > 128 * 1024  # more than one env var holds
+            manifest["spec"]["dataset"]["target"] = {"sampleIds": ids}
+        # `create`, not `apply`: apply would keep a copy in an annotation, limited to 256 KiB.
+        cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
+    found = {}
+    for task, name in HAPPY_RUNS.items():
+        run = operator.wait_for_phase(name, {"Review", "Failed"})
+        assert run["status"]["phase"] == "Review", json.dumps(run["status"], indent=1)[:3000]
+        job = json.loads(
+            cluster.kubectl(
+                "get", "job", run["status"]["jobName"], "-n", operator.namespace, "-o", "json"
+            ).stdout
+        )
+        found[task] = HappyRun(name, run, datasets[task], job)
+    return found
+
+
+@pytest.mark.parametrize("task", list(HAPPY_RUNS))
 def test_run_reaches_review_for_each_task(
-    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path, task: str, name: str
+    cluster: ClusterHandle, operator: Operator, happy_runs: dict[str, HappyRun], task: str
 ) -> None:
-    dataset = new_dataset(tmp_path, 6)
-    manifest = run_manifest(name, operator.namespace, dataset.name, triton, task=task)
-    if task == "segmentation":
-        real = dataset.values("id")
-        ids = real + [f"{index:024x}" for index in range(1, SAMPLE_IDS - len(real) + 1)]
-        assert len(ids) == SAMPLE_IDS and len(json.dumps(ids)) > 128 * 1024  # more than one env var may hold
-        manifest["spec"]["dataset"]["target"] = {"sampleIds": ids}
-    # `create`, not `apply`: apply would keep a copy in an annotation, limited to 256 KiB.
-    cluster.kubectl("create", "-f", "-", input=json.dumps(manifest))
-    run = operator.wait_for_phase(name, {"Review", "Failed"})
-    assert run["status"]["phase"] == "Review", json.dumps(run["status"], indent=1)
+    happy = happy_runs[task]
+    name, run, dataset, job = happy.name, happy.run, happy.dataset, happy.job
     status = run["status"]
     assert status["progress"]["total"] == 6
     assert status["progress"]["processed"] == 6
@@ -77,13 +110,8 @@ def test_run_reaches_review_for_each_task(
     assert condition(run, "Validated")["status"] == "True"
     assert condition(run, "InferenceComplete")["reason"] == "AllShardsSucceeded"
     assert status["observedGeneration"] == run["metadata"]["generation"]
-    job = json.loads(
-        cluster.kubectl("get", "job", status["jobName"], "-n", operator.namespace, "-o", "json").stdout
-    )
     assert job["metadata"]["ownerReferences"][0]["uid"] == run["metadata"]["uid"]
     assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["completions"] == 2
-    [worker] = job["spec"]["template"]["spec"]["containers"]
-    assert all(len(e.get("value") or "") < 4096 for e in worker["env"])  # the configuration is a file
     dataset.reload()
     staging = status["reviewField"]
     assert dataset.has_sample_field(staging)
@@ -93,34 +121,67 @@ def test_run_reaches_review_for_each_task(
         assert labels and all(0 <= label.confidence <= 1 for label in labels)
     get = cluster.kubectl("get", "alr", "-n", operator.namespace).stdout
     assert name in get and "Review" in get and "6/6" in get
-    events = cluster.kubectl(
-        "get",
-        "events",
-        "-n",
-        operator.namespace,
-        f"--field-selector=involvedObject.name={name}",
-        "-o",
-        "json",
-    ).stdout
-    reasons = {e["reason"] for e in json.loads(events)["items"]}
-    assert {"ValidationPassed", "AllShardsSucceeded"} <= reasons
+    assert {"ValidationPassed", "AllShardsSucceeded"} <= operator.event_reasons(name)
 
 
-def test_sidecar_mode_runs_triton_next_to_each_worker_and_deletion_by_policy_removes_the_review_aids(
-    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
+def test_endpoint_runs_pass_restricted(
+    cluster: ClusterHandle, operator: Operator, happy_runs: dict[str, HappyRun]
 ) -> None:
-    """A sidecar run reaches Review; deleted there with deletionPolicy=delete, its saved views (which
-    point at the staging field the cleanup removes) go with it, and the user's stay."""
-    import fiftyone.core.odm as foo
+    """The runs namespace enforces restricted, and every pod of an endpoint run was admitted there."""
+    namespace = json.loads(cluster.kubectl("get", "namespace", operator.namespace, "-o", "json").stdout)
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for happy in happy_runs.values():
+        assert happy.run["metadata"]["namespace"] == operator.namespace
+        assert [s["state"] for s in happy.run["status"]["shards"]] == ["Succeeded", "Succeeded"]
 
-    from inference.claims import CLAIMS_COLLECTION
+
+def test_a_long_dotted_run_name_gets_a_job_and_pods(happy_runs: dict[str, HappyRun]) -> None:
+    happy = happy_runs["detection"]
+    assert happy.name == LONG_DOTTED_NAME and len(happy.name) == 63
+    assert len(happy.job["metadata"]["name"]) <= 63
+    labels = happy.job["spec"]["template"]["metadata"]["labels"]
+    assert all(len(value) <= 63 for value in labels.values()), labels
+    assert happy.run["status"]["progress"]["summary"] == "6/6"  # its pods existed and ran
+
+
+def test_a_run_with_10000_sample_ids_reaches_review(happy_runs: dict[str, HappyRun]) -> None:
+    happy = happy_runs["segmentation"]
+    assert len(happy.run["spec"]["dataset"]["target"]["sampleIds"]) == SAMPLE_IDS
+    assert happy.run["status"]["progress"]["total"] == 6  # the ids that match nothing are not counted
+    [worker] = happy.job["spec"]["template"]["spec"]["containers"]
+    assert all(len(e.get("value") or "") < 4096 for e in worker["env"])  # the configuration is a file
+    happy.dataset.reload()
+    assert happy.dataset.count(happy.run["status"]["reviewField"]) == 6
+
+
+@dataclass(frozen=True)
+class SidecarRun:
+    """The module's sidecar run in Review: its dataset, Job and the port its Triton sidecar serves."""
+
+    run: dict[str, Any]
+    dataset: Any
+    job: dict[str, Any]
+    port: int
+
+
+@pytest.fixture(scope="module")
+def sidecar_run(
+    cluster: ClusterHandle,
+    operator: Operator,
+    triton: Any,
+    mongo: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> SidecarRun:
+    """A run whose Triton is a sidecar of each worker, with deletionPolicy=delete, awaited in Review."""
     from tools.cluster.processes import free_port
     from tools.services.triton import DEFAULT_MODEL_REPOSITORY, assemble_backend_directory
 
-    dataset = new_dataset(tmp_path, 4)
+    database_secret(cluster, operator.namespace, mongo)
+    work = tmp_path_factory.mktemp("sidecar")
+    dataset = new_dataset(work, 4)
     dataset.save_view("mine", dataset.limit(1))
     port = free_port()
-    backends = assemble_backend_directory(tmp_path / "backends")
+    backends = assemble_backend_directory(work / "backends")
     manifest = run_manifest(
         "sidecar",
         operator.namespace,
@@ -151,20 +212,47 @@ def test_sidecar_mode_runs_triton_next_to_each_worker_and_deletion_by_policy_rem
     job = json.loads(
         cluster.kubectl("get", "job", run["status"]["jobName"], "-n", operator.namespace, "-o", "json").stdout
     )
-    [sidecar] = job["spec"]["template"]["spec"]["initContainers"]
+    return SidecarRun(run, dataset, job, port)
+
+
+def test_sidecar_mode_runs_triton_next_to_each_worker(
+    cluster: ClusterHandle, operator: Operator, sidecar_run: SidecarRun
+) -> None:
+    [sidecar] = sidecar_run.job["spec"]["template"]["spec"]["initContainers"]
     assert sidecar["restartPolicy"] == "Always" and sidecar["resources"]["limits"]["nvidia.com/gpu"] == "1"
     # The worker configuration is the run's snapshot ConfigMap, mounted as a file into the worker.
-    [config_volume] = [v for v in job["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
+    [config_volume] = [v for v in sidecar_run.job["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
     snapshot = json.loads(
         cluster.kubectl(
             "get", "configmap", config_volume["configMap"]["name"], "-n", operator.namespace, "-o", "json"
         ).stdout
     )
     config = json.loads(snapshot["data"]["worker.json"])
-    assert config["model"]["url"] == f"127.0.0.1:{port}"
-    assert run["status"]["progress"]["summary"] == "4/4"
+    assert config["model"]["url"] == f"127.0.0.1:{sidecar_run.port}"
+    assert sidecar_run.run["status"]["progress"]["summary"] == "4/4"
 
-    uid, field = run["metadata"]["uid"], run["status"]["reviewField"]
+
+def test_sidecar_run_passes_restricted(operator: Operator, sidecar_run: SidecarRun) -> None:
+    """The sidecar's pod spec passes the runs namespace's restricted level: the run got to Review there."""
+    assert sidecar_run.run["metadata"]["namespace"] == operator.namespace
+    pod_spec = sidecar_run.job["spec"]["template"]["spec"]
+    for container in pod_spec["initContainers"] + pod_spec["containers"]:
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False and context["capabilities"]["drop"] == ["ALL"]
+    assert [s["state"] for s in sidecar_run.run["status"]["shards"]] == ["Succeeded"]
+
+
+def test_deletion_by_policy_in_review_removes_the_review_aids(
+    cluster: ClusterHandle, operator: Operator, sidecar_run: SidecarRun
+) -> None:
+    """Deleted in Review with deletionPolicy=delete, the run's saved views (which point at the staging
+    field the cleanup removes) go with it, and the user's stay. Last in the module: it deletes the run."""
+    import fiftyone.core.odm as foo
+
+    from inference.claims import CLAIMS_COLLECTION
+
+    dataset = sidecar_run.dataset
+    uid, field = sidecar_run.run["metadata"]["uid"], sidecar_run.run["status"]["reviewField"]
     views: list[str] = wait_until(
         "the run's saved views",
         lambda: (operator.get_run("sidecar")["status"].get("review") or {}).get("savedViews"),

@@ -115,3 +115,28 @@ def test_after_a_gap_in_the_feed_every_dataset_is_checked_again(agent: Any) -> N
     agent._gap()  # the stream broke and opened again
     agent.run_once()
     assert sorted(database.checks) == ["d1", "d2"] and len(passes) == 3
+
+
+def test_a_change_made_while_a_pass_runs_is_computed_next_round(
+    agent: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reviewer tags labels while the agent computes (or the pass writes auto-approvals): the
+    verdict written does not show it yet, so the next round computes again; then it rests."""
+    agent, database, passes, _ = agent
+    agent.feed.healthy.set()
+    computed = agent._pass
+
+    def pass_meanwhile_changed(state: _Run, rid: str, request: dict[str, Any], new_request: bool) -> Any:
+        if request["uid"] == "u3" and passes.count("u3") == 0:
+            database.tokens["d2"] = ("samples.d2", 2, "t-during", "none")
+            agent._changed("samples.d2", "x")
+        return computed(state, rid, request, new_request)
+
+    monkeypatch.setattr(agent, "_pass", pass_meanwhile_changed)
+    agent.run_once()
+    assert passes.count("u3") == 1
+    agent.run_once()
+    assert passes.count("u3") == 2  # the change made during the first pass
+    for _ in range(3):
+        agent.run_once()
+    assert passes.count("u3") == 2 and len(passes) == 4  # nothing changed since: no more passes
