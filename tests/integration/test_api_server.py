@@ -31,6 +31,7 @@ from tests.integration.bad_manifests import (
     run_with,
 )
 from tests.integration.run_helpers import wait_for_crd
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -191,7 +192,12 @@ def test_at_least_three_examples() -> None:
 
 
 def test_explain_shows_descriptions(cluster: ClusterHandle, crd: None) -> None:
-    explained = cluster.kubectl("explain", "autolabelrun.spec.model").stdout
+    # The API server publishes a new CRD's OpenAPI schema, which explain reads, a moment after it serves it.
+    explained = wait_until(
+        "kubectl explain to know the CRD",
+        lambda: cluster.kubectl("explain", "autolabelrun.spec.model", check=False).stdout,
+        60,
+    )
     assert "The Triton model producing the labels" in explained
     assert "outputFormat" in explained and "Output adapter" in explained
     assert "endpoint" in explained and "sidecar" in explained
