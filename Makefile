@@ -86,8 +86,11 @@ verify: venv tools
 	$(PY) -m controller.crdgen --check
 	$(STATE_BIN)/helm lint charts/autolabel-operator --strict --kube-version 1.34.0
 
+# The real-node tier (and its images) runs beside the integration tier: they share no control plane,
+# database or port, and much of the integration tier's time is spent waiting on its peers.
 test: setup
-	$(MAKE) lint typecheck verify unit integration test-realnode
+	$(MAKE) lint typecheck verify unit
+	$(MAKE) -j2 --output-sync=target integration test-realnode
 
 # ARGS=--real-node: the real node's Debian packages and kubelet first (root), as `make images`.
 demo: venv tools

@@ -21,7 +21,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 command -v go >/dev/null || { echo "Go is required to build the control plane (tools/build-tools.sh)" >&2; exit 1; }
 
+# The virtualenv is mostly downloads and unpacking: it runs beside the CPU-bound Go builds.
+./tools/setup-venv.sh >/dev/null &
+venv_pid=$!
 ./tools/node-packages.sh  # the real node's containerd, runc, CNI plugins, buildah (make test-realnode)
 ./tools/build-tools.sh >/dev/null
 AUTOLABEL_REAL_NODE=1 ./tools/build-tools.sh >/dev/null  # and its kubelet
-./tools/setup-venv.sh >/dev/null
+wait "$venv_pid" || { echo "the virtualenv failed (tools/setup-venv.sh)" >&2; exit 1; }
