@@ -11,10 +11,11 @@ export FIFTYONE_DO_NOT_TRACK := true
 RESULTS := test-results
 REPORT = --durations=25 --junitxml=$(RESULTS)/$(1).xml
 # Integration tests run in parallel processes, one test module per process at a time (tests/conftest.py
-# says why). loadfile, not loadgroup: xdist 3.8's xdist_group marks do not take under pytest 9.2.
+# says why), longest first (tests/ordering.py). loadfile, not loadgroup: xdist 3.8's xdist_group
+# marks do not take under pytest 9.2.
 TEST_WORKERS ?= 3
 
-.PHONY: help setup check venv tools images test-realnode cluster-up cluster-down lint typecheck unit integration test verify crds demo bench bench-calibration bench-controller clean
+.PHONY: help setup check venv tools images test-realnode test-times cluster-up cluster-down lint typecheck unit integration test verify crds demo bench bench-calibration bench-controller clean
 
 help:
 	@echo "make test         installs what it needs, then lint, types, CRD drift, unit, integration and real-node tests"
@@ -26,6 +27,7 @@ help:
 	@echo "make images       build the project's image (Dockerfile) and the Triton image for the real test node (cached)"
 	@echo "make test-realnode  the real-node tier alone (part of make test): kubelet, containerd, images, runs in containers"
 	@echo "make cluster-down stop it"
+	@echo "make test-times   after make test: refresh the integration modules' times (longest run first)"
 	@echo "make bench        benchmarks (worker vs raw Triton vs FiftyOne apply_model)"
 	@echo "make bench-calibration  calibrated auto-approval on real labelled digits: true vs promised precision"
 	@echo "make bench-controller   the controller at 50/200/500 runs on kwok: latency, RSS, CPU, API requests"
@@ -70,8 +72,12 @@ unit: venv
 	$(PY) -m pytest -q -m "not integration" $(call REPORT,unit) tests
 
 integration: venv tools
-	$(PY) -m pytest -q -m "integration and not realnode" -n $(TEST_WORKERS) --dist loadfile \
+	$(PY) -m pytest -q -m "integration and not realnode" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder \
 		$(call REPORT,integration) tests
+
+# Refresh the integration modules' measured times, which order them longest first (tests/ordering.py).
+test-times: venv
+	$(PY) -m tests.ordering $(RESULTS)/integration.xml
 
 # One end-to-end run (apply -> validation -> Indexed Job -> workers -> Review) on the real control plane.
 E2E_CHECK := tests/integration/test_controller_flow.py::test_run_reaches_review_for_each_task[detection]

@@ -5,7 +5,8 @@ loadfile`). Each process starts its own real peers on first use (session fixture
 plane, mongod, Triton, the controller, MinIO, Kueue), so no two processes share a peer and a test
 that kills or restarts one (mongod, Triton, the controller) disturbs only its own process. A group is
 the unit a process takes at a time: one test module, because its tests share module-scoped fixtures
-(a CRD, a dataset, a virtualenv) and some rely on running in file order.
+(a CRD, a dataset, a virtualenv) and some rely on running in file order. Modules are handed out
+longest first (tests/ordering.py).
 """
 
 from __future__ import annotations
@@ -17,4 +18,5 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.kueue",
     "tests.fixtures.realnode",
+    "tests.ordering",
 ]
