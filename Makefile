@@ -44,7 +44,7 @@ tools:
 	./tools/build-tools.sh
 
 # The project's image from Dockerfile and the Triton image (tools/cluster/triton.Dockerfile) on a
-# Debian-built base, for the real test node (cached; see README "Container image").
+# Debian-built base, for the real test node (cached; see docs/install.md "Container image").
 images: venv tools
 	./tools/node-packages.sh
 	AUTOLABEL_REAL_NODE=1 ./tools/build-tools.sh >/dev/null

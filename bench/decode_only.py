@@ -9,7 +9,7 @@ dropping it. Prints one JSON line: ``{"images", "failed", "seconds"}``, the
 seconds counted from the first page read to the last batch.
 
 ``--profile FILE`` writes a cProfile of that run (the bench's profile notes in
-README come from it and from py-spy).
+docs/benchmarks.md come from it and from py-spy).
 """
 
 from __future__ import annotations

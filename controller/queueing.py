@@ -91,7 +91,7 @@ def queue_missing_message(spec: AutoLabelRunSpec, namespace: str, kueue_installe
         )
     return (
         f"spec.execution.queueName {queue!r}: no LocalQueue of that name in namespace {namespace}; "
-        "create it (README: Sharing GPUs with Kueue) or name an existing one"
+        "create it (docs/install.md: Sharing GPUs with Kueue) or name an existing one"
     )
 
 

@@ -9,7 +9,7 @@ types. The Job webhooks only see Jobs that carry a queue name
 (``objectSelector``), so every other Job of the cluster is created as before
 and never waits on Kueue.
 The queues themselves (ResourceFlavor, ClusterQueue, LocalQueues) are the
-user's: ``examples/kueue/queues.yaml`` is what README and the tests apply.
+user's: ``examples/kueue/queues.yaml`` is what docs/install.md and the tests apply.
 """
 
 from __future__ import annotations

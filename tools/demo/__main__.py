@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--real-node",
         action="store_true",
-        help="run the controller and every pod in containers on a real kubelet node (root; see README)",
+        help="run the controller and every pod in containers on a real kubelet node (root; see docs/demo.md)",
     )
     parser.add_argument("--keep", action="store_true", help="keep everything running, serve the App")
     parser.add_argument("--no-finalize", action="store_true", help="stop at Review (saved views remain)")
