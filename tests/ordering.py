@@ -3,7 +3,7 @@
 `make integration` gives each process one test module at a time, in collection order
 (`--no-loadscope-reorder`). Started last, a long module is a tail the other processes wait out, so
 the collection is sorted by each module's measured time (`tests/module_times.json`, longest first;
-a module not measured yet counts as the longest). Tests keep their file order within a module.
+a module not measured yet counts as short and goes last). Tests keep their file order within a module.
 `make test-times` refreshes the file from the last integration run's JUnit XML:
 `python -m tests.ordering test-results/integration.xml`.
 """
@@ -37,11 +37,11 @@ def module_of(nodeid: str) -> str:
 
 
 def longest_first(nodeids: list[str], times: Mapping[str, float]) -> list[str]:
-    """The node ids regrouped by module, modules by time descending, unmeasured ones first."""
+    """The node ids regrouped by module, modules by time descending, unmeasured ones last."""
     modules: dict[str, list[str]] = {}
     for nodeid in nodeids:
         modules.setdefault(module_of(nodeid), []).append(nodeid)
-    order = sorted(modules, key=lambda module: -times.get(module, float("inf")))
+    order = sorted(modules, key=lambda module: -times.get(module, 0.0))
     return [nodeid for module in order for nodeid in modules[module]]
 
 

@@ -40,6 +40,9 @@ build_module() { # name version module-dir ldflags packages...
 }
 
 mkdir -p "$cache/bin"
+# One builder at a time (make -j, two checkouts): a second waits, then finds the binaries built.
+exec 9>"$cache/.build.lock"
+flock 9
 minor="${K8S_VERSION#*.}"; minor="${minor%%.*}"
 date0="2025-01-01T00:00:00Z"
 k8s_ldflags=""

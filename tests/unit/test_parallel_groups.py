@@ -67,7 +67,7 @@ def test_each_module_runs_whole_in_one_process(tmp_path: Path) -> None:
 
 def test_modules_are_handed_out_longest_first(tmp_path: Path) -> None:
     """With the Makefile's options and tests/ordering.py, one process runs the modules by measured
-    time, longest first and an unmeasured one before all, each module's tests in file order."""
+    time, longest first and an unmeasured one last, each module's tests in file order."""
     record = tmp_path / "record.txt"
     times = {"test_short.py": 1.0, "test_long.py": 90.0, "test_middle.py": 20.0}
     for name in [*times, "test_new.py"]:
@@ -79,8 +79,10 @@ def test_modules_are_handed_out_longest_first(tmp_path: Path) -> None:
     times_file = tmp_path / "times.json"
     times_file.write_text(json.dumps(times))
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.ordering"]
-        + ["-n", "1", *makefile_dist(), str(tmp_path)],
+        [
+            *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.ordering"),
+            *("-n", "1", *makefile_dist(), str(tmp_path)),
+        ],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(REPO), ordering.TIMES_ENV: str(times_file)},
         capture_output=True,
@@ -89,7 +91,7 @@ def test_modules_are_handed_out_longest_first(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     ran = [line.split() for line in record.read_text().splitlines()]
-    modules = ["test_new.py", "test_long.py", "test_middle.py", "test_short.py"]
+    modules = ["test_long.py", "test_middle.py", "test_short.py", "test_new.py"]
     assert ran == [[module, str(index)] for module in modules for index in range(3)]
 
 
