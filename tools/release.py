@@ -62,8 +62,11 @@ def _fallback_worker_image(root: Path) -> str:
     for node in ast.walk(ast.parse((root / RECONCILE).read_text())):
         if isinstance(node, ast.ClassDef) and node.name == "JobSettings":
             for item in node.body:
-                if isinstance(item, ast.AnnAssign) and ast.unparse(item.target) == "image":
-                    assert isinstance(item.value, ast.Constant)
+                if (
+                    isinstance(item, ast.AnnAssign)
+                    and ast.unparse(item.target) == "image"
+                    and isinstance(item.value, ast.Constant)
+                ):
                     return str(item.value.value)
     raise ReleaseError(f"{RECONCILE}: no default image in JobSettings")
 
