@@ -15,7 +15,7 @@ REPORT = --durations=25 --junitxml=$(RESULTS)/$(1).xml
 # marks do not take under pytest 9.2.
 TEST_WORKERS ?= 3
 
-.PHONY: help setup check venv tools images test-realnode test-times cluster-up cluster-down lint typecheck unit integration test verify crds demo bench bench-calibration bench-controller clean
+.PHONY: help setup check venv tools images test-realnode test-times cluster-up cluster-down lint typecheck unit integration test verify crds release-dry-run demo bench bench-calibration bench-controller clean
 
 help:
 	@echo "make test         installs what it needs, then lint, types, CRD drift, unit, integration and real-node tests"
@@ -28,6 +28,7 @@ help:
 	@echo "make test-realnode  the real-node tier alone (part of make test): kubelet, containerd, images, runs in containers"
 	@echo "make cluster-down stop it"
 	@echo "make test-times   after make test: refresh the integration modules' times (longest run first)"
+	@echo "make release-dry-run  what the tag workflow checks and packages, pushing nothing (docs/release.md)"
 	@echo "make bench        benchmarks (worker vs raw Triton vs FiftyOne apply_model)"
 	@echo "make bench-calibration  calibrated auto-approval on real labelled digits: true vs promised precision"
 	@echo "make bench-controller   the controller at 50/200/500 runs on kwok: latency, RSS, CPU, API requests"
@@ -91,6 +92,11 @@ crds: venv
 verify: venv tools
 	$(PY) -m controller.crdgen --check
 	$(STATE_BIN)/helm lint charts/autolabel-operator --strict --kube-version 1.34.0
+
+# The release workflow's checks and packaging (tools/release.py) into dist/, printing what it would
+# push; ARGS="--tag v0.2.0 --registry ghcr.io/<owner>". Covered by tests/unit/test_release.py.
+release-dry-run: venv tools
+	$(PY) -m tools.release --dry-run --helm $(STATE_BIN)/helm $(ARGS)
 
 # The real-node tier (and its images) runs beside the integration tier: they share no control plane,
 # database or port, and much of the integration tier's time is spent waiting on its peers.
