@@ -49,6 +49,7 @@ from contract.review import (
 from contract.review import (
     AutoApproveConfig as AutoApproveConfig,
 )
+from contract.review import Decision
 from contract.review import (
     ReviewConfig as ReviewConfig,
 )
@@ -231,8 +232,8 @@ def apply_rules(dataset: Any, config: WorkerConfig, review: ReviewConfig) -> dic
     decided = [review.decide(r.label, r.confidence) for r in records]
     return {
         "changed": len(changes),
-        "approved": decided.count("approved"),
-        "rejected": decided.count("rejected"),
+        "approved": decided.count(Decision.APPROVED),
+        "rejected": decided.count(Decision.REJECTED),
     }
 
 
