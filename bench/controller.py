@@ -175,7 +175,7 @@ def write_predictions(runs: dict[str, str], review_fields: dict[str, str]) -> No
     """The workers' part: two classifications per run in its staging field, marked with the run's uid."""
     import fiftyone as fo
 
-    from inference.config import MARKER_FIELD_SUFFIX
+    from contract.worker import MARKER_FIELD_SUFFIX
 
     for uid, dataset_name in runs.items():
         dataset = fo.load_dataset(dataset_name)

@@ -24,8 +24,8 @@ from contract.env import (
     S3_SECRET_KEY_ENV,
     S3_SESSION_TOKEN_ENV,
     WORKER_CONFIG_KEY,
+    WORKER_CONFIG_PATH,
 )
-from contract.env import WORKER_CONFIG_PATH as WORKER_CONFIG_PATH
 from controller.api import KUEUE_QUEUE_LABEL, AutoLabelRunSpec
 from controller.names import (
     child_labels,
@@ -35,7 +35,6 @@ from controller.names import (
     result_config_map_name,
     snapshot_config_map_name,
 )
-from controller.worker_contract import staging_field as staging_field
 from controller.worker_contract import worker_config
 
 CONFIG_VOLUME = "autolabel-config"

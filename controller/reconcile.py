@@ -27,12 +27,13 @@ from controller.api import (
     is_true,
     set_condition,
 )
-from controller.builders import progress_config_map, staging_field, worker_job
+from controller.builders import progress_config_map, worker_job
 from controller.images import DEFAULT_ALLOWED_IMAGES, image_refusal
 from controller.names import job_name
 from controller.queueing import queue_missing_message, queue_state, workload_activation
 from controller.shards import ProgressReports, ShardReport, overall_progress, shard_statuses
 from controller.startup import startup_failure_message, startup_overdue
+from controller.worker_contract import staging_field
 
 # Checked again until they pass: an unreachable server, or an image the allow-list may come to allow.
 TRANSIENT_VALIDATION_REASONS = frozenset(

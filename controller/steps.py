@@ -24,12 +24,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from contract.env import RESULT_CONFIG_MAP_ENV as RESULT_CONFIG_MAP_ENV
-from contract.env import RESULT_KEY_ENV as RESULT_KEY_ENV
-from contract.env import REVIEW_CONFIG_ENV, SECRET_REF_ENV
+from contract.env import (
+    RESULT_CONFIG_MAP_ENV,
+    RESULT_KEY_ENV,
+    REVIEW_CONFIG_ENV,
+    SECRET_REF_ENV,
+    WORKER_CONFIG_PATH,
+)
 from controller.api import AutoLabelRun, AutoLabelRunSpec
 from controller.builders import (
-    WORKER_CONFIG_PATH,
     config_volume,
     database_env,
     object_store_env,

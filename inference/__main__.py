@@ -30,8 +30,8 @@ from pydantic import ValidationError
 
 from contract.env import DATABASE_ADMIN_ENV, DATABASE_URI_ENV, SECRET_REF_ENV
 from contract.env import WORKER_CONFIG_ENV as CONFIG_ENV
+from contract.worker import DatabaseWrites, WorkerConfig
 from inference import durable, redact, review_commands, run_record
-from inference.config import DatabaseWrites, WorkerConfig
 from inference.errors import ConfigError, FatalError
 from inference.progress import ConfigMapReporter, NullReporter, ProgressReporter
 from inference.result import publish

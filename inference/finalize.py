@@ -35,21 +35,14 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from contract.review import APPROVED_BY_ATTRIBUTE, DECISION_ATTRIBUTE, ReviewConfig
+from contract.worker import WorkerConfig
 from inference.auto_approve import AUTO_APPROVED_ATTRIBUTE
 from inference.claims import FieldTaken, RunField, claim, declare, release, run_fields
-from inference.config import WorkerConfig
 from inference.durable import database, retried, samples
 from inference.errors import FatalError
 from inference.masks import remove_unreferenced_masks
-from inference.review import (
-    APPROVED_BY_ATTRIBUTE,
-    DECISION_ATTRIBUTE,
-    ReviewConfig,
-    apply_rules,
-    label_list_field,
-    load_labels,
-    run_view,
-)
+from inference.review import apply_rules, label_list_field, load_labels, run_view
 from inference.review_aids import remove_aids
 from inference.run_values import drop_created_fields, unset_run_values
 

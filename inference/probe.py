@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from inference.config import WorkerConfig
+from contract.worker import WorkerConfig
 from inference.errors import PreflightError
 
 

@@ -18,8 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from contract.env import RESULT_CONFIG_MAP_ENV as RESULT_CONFIG_MAP_ENV
-from contract.env import RESULT_KEY_ENV as RESULT_KEY_ENV
+from contract.env import RESULT_CONFIG_MAP_ENV, RESULT_KEY_ENV
 
 LOG = logging.getLogger(__name__)
 

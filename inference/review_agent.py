@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from contract.worker import WorkerConfig
 from inference import result, run_record
 from inference.change_feed import DATASETS_COLLECTION, ChangeFeed
-from inference.config import WorkerConfig
 from inference.errors import FatalError
 
 REQUEST_KEY = "review-request"
@@ -219,7 +219,8 @@ class ReviewAgent:
         """The run's review numbers, computed in full (rules too when the request is new)."""
         import fiftyone as fo
 
-        from inference.review import ReviewConfig, apply_rules, review_stats
+        from contract.review import ReviewConfig
+        from inference.review import apply_rules, review_stats
         from inference.review_aids import create_aids
 
         config = state.config

@@ -29,10 +29,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contract.env import REVIEW_CONFIG_ENV
+from contract.review import ReviewConfig
+from contract.worker import WorkerConfig
 from inference import run_record
-from inference.config import WorkerConfig
 from inference.errors import ConfigError
-from inference.review import REVIEW_CONFIG_ENV, ReviewConfig
 
 COMMANDS = ("review", "review-stats", "apply-rules", "visualize", "finalize")
 

@@ -28,7 +28,7 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-from inference.config import WorkerConfig
+from contract.worker import WorkerConfig
 from inference.progress import ProgressReporter, ProgressSnapshot, State
 
 RECORD_KEY = "autolabel_runs"

@@ -18,8 +18,8 @@ import contextlib
 import logging
 from typing import Any
 
+from contract.worker import WorkerConfig
 from inference.claims import claim, declare, run_fields
-from inference.config import WorkerConfig
 from inference.durable import retried
 from inference.errors import FatalError, PreflightError
 from inference.partition import ShardIds

@@ -8,7 +8,6 @@ from controller.api.constants import (
     API_VERSION,
     CATEGORIES,
     CRD_NAME,
-    DEFAULT_PROBLEM_TAGS,
     GROUP,
     KIND,
     KUEUE_QUEUE_LABEL,
@@ -18,11 +17,9 @@ from controller.api.constants import (
     VERSION,
     ConditionStatus,
     ConditionType,
-    OutputFormat,
     Phase,
     Reason,
     ShardState,
-    Task,
 )
 from controller.api.dataset import DatasetSpec, MediaSpec, PathRewrite, SecretKeyRef, TargetSelector
 from controller.api.execution import ExecutionSpec
@@ -44,7 +41,6 @@ __all__ = [
     "API_VERSION",
     "CATEGORIES",
     "CRD_NAME",
-    "DEFAULT_PROBLEM_TAGS",
     "GROUP",
     "KIND",
     "KUEUE_QUEUE_LABEL",
@@ -66,7 +62,6 @@ __all__ = [
     "ExecutionSpec",
     "MediaSpec",
     "ModelSpec",
-    "OutputFormat",
     "PathRewrite",
     "Phase",
     "ProgressStatus",
@@ -79,7 +74,6 @@ __all__ = [
     "ShardState",
     "ShardStatus",
     "TargetSelector",
-    "Task",
     "TritonEndpoint",
     "TritonSidecar",
     "derive_phase",

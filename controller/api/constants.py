@@ -9,12 +9,6 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
-# Shared with the worker (one contract): the tasks, output formats and problem tags.
-from contract.review import DEFAULT_PROBLEM_TAGS as DEFAULT_PROBLEM_TAGS
-from contract.worker import OUTPUT_FORMATS_BY_TASK as OUTPUT_FORMATS_BY_TASK
-from contract.worker import OutputFormat as OutputFormat
-from contract.worker import Task as Task
-
 GROUP: Final = "autolabel.dev"
 VERSION: Final = "v1alpha1"
 API_VERSION: Final = f"{GROUP}/{VERSION}"

@@ -7,7 +7,14 @@ from typing import Annotated, Literal, Self
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from contract.worker import BOX_OUTPUT_FORMATS, LETTERBOX_FILL, BoxFormat, InputLayout, ResizeMode
+from contract.worker import (
+    BOX_OUTPUT_FORMATS,
+    LETTERBOX_FILL,
+    BoxFormat,
+    InputLayout,
+    OutputFormat,
+    ResizeMode,
+)
 from controller.api.common import (
     LIST_OF_UNIQUE_VALUES,
     NORMAL_PATH_MESSAGE,
@@ -24,7 +31,6 @@ from controller.api.common import (
     section,
     under_rule,
 )
-from controller.api.constants import OutputFormat
 from controller.api.segmenter import SegmenterSpec
 
 # 1 to 65535, no leading zero.

@@ -11,9 +11,8 @@ from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from contract.review import rule_matches
+from contract.review import DEFAULT_PROBLEM_TAGS, rule_matches
 from controller.api.common import LIST_OF_UNIQUE_VALUES, ApiModel, FieldName, cel_rule, cel_rules
-from controller.api.constants import DEFAULT_PROBLEM_TAGS
 
 ClassName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 ProblemTag = Annotated[str, StringConstraints(min_length=1, max_length=128)]

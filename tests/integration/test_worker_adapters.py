@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inference.config import WorkerConfig
+from contract.worker import WorkerConfig
 from inference.errors import PreflightError
 from inference.progress import NullReporter, ProgressTracker, State
 from inference.worker import run_shard

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from contract.review import DEFAULT_PROBLEM_TAGS
 from controller.api import (
-    DEFAULT_PROBLEM_TAGS,
     AutoLabelRun,
     AutoLabelRunSpec,
     AutoLabelRunStatus,
@@ -285,7 +285,7 @@ def test_models_refuse_what_the_server_refuses(bad: BadInput) -> None:
 
 
 def test_auto_approve_defaults_and_the_review_pass_reads_them() -> None:
-    from inference.review import ReviewConfig
+    from contract.review import ReviewConfig
 
     spec = parse_spec(spec_with(review__autoApprove={"targetPrecision": 0.98}))
     assert spec.review.auto_approve is not None
