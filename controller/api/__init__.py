@@ -24,7 +24,7 @@ from controller.api.constants import (
 from controller.api.dataset import DatasetSpec, MediaSpec, PathRewrite, SecretKeyRef, TargetSelector
 from controller.api.execution import ExecutionSpec
 from controller.api.model import EmbeddingsSpec, ModelSpec, TritonEndpoint, TritonSidecar
-from controller.api.review import Decision, ReviewRule, ReviewSpec
+from controller.api.review import ReviewRule, ReviewSpec
 from controller.api.run import AutoLabelRun, parse_spec, status_patch
 from controller.api.spec import AutoLabelRunSpec, DeletionPolicy, transition_errors
 from controller.api.status import (
@@ -56,7 +56,6 @@ __all__ = [
     "ConditionStatus",
     "ConditionType",
     "DatasetSpec",
-    "Decision",
     "DeletionPolicy",
     "EmbeddingsSpec",
     "ExecutionSpec",

@@ -11,14 +11,13 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from contract.review import DEFAULT_PROBLEM_TAGS
+from contract.review import DEFAULT_PROBLEM_TAGS, Decision
 from controller.api import (
     AutoLabelRun,
     AutoLabelRunSpec,
     AutoLabelRunStatus,
     ConditionStatus,
     ConditionType,
-    Decision,
     Phase,
     Reason,
     ReviewRule,
