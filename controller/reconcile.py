@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from contract.progress import ProgressReport
 from controller import review
 from controller.api import (
     AutoLabelRun,
@@ -31,7 +32,7 @@ from controller.builders import progress_config_map, worker_job
 from controller.images import DEFAULT_ALLOWED_IMAGES, image_refusal
 from controller.names import job_name
 from controller.queueing import queue_missing_message, queue_state, workload_activation
-from controller.shards import ProgressReports, ShardReport, overall_progress, shard_statuses
+from controller.shards import ProgressReports, overall_progress, shard_statuses
 from controller.startup import startup_failure_message, startup_overdue
 from controller.worker_contract import staging_field
 
@@ -59,7 +60,7 @@ class Observed:
     now: datetime
     job: Mapping[str, Any] | None = None
     pods: Sequence[Mapping[str, Any]] = ()
-    progress: Mapping[int, ShardReport] = field(default_factory=dict)
+    progress: Mapping[int, ProgressReport] = field(default_factory=dict)
     job_events: Sequence[Mapping[str, Any]] = ()  # read only when startup is overdue
     validation: Validation | None = None
     review: review.ReviewOutcome | None = None

@@ -28,8 +28,9 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
+from contract.progress import ProgressReport, ProgressState
 from contract.worker import WorkerConfig
-from inference.progress import ProgressReporter, ProgressSnapshot, State
+from inference.progress import ProgressReporter
 
 RECORD_KEY = "autolabel_runs"
 GENERATING, IN_REVIEW, FINALIZED, DISCARDED, FAILED = (
@@ -101,7 +102,7 @@ def shard_progress(config: WorkerConfig, shard: int, processed: int, total: int,
 
     Best effort, like the ConfigMap progress: a failed write is logged and the next tick tries again.
     """
-    failed = state == State.FAILED
+    failed = state == ProgressState.FAILED
     try:
         phase = FAILED if failed else GENERATING
         only_if = {"phase": {"$nin": [IN_REVIEW, *_TERMINAL]}}
@@ -141,10 +142,10 @@ class RecordingReporter:
     def __init__(self, config: WorkerConfig, shard: int, inner: ProgressReporter) -> None:
         self.config, self.shard, self.inner = config, shard, inner
 
-    def report(self, snapshot: ProgressSnapshot) -> None:
+    def report(self, snapshot: ProgressReport) -> None:
         # Not while starting: the dataset (and FiftyOne's import) is still loading on another thread,
         # and importing FiftyOne from this thread at the same time deadlocks the import.
-        if snapshot.state != State.STARTING:
+        if snapshot.state != ProgressState.STARTING:
             shard_progress(self.config, self.shard, snapshot.processed, snapshot.total, snapshot.state)
         self.inner.report(snapshot)
 
