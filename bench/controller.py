@@ -49,6 +49,7 @@ from bench.controller_cluster import (
     user_of,
 )
 from bench.controller_measure import Audit, busiest_processes, cpu_seconds, peak_rss_mib, percentile
+from contract.wire import RUN_UID_LABEL
 from tools.cluster.chart import CONTROLLER_SA, SYSTEM_NAMESPACE
 from tools.services.mongo import MongoServer
 
@@ -114,7 +115,7 @@ class Observer:
             timeout_seconds=300,
         )
         for event in stream:
-            uid = event["object"].metadata.labels.get("autolabel.dev/run-uid")
+            uid = event["object"].metadata.labels.get(RUN_UID_LABEL)
             if uid:
                 self.job_seen.setdefault(uid, time.monotonic())
 

@@ -26,6 +26,7 @@ from contract.env import (
     WORKER_CONFIG_KEY,
     WORKER_CONFIG_PATH,
 )
+from contract.wire import RESULT_COMPONENT
 from controller.api import KUEUE_QUEUE_LABEL, AutoLabelRunSpec
 from controller.names import (
     child_labels,
@@ -86,7 +87,7 @@ def result_config_map(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """The ConfigMap dataset-step pods write their verdicts into (one key per step)."""
     manifest = progress_config_map(metadata)
     manifest["metadata"]["name"] = result_config_map_name(metadata)
-    manifest["metadata"]["labels"] = child_labels(metadata, "result")
+    manifest["metadata"]["labels"] = child_labels(metadata, RESULT_COMPONENT)
     return manifest
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from contract.progress import BadReport, ProgressReport, read_report, shard_of
+from contract.verdicts import FATAL_PREFIX
 from controller.api import ProgressStatus, ShardState, ShardStatus
 
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
@@ -79,7 +80,7 @@ def _failure_message(pod: Mapping[str, Any]) -> str | None:
         if terminated and terminated.get("exitCode", 0) != 0:
             message = (terminated.get("message") or "").strip()
             lines = [line for line in message.splitlines() if line.strip()]
-            fatal = [line for line in lines if line.startswith("fatal:")]
+            fatal = [line for line in lines if line.startswith(FATAL_PREFIX)]
             detail = (fatal or lines or [terminated.get("reason") or "error"])[-1]
             return f"exit code {terminated['exitCode']}: {detail}"[:4096]
     return None

@@ -35,7 +35,14 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from contract.review import APPROVED_BY_ATTRIBUTE, DECISION_ATTRIBUTE, ReviewConfig
+from contract.review import (
+    APPROVED_BY_ATTRIBUTE,
+    APPROVED_TAG,
+    DECISION_ATTRIBUTE,
+    REJECTED_TAG,
+    Decision,
+    ReviewConfig,
+)
 from contract.worker import WorkerConfig
 from inference.auto_approve import AUTO_APPROVED_ATTRIBUTE
 from inference.claims import FieldTaken, RunField, claim, declare, release, run_fields
@@ -62,14 +69,14 @@ def _step(message: str) -> None:
 
 def _keep(label: Any) -> bool:
     tags = label.tags or []
-    return "autolabel:approved" in tags and "autolabel:rejected" not in tags
+    return APPROVED_TAG in tags and REJECTED_TAG not in tags
 
 
 def approved_by(label: Any) -> str:
     """Who approved a kept label: ``calibration``, a spec ``rule`` (Git or the CLI) or a ``person``."""
     if label.has_field(AUTO_APPROVED_ATTRIBUTE) and label.get_field(AUTO_APPROVED_ATTRIBUTE) is not None:
         return "calibration"
-    if label.has_field(DECISION_ATTRIBUTE) and label.get_field(DECISION_ATTRIBUTE) == "approved":
+    if label.has_field(DECISION_ATTRIBUTE) and label.get_field(DECISION_ATTRIBUTE) == Decision.APPROVED:
         return "rule"
     return "person"
 

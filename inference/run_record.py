@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contract.progress import ProgressReport, ProgressState
+from contract.verdicts import ProbeVerdict
 from contract.worker import WorkerConfig
 from inference.progress import ProgressReporter
 
@@ -113,7 +114,7 @@ def shard_progress(config: WorkerConfig, shard: int, processed: int, total: int,
         LOG.warning("run record of %s not updated: %s", config.run.name, error)
 
 
-def validated(config: WorkerConfig, verdict: dict[str, Any]) -> None:
+def validated(config: WorkerConfig, verdict: ProbeVerdict) -> None:
     """The validation step's verdict: the run has a card from the start, Generating or Failed.
 
     ``target`` is the number of target samples (the card's N/M until the shards report); a
@@ -123,10 +124,10 @@ def validated(config: WorkerConfig, verdict: dict[str, Any]) -> None:
     """
     from inference.redact import scrub
 
-    values: dict[str, Any] = {**summary(config), "target": int(verdict.get("total") or 0)}
-    ok = bool(verdict.get("ok"))
+    values: dict[str, Any] = {**summary(config), "target": verdict.total or 0}
+    ok = verdict.ok
     values["failure"] = (
-        None if ok else {"reason": verdict.get("reason"), "message": scrub(str(verdict.get("message")))[:500]}
+        None if ok else {"reason": verdict.reason.value, "message": scrub(verdict.message)[:500]}
     )
     try:
         _set(config.dataset, config.run.uid, values)

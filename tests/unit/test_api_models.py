@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from contract.review import DEFAULT_PROBLEM_TAGS, Decision
+from contract.verdicts import ValidationReason
 from controller.api import (
     AutoLabelRun,
     AutoLabelRunSpec,
@@ -19,7 +20,6 @@ from controller.api import (
     ConditionStatus,
     ConditionType,
     Phase,
-    Reason,
     ReviewRule,
     ReviewSpec,
     derive_phase,
@@ -187,13 +187,13 @@ def test_reject_wins_over_approve() -> None:
 def test_set_condition_keeps_transition_time_when_status_unchanged() -> None:
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     first = set_condition(
-        [], ConditionType.VALIDATED, ConditionStatus.TRUE, Reason.VALIDATION_PASSED, "ok", 1, t0
+        [], ConditionType.VALIDATED, ConditionStatus.TRUE, ValidationReason.VALIDATION_PASSED, "ok", 1, t0
     )
     again = set_condition(
         first,
         ConditionType.VALIDATED,
         ConditionStatus.TRUE,
-        Reason.VALIDATION_PASSED,
+        ValidationReason.VALIDATION_PASSED,
         "ok",
         2,
         t0 + timedelta(1),
@@ -203,7 +203,7 @@ def test_set_condition_keeps_transition_time_when_status_unchanged() -> None:
         again,
         ConditionType.VALIDATED,
         ConditionStatus.FALSE,
-        Reason.DATASET_NOT_FOUND,
+        ValidationReason.DATASET_NOT_FOUND,
         "no",
         3,
         t0 + timedelta(2),
