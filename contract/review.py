@@ -2,7 +2,8 @@
 
 The controller builds `ReviewConfig` from ``spec.review`` and passes it as JSON
 (env ``AUTOLABEL_REVIEW_CONFIG``, camelCase keys, or inside the review agent's
-request); the worker's review commands read it. Its bounds are spec.review's.
+request); the worker's review commands read it. Its lists and names are bounded as
+spec.review's are.
 """
 
 from __future__ import annotations

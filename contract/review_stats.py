@@ -12,13 +12,12 @@ from typing import Annotated, Final
 
 from pydantic import Field
 
+from contract.review import MAX_PROBLEM_TAGS
 from contract.wire import ClassName, Count, ErrorText, FieldName, Finite, Fraction, Name, Tag, WireModel
 
 MAX_CLASSES: Final = 4096
 """Classes status.review lists (status.review.classes)."""
 MAX_CALIBRATED_CLASSES: Final = 1000
-MAX_PROBLEM_TAGS: Final = 32
-"""Problem tags spec.review takes."""
 
 
 class ClassStats(WireModel):

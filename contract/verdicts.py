@@ -3,8 +3,8 @@
 A step pod (probe, review, finalize, discard) prints its verdict as one JSON line and
 writes it into the key ``$AUTOLABEL_RESULT_KEY`` of the run's result ConfigMap
 (`inference.result.publish`); the controller reads that key with `read_verdict`
-(`controller.step_runner`). `VERDICTS` names the model of each command's verdict, for
-both. A command that fails answers a `StepFailure` (``{"error": ...}``) instead.
+(`controller.steps.read_step_verdict`). `VERDICTS` names the model of each command's
+verdict, for both. A command that fails answers a `StepFailure` (``{"error": ...}``) instead.
 
 A worker that stops on an error (a shard's, or a step's) also says why in one line of
 its log, `fatal_line`: the pod's termination message, which the controller searches
