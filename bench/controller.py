@@ -49,6 +49,7 @@ from bench.controller_cluster import (
     user_of,
 )
 from bench.controller_measure import Audit, busiest_processes, cpu_seconds, peak_rss_mib, percentile
+from contract.wire import RUN_UID_LABEL
 from tools.cluster.chart import CONTROLLER_SA, SYSTEM_NAMESPACE
 from tools.services.mongo import MongoServer
 
@@ -114,7 +115,7 @@ class Observer:
             timeout_seconds=300,
         )
         for event in stream:
-            uid = event["object"].metadata.labels.get("autolabel.dev/run-uid")
+            uid = event["object"].metadata.labels.get(RUN_UID_LABEL)
             if uid:
                 self.job_seen.setdefault(uid, time.monotonic())
 
@@ -175,7 +176,7 @@ def write_predictions(runs: dict[str, str], review_fields: dict[str, str]) -> No
     """The workers' part: two classifications per run in its staging field, marked with the run's uid."""
     import fiftyone as fo
 
-    from inference.config import MARKER_FIELD_SUFFIX
+    from contract.worker import MARKER_FIELD_SUFFIX
 
     for uid, dataset_name in runs.items():
         dataset = fo.load_dataset(dataset_name)

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 from kubernetes import client, config, watch
 
+from contract.verdicts import ProbeVerdict, ValidationReason
 from tools.cluster import chart
 from tools.cluster.harness import KWOK_CONFIG, LocalCluster, gpu_node_manifest
 from tools.cluster.kubeconfig import token_kubeconfig
@@ -180,8 +181,10 @@ class StepPlayer:
         if step["kind"] != "validate" or job.metadata.name in self.answered:
             return
         env = {e.name: e.value for e in job.spec.template.spec.containers[0].env if e.value is not None}
-        verdict = {"ok": True, "reason": "ValidationPassed", "message": "bench", "total": self.samples}
-        body = {"data": {step["key"]: json.dumps(verdict)}}
+        verdict = ProbeVerdict(
+            ok=True, reason=ValidationReason.VALIDATION_PASSED, message="bench", total=self.samples
+        )
+        body = {"data": {step["key"]: verdict.to_json()}}
         self.core.patch_namespaced_config_map(env["AUTOLABEL_RESULT_CONFIG_MAP"], self.namespace, body)
         self.answered.add(job.metadata.name)
 

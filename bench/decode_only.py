@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from inference.config import WorkerConfig
+from contract.worker import WorkerConfig
 from inference.decode import DecodeError, Preprocessor, decode_budget
 from inference.decode_stage import DecodeStage
 from inference.preflight import preflight

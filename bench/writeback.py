@@ -24,9 +24,9 @@ from typing import Any
 from bson import ObjectId
 from pymongo import UpdateOne
 
+from contract.worker import DatabaseWrites, WorkerConfig
 from inference.adapters.base import ClassificationPrediction
 from inference.claims import claim_and_declare
-from inference.config import DatabaseWrites, WorkerConfig
 from inference.durable import write_concern
 from inference.writer import PredictionWriter, SampleResult
 

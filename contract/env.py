@@ -1,8 +1,24 @@
-"""Names both sides of the contract use: environment variables, the mounted configuration files."""
+"""Names both sides of the contract use: the worker's commands, environment variables, configuration files."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final
+
+
+class Command(StrEnum):
+    """The commands of the worker's entry point (``python -m inference``) that the controller runs."""
+
+    RUN = "run"  # one shard of the run's Indexed Job
+    PROBE = "probe"
+    DISCARD = "discard"
+    FINALIZE = "finalize"
+    REVIEW = "review"
+    REVIEW_STATS = "review-stats"
+    APPLY_RULES = "apply-rules"
+    VISUALIZE = "visualize"
+    REVIEW_AGENT = "review-agent"
+
 
 WORKER_CONFIG_ENV: Final = "AUTOLABEL_WORKER_CONFIG"
 """The worker configuration as JSON, for local runs (pods read the mounted file instead)."""

@@ -1,21 +1,42 @@
-"""The review configuration a run's review and finalize steps get, and the decision tags they write.
+"""The review configuration a run's review and finalize steps get, the decisions and the tags they write.
 
 The controller builds `ReviewConfig` from ``spec.review`` and passes it as JSON
-(env ``AUTOLABEL_REVIEW_CONFIG``, camelCase keys); the worker's review commands read it.
+(env ``AUTOLABEL_REVIEW_CONFIG``, camelCase keys, or inside the review agent's
+request); the worker's review commands read it. Its lists and names are bounded as
+spec.review's are.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from typing import Any, Final
+from enum import StrEnum
+from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from contract.wire import ClassName, FieldName, Tag
+
+
+class Decision(StrEnum):
+    """What the rules of a spec decide for one label."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class VisualizationMethod(StrEnum):
+    """Dimensionality reduction of the embeddings plot (fiftyone-brain compute_visualization)."""
+
+    PCA = "pca"
+    TSNE = "tsne"
+    UMAP = "umap"
+
+
 APPROVED_TAG: Final = "autolabel:approved"
 REJECTED_TAG: Final = "autolabel:rejected"
-DECISION_TAGS: Final = {"approved": APPROVED_TAG, "rejected": REJECTED_TAG}
+DECISION_TAGS: Final[dict[str, str]] = {Decision.APPROVED: APPROVED_TAG, Decision.REJECTED: REJECTED_TAG}
 DECISION_ATTRIBUTE: Final = "autolabel_decision"
 """Label attribute naming the decision a spec rule made (absent on labels no rule decided)."""
 APPROVED_BY_ATTRIBUTE: Final = "autolabel_approved_by"
@@ -30,6 +51,10 @@ DEFAULT_PROBLEM_TAGS: Final = (
     "ambiguous",
 )
 """The seven problem tags of the reference workflow guide."""
+MAX_RULES: Final = 64
+MAX_RULE_CLASSES: Final = 256
+MAX_PROBLEM_TAGS: Final = 32
+"""The bounds of spec.review: what the controller sends always fits them."""
 
 
 class _Model(BaseModel):
@@ -64,7 +89,7 @@ def rule_matches(
 class Rule(_Model):
     """One approve/reject rule: classes (default all), minConfidence <= confidence < maxConfidence."""
 
-    classes: list[str] | None = None
+    classes: Annotated[list[ClassName], Field(max_length=MAX_RULE_CLASSES)] | None = None
     min_confidence: float | None = Field(default=None, ge=0, le=1)
     max_confidence: float | None = Field(default=None, ge=0, le=1)
 
@@ -77,27 +102,28 @@ class AutoApproveConfig(_Model):
 
     target_precision: float = Field(gt=0, lt=1)
     confidence_level: float = Field(default=0.95, gt=0.5, lt=1)
-    min_reviewed_per_class: int = Field(default=30, ge=1)
-    sample_per_class: int = Field(default=100, ge=1)
+    min_reviewed_per_class: int = Field(default=30, ge=1, le=10000)
+    sample_per_class: int = Field(default=100, ge=1, le=10000)
     confidence_bands: int = Field(default=5, ge=1, le=20)
 
 
 class ReviewConfig(_Model):
     """The run's ``spec.review`` as the controller passes it (env ``AUTOLABEL_REVIEW_CONFIG``, camelCase)."""
 
-    approve: list[Rule] = []
-    reject: list[Rule] = []
-    problem_tags: list[str] = list(DEFAULT_PROBLEM_TAGS)
-    ground_truth_field: str | None = None
+    approve: Annotated[list[Rule], Field(max_length=MAX_RULES)] = []
+    reject: Annotated[list[Rule], Field(max_length=MAX_RULES)] = []
+    problem_tags: Annotated[list[Tag], Field(max_length=MAX_PROBLEM_TAGS)] = list(DEFAULT_PROBLEM_TAGS)
+    ground_truth_field: FieldName | None = None
     iou_threshold: float = Field(default=0.5, gt=0, le=1)
-    visualization_method: str = "pca"
+    visualization_method: VisualizationMethod = VisualizationMethod.PCA
     auto_approve: AutoApproveConfig | None = None
 
-    def decide(self, label: str, confidence: float | None) -> str | None:
+    def decide(self, label: str, confidence: float | None) -> Decision | None:
+        """The decision the rules make for one label (reject rules first); None when no rule matches."""
         if any(rule.matches(label, confidence) for rule in self.reject):
-            return "rejected"
+            return Decision.REJECTED
         if any(rule.matches(label, confidence) for rule in self.approve):
-            return "approved"
+            return Decision.APPROVED
         return None
 
     def document(self) -> dict[str, Any]:

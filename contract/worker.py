@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Final, Self
+from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -66,6 +66,8 @@ OUTPUT_FORMATS_BY_TASK: Final[dict[Task, tuple[OutputFormat, ...]]] = {
     Task.CLASSIFICATION: (OutputFormat.LOGITS, OutputFormat.PROBABILITIES),
     Task.SEGMENTATION: (OutputFormat.MASK, OutputFormat.LOGITS, OutputFormat.PROBABILITIES),
 }
+SegmenterFormat = Literal[OutputFormat.MASK, OutputFormat.LOGITS, OutputFormat.PROBABILITIES]
+"""The formats a segmenter's output may have: task segmentation's (OUTPUT_FORMATS_BY_TASK)."""
 BOX_OUTPUT_FORMATS: Final = (OutputFormat.BOXES, OutputFormat.YOLO, OutputFormat.EFFICIENT_NMS)
 """The formats whose boxes boxFormat and boxCoordinates describe."""
 LEGACY_OUTPUT_FORMATS: Final = {"boxes_scores_labels": OutputFormat.BOXES, "class_ids": OutputFormat.MASK}
@@ -165,7 +167,7 @@ class SegmenterConfig(_Model):
 
     name: str
     version: str = ""
-    output_format: OutputFormat = OutputFormat.PROBABILITIES  # mask, logits or probabilities
+    output_format: SegmenterFormat = OutputFormat.PROBABILITIES
     tensors: TensorNames = TensorNames()  # input and output
     scale: bool = True
     normalize_mean: tuple[float, float, float] | None = None
@@ -173,9 +175,7 @@ class SegmenterConfig(_Model):
     classes: list[str] | None = None
 
     @model_validator(mode="after")
-    def _segmentation_format(self) -> Self:
-        if self.output_format not in OUTPUT_FORMATS_BY_TASK[Task.SEGMENTATION]:
-            raise ValueError(f"segmenter.outputFormat {self.output_format} is not a segmentation format")
+    def _paired(self) -> Self:
         if (self.normalize_mean is None) != (self.normalize_std is None):
             raise ValueError("segmenter mean and std go together: set both or neither")
         return self

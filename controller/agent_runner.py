@@ -8,20 +8,12 @@ waits on the agent: a verdict shows up on a later reconcile.
 
 from __future__ import annotations
 
+from contract.review_agent import REQUEST_KEY, VERDICT_KEY, request_id
 from controller.api import AutoLabelRun
 from controller.kube import Kube
 from controller.names import result_config_map_name
 from controller.review import ReviewOutcome
-from controller.review_agent import (
-    REQUEST_KEY,
-    RESULT_KEY,
-    agent_deployment,
-    agent_name,
-    agent_owner,
-    parse_verdict,
-    request_id,
-    review_request,
-)
+from controller.review_agent import agent_deployment, agent_name, agent_owner, parse_verdict, review_request
 
 
 class ReviewAgents:
@@ -70,7 +62,7 @@ class ReviewAgents:
         """The agent's verdict for the current request, once (None when there is no new one)."""
         uid = run.metadata["uid"]
         current = request_id(review_request(run.metadata, run.spec))
-        parsed = parse_verdict(data.get(RESULT_KEY), current)
+        parsed = parse_verdict(data.get(VERDICT_KEY), current)
         if parsed is None or self._applied.get(uid) == parsed[0]:
             return None
         self._applied[uid] = parsed[0]

@@ -24,8 +24,9 @@ from contract.env import (
     S3_SECRET_KEY_ENV,
     S3_SESSION_TOKEN_ENV,
     WORKER_CONFIG_KEY,
+    WORKER_CONFIG_PATH,
 )
-from contract.env import WORKER_CONFIG_PATH as WORKER_CONFIG_PATH
+from contract.wire import RESULT_COMPONENT
 from controller.api import KUEUE_QUEUE_LABEL, AutoLabelRunSpec
 from controller.names import (
     child_labels,
@@ -35,7 +36,6 @@ from controller.names import (
     result_config_map_name,
     snapshot_config_map_name,
 )
-from controller.worker_contract import staging_field as staging_field
 from controller.worker_contract import worker_config
 
 CONFIG_VOLUME = "autolabel-config"
@@ -87,7 +87,7 @@ def result_config_map(metadata: Mapping[str, Any]) -> dict[str, Any]:
     """The ConfigMap dataset-step pods write their verdicts into (one key per step)."""
     manifest = progress_config_map(metadata)
     manifest["metadata"]["name"] = result_config_map_name(metadata)
-    manifest["metadata"]["labels"] = child_labels(metadata, "result")
+    manifest["metadata"]["labels"] = child_labels(metadata, RESULT_COMPONENT)
     return manifest
 
 

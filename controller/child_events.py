@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from controller.review_agent import REQUEST_KEY  # the review request: written by the controller itself
+from contract.review_agent import REQUEST_KEY  # the review request: written by the controller itself
 
 Signature = tuple[Any, ...]
 

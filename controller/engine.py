@@ -36,6 +36,7 @@ from typing import Any, cast
 import kopf
 from pydantic import ValidationError
 
+from contract.verdicts import DiscardVerdict, FinalizeVerdict, ProbeVerdict, ReviewVerdict, ValidationReason
 from controller import metrics
 from controller.agent_runner import ReviewAgents
 from controller.api import (
@@ -317,22 +318,18 @@ class Engine:
                 )
                 self._validations[uid] = (time.monotonic(), validation)
                 return replace(observed, validation=validation)
-            if state.result is None:
+            if not isinstance(state.result, ProbeVerdict):
                 log.warning("run %s: the validation step gave no verdict: %s", name, state.error)
                 self._validation_errors[uid] = time.monotonic()
                 return observed
-            try:
-                validation = Validation(
-                    generation=step.generation,
-                    ok=bool(state.result["ok"]),
-                    reason=Reason(state.result["reason"]),
-                    message=str(state.result["message"]),
-                    total=state.result.get("total"),
-                )
-            except (KeyError, ValueError) as error:
-                log.warning("run %s: unreadable validation verdict %s: %s", name, state.result, error)
-                self._validation_errors[uid] = time.monotonic()
-                return observed
+            verdict = state.result
+            validation = Validation(
+                generation=step.generation,
+                ok=verdict.ok,
+                reason=verdict.reason,
+                message=verdict.message,
+                total=verdict.total,
+            )
             metrics.VALIDATIONS.labels(validation.reason.value).inc()
             self._validations[uid] = (time.monotonic(), validation)
             self._validation_errors.pop(uid, None)
@@ -344,7 +341,9 @@ class Engine:
             self._review_failures[uid] = now
         else:
             self._review_failures.pop(uid, None)
-        return replace(observed, review=ReviewOutcome(step.work, result=state.result, error=state.error))
+        verdicts = (ReviewVerdict, FinalizeVerdict, DiscardVerdict)
+        result = state.result if isinstance(state.result, verdicts) else None
+        return replace(observed, review=ReviewOutcome(step.work, result=result, error=state.error))
 
     async def _observe(self, run: AutoLabelRun, now: datetime) -> Observed:
         metadata = run.metadata
@@ -446,14 +445,14 @@ class Engine:
                 status.conditions,
                 condition_type,
                 ConditionStatus.FALSE if condition_type is ConditionType.VALIDATED else ConditionStatus.TRUE,
-                Reason.INVALID_SPEC.value,
+                ValidationReason.INVALID_SPEC.value,
                 problems,
                 generation,
                 now,
             )
         status.phase, status.message, status.observed_generation = Phase.FAILED, problems, generation
         await self._write_status(current["metadata"], dict(current.get("status") or {}), status.dump())
-        self.post(current, Event("Warning", Reason.INVALID_SPEC.value, problems[:1024]))
+        self.post(current, Event("Warning", ValidationReason.INVALID_SPEC.value, problems[:1024]))
 
 
 def _post(body: Mapping[str, Any], event: Event) -> None:

@@ -33,13 +33,15 @@ from typing import Any
 
 import kopf
 
+from contract.env import Command
+from contract.wire import COMPONENT_LABEL, RESULT_COMPONENT, RUN_UID_LABEL
 from controller import metrics
 from controller.api import GROUP, PLURAL, VERSION, AutoLabelRun, DeletionPolicy, Phase
 from controller.child_events import ChildEvents
 from controller.engine import Engine
 from controller.images import allowed_images_from_env
 from controller.kube import Kube, load_client
-from controller.names import COMPONENT_LABEL, RUN_UID_LABEL, job_name
+from controller.names import job_name
 from controller.queueing import KUEUE_GROUP, KUEUE_VERSION, WORKLOAD_JOB_UID_LABEL
 from controller.reconcile import JobSettings
 from controller.step_runner import CleanupUnavailable, delete_predictions
@@ -50,7 +52,7 @@ FINALIZER = "autolabel.dev/cleanup"
 ANNOTATION_PREFIX = "autolabel.dev"
 RECONCILE_INTERVAL_SECONDS = float(os.environ.get("AUTOLABEL_RECONCILE_INTERVAL", "10"))
 CHILDREN: dict[str, Any] = {RUN_UID_LABEL: kopf.PRESENT}
-WATCHED_CONFIG_MAPS = frozenset({"progress", "result"})  # the snapshot changes only by our own hand
+WATCHED_CONFIG_MAPS = frozenset({"progress", RESULT_COMPONENT})  # the snapshot changes only by our own hand
 _child_events = ChildEvents()
 
 
@@ -71,7 +73,7 @@ def engine() -> Engine:
     if _engine is None:
         command = tuple(os.environ.get("AUTOLABEL_WORKER_COMMAND", " ".join(JobSettings.command)).split())
         # Dataset steps run the worker's entry point with another subcommand than `run`.
-        default_step = command[:-1] if command[-1:] == ("run",) else JobSettings.step_command
+        default_step = command[:-1] if command[-1:] == (Command.RUN,) else JobSettings.step_command
         settings = JobSettings(
             image=os.environ.get("AUTOLABEL_WORKER_IMAGE", JobSettings.image),
             service_account=os.environ.get("AUTOLABEL_WORKER_SERVICE_ACCOUNT", JobSettings.service_account),

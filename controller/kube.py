@@ -20,9 +20,9 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
+from contract.wire import COMPONENT_LABEL, RUN_UID_LABEL
 from controller import metrics
 from controller.api import GROUP, PLURAL, VERSION
-from controller.names import COMPONENT_LABEL, RUN_UID_LABEL
 from controller.queueing import KUEUE_GROUP, KUEUE_VERSION, WORKLOAD_JOB_UID_LABEL
 
 log = logging.getLogger("autolabel.controller")

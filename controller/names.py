@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from contract.wire import COMPONENT_LABEL, RUN_UID_LABEL
 from controller.api import API_VERSION, KIND
 
 MAX_NAME = 63
@@ -22,8 +23,6 @@ MAX_NAME = 63
 # one spare).
 MAX_JOB_NAME = MAX_NAME - len("-") - 4
 RUN_LABEL = "autolabel.dev/run"
-RUN_UID_LABEL = "autolabel.dev/run-uid"
-COMPONENT_LABEL = "app.kubernetes.io/component"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGER = "autolabel-operator"
 

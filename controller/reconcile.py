@@ -13,8 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from contract.env import Command
+from contract.progress import ProgressReport
+from contract.verdicts import ValidationReason
 from controller import review
 from controller.api import (
+    AnyReason,
     AutoLabelRun,
     AutoLabelRunStatus,
     ConditionStatus,
@@ -27,16 +31,17 @@ from controller.api import (
     is_true,
     set_condition,
 )
-from controller.builders import progress_config_map, staging_field, worker_job
+from controller.builders import progress_config_map, worker_job
 from controller.images import DEFAULT_ALLOWED_IMAGES, image_refusal
 from controller.names import job_name
 from controller.queueing import queue_missing_message, queue_state, workload_activation
-from controller.shards import ProgressReports, ShardReport, overall_progress, shard_statuses
+from controller.shards import ProgressReports, overall_progress, shard_statuses
 from controller.startup import startup_failure_message, startup_overdue
+from controller.worker_contract import staging_field
 
 # Checked again until they pass: an unreachable server, or an image the allow-list may come to allow.
-TRANSIENT_VALIDATION_REASONS = frozenset(
-    {Reason.DATABASE_UNREACHABLE.value, Reason.TRITON_UNREACHABLE.value, Reason.IMAGE_NOT_ALLOWED.value}
+TRANSIENT_VALIDATION_REASONS: frozenset[str] = frozenset(
+    {ValidationReason.DATABASE_UNREACHABLE, ValidationReason.TRITON_UNREACHABLE, Reason.IMAGE_NOT_ALLOWED}
 )
 
 
@@ -46,7 +51,7 @@ class Validation:
 
     generation: int
     ok: bool
-    reason: Reason
+    reason: AnyReason
     message: str
     total: int | None = None
 
@@ -58,7 +63,7 @@ class Observed:
     now: datetime
     job: Mapping[str, Any] | None = None
     pods: Sequence[Mapping[str, Any]] = ()
-    progress: Mapping[int, ShardReport] = field(default_factory=dict)
+    progress: Mapping[int, ProgressReport] = field(default_factory=dict)
     job_events: Sequence[Mapping[str, Any]] = ()  # read only when startup is overdue
     validation: Validation | None = None
     review: review.ReviewOutcome | None = None
@@ -95,7 +100,7 @@ class JobSettings:
 
     image: str = "ghcr.io/autolabel/autolabel-operator:0.1.0"  # the chart sets AUTOLABEL_WORKER_IMAGE
     service_account: str = "autolabel-worker"
-    command: tuple[str, ...] = ("autolabel-worker", "run")
+    command: tuple[str, ...] = ("autolabel-worker", Command.RUN.value)
     step_command: tuple[str, ...] = ("autolabel-worker",)  # dataset steps: `<step_command> probe ...`
     allowed_images: tuple[str, ...] = DEFAULT_ALLOWED_IMAGES  # AUTOLABEL_ALLOWED_IMAGES
 
@@ -116,7 +121,7 @@ class _StatusBuilder:
         self.now = now
 
     def set(
-        self, condition_type: ConditionType, status: ConditionStatus, reason: Reason, message: str
+        self, condition_type: ConditionType, status: ConditionStatus, reason: AnyReason, message: str
     ) -> None:
         self.status.conditions = set_condition(
             self.status.conditions, condition_type, status, reason.value, message, self.generation, self.now
@@ -154,12 +159,13 @@ def _validation_step(run: AutoLabelRun, observed: Observed, builder: _StatusBuil
             )
         return True
     if result.ok:
-        builder.set(ConditionType.VALIDATED, ConditionStatus.TRUE, Reason.VALIDATION_PASSED, result.message)
+        passed = ValidationReason.VALIDATION_PASSED
+        builder.set(ConditionType.VALIDATED, ConditionStatus.TRUE, passed, result.message)
         if builder.true(ConditionType.FAILED):
             builder.set(
                 ConditionType.FAILED,
                 ConditionStatus.FALSE,
-                Reason.VALIDATION_PASSED,
+                passed,
                 "the corrected spec passed validation",
             )
         if result.total is not None:

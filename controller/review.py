@@ -19,11 +19,11 @@ after `RETRY_SECONDS`); the engine remembers when the last one failed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from contract.env import Command
+from contract.verdicts import DiscardVerdict, FinalizeVerdict, ReviewVerdict
 from controller.api import (
     AutoLabelRun,
     AutoLabelRunStatus,
@@ -54,8 +54,8 @@ class ReviewWork:
     def argv(self) -> list[str]:
         """The ``python -m inference`` arguments doing this work."""
         if self.discard:
-            return ["discard", "--review-aids"]
-        command = ["finalize"] if self.finalize else ["review"]
+            return [Command.DISCARD.value, "--review-aids"]
+        command = [Command.FINALIZE.value if self.finalize else Command.REVIEW.value]
         if self.apply_rules:
             command.append("--apply-rules")
         if self.visualize:
@@ -70,10 +70,10 @@ class ReviewWork:
 
 @dataclass(frozen=True)
 class ReviewOutcome:
-    """What the subprocess answered: its JSON verdict, or why there is none."""
+    """What the step (or the review agent) answered: its verdict, or why there is none."""
 
     work: ReviewWork
-    result: Mapping[str, Any] | None = None
+    result: ReviewVerdict | FinalizeVerdict | DiscardVerdict | None = None
     error: str | None = None
 
 
@@ -122,28 +122,24 @@ def _requested_in_app(conditions: list[Condition]) -> bool:
 
 
 def _review_status(
-    previous: ReviewStatus | None, outcome: ReviewOutcome, now: datetime
+    previous: ReviewStatus | None, outcome: ReviewOutcome, verdict: ReviewVerdict, now: datetime
 ) -> tuple[ReviewStatus, list[str]]:
     """status.review from a review verdict, and notes worth showing (aids or quality errors)."""
-    assert outcome.result is not None
-    stats = dict(outcome.result.get("stats") or {})
+    stats = verdict.stats
     notes = []
-    quality_doc = stats.pop("quality", None)
     quality = None
-    if quality_doc:
-        if quality_doc.get("error"):
-            notes.append(f"quality: {quality_doc['error']}")
-        quality = QualityStatus.model_validate(
-            {key: value for key, value in quality_doc.items() if key != "error"}
-        )
-    review = ReviewStatus.model_validate(stats)
+    if stats.quality is not None:
+        if stats.quality.error:
+            notes.append(f"quality: {stats.quality.error}")
+        quality = QualityStatus.model_validate(stats.quality.model_dump(by_alias=True, exclude={"error"}))
+    review = ReviewStatus.model_validate(stats.model_dump(by_alias=True, exclude={"quality"}))
     review.quality = quality
-    aids = outcome.result.get("aids")
-    if aids:
-        review.brain_key = aids.get("brainKey")
-        review.saved_views = list(aids.get("savedViews") or [])
-        if aids.get("error"):
-            notes.append(str(aids["error"]))
+    aids = verdict.aids
+    if aids is not None:
+        review.brain_key = aids.brain_key
+        review.saved_views = list(aids.saved_views)
+        if aids.error:
+            notes.append(aids.error)
     elif previous is not None:
         review.brain_key, review.saved_views = previous.brain_key, list(previous.saved_views)
     review.rules_applied_generation = (
@@ -161,11 +157,11 @@ def apply_outcome(
     """Writes the outcome's numbers into `status`; returns the condition changes to make."""
     work, dataset = outcome.work, run.spec.dataset.name
     if work.discard:
-        if outcome.error is not None or outcome.result is None:
+        if outcome.error is not None or not isinstance(outcome.result, DiscardVerdict):
             return [
                 (ConditionType.DISCARDED, ConditionStatus.FALSE, Reason.DISCARD_FAILED, outcome.error or "")
             ]
-        removed = int(outcome.result.get("removed", 0))
+        removed = outcome.result.removed
         status.discarded = DiscardStatus(removed=removed)
         message = f"removed the run's {removed} predicted labels from dataset {dataset!r}"
         changes = [(ConditionType.DISCARDED, ConditionStatus.TRUE, Reason.DISCARD_SUCCEEDED, message)]
@@ -175,7 +171,7 @@ def apply_outcome(
             )
         return changes
     if work.finalize:
-        if outcome.error is not None or outcome.result is None:
+        if outcome.error is not None or not isinstance(outcome.result, FinalizeVerdict):
             return [
                 (
                     ConditionType.FINALIZED,
@@ -184,7 +180,7 @@ def apply_outcome(
                     f"{outcome.error}; finalize is retried (it is idempotent)",
                 )
             ]
-        promoted, discarded = int(outcome.result["promoted"]), int(outcome.result["discarded"])
+        promoted, discarded = outcome.result.promoted, outcome.result.discarded
         status.finalized = FinalizeStatus(promoted=promoted, discarded=discarded)
         if status.review is not None and work.apply_rules:
             status.review.rules_applied_generation = work.generation
@@ -196,7 +192,7 @@ def apply_outcome(
             (ConditionType.FINALIZED, ConditionStatus.TRUE, Reason.FINALIZE_SUCCEEDED, message),
             (ConditionType.REVIEW_READY, ConditionStatus.FALSE, Reason.FINALIZE_SUCCEEDED, message),
         ]
-    if outcome.error is not None or outcome.result is None:
+    if outcome.error is not None or not isinstance(outcome.result, ReviewVerdict):
         return [
             (
                 ConditionType.REVIEW_READY,
@@ -205,7 +201,7 @@ def apply_outcome(
                 f"{outcome.error}; retried in {run.spec.review.refresh_interval_seconds}s",
             )
         ]
-    review, notes = _review_status(status.review, outcome, now)
+    review, notes = _review_status(status.review, outcome, outcome.result, now)
     status.review = review
     message = (
         f"{review.total} labels: {review.approved} approved, {review.rejected} rejected, "
@@ -214,16 +210,16 @@ def apply_outcome(
     if notes:
         message += " (" + "; ".join(notes) + ")"
     changes = [(ConditionType.REVIEW_READY, ConditionStatus.TRUE, Reason.REVIEW_STATISTICS_UPDATED, message)]
-    request = outcome.result.get("finalizeRequested")
-    if request:
+    request = outcome.result.finalize_requested
+    if request is not None:
         changes.append(
             (
                 ConditionType.FINALIZED,
                 ConditionStatus.FALSE,
                 Reason.FINALIZE_REQUESTED,
-                f"finalize requested in the FiftyOne App by {request.get('requestedBy')} at "
-                f"{request.get('requestedAt')}: keep {request.get('approved')} approved labels, "
-                f"remove {request.get('removed')}",
+                f"finalize requested in the FiftyOne App by {request.requested_by} at "
+                f"{request.requested_at}: keep {request.approved} approved labels, "
+                f"remove {request.removed}",
             )
         )
     return changes

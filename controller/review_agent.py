@@ -4,23 +4,24 @@ A one-shot pass per refresh would pay FiftyOne's start-up (about 3 CPU-seconds,
 300 MiB) per run per interval. Instead the controller runs, per namespace and
 database Secret, a Deployment of `python -m inference review-agent` under the
 namespace's worker ServiceAccount (the URI from the Secret through the kubelet),
-and asks it to serve a run by writing a request into the key `review-request`
-of the run's result ConfigMap. The agent makes one cheap change check per run
-and interval and recomputes only on a change; its verdict (key `review`) comes
+and asks it to serve a run by writing a request (`contract.review_agent.ReviewRequest`)
+into the run's result ConfigMap. The agent makes one cheap change check per run
+and interval and recomputes only on a change; its verdict (`AgentVerdict`) comes
 back here as a `ReviewOutcome`. Every run served by an agent is one of its
 (non-controlling) owners, so the garbage collector removes it with the last one.
 
-Pure: names, the Deployment, the request and the parsing of a verdict.
+Pure: names, the Deployment, the request and the outcome of a verdict.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from contract.env import SECRET_REF_ENV
+from contract.env import SECRET_REF_ENV, Command
+from contract.review_agent import AGENT_LABEL, AgentVerdict, ReviewRequest, read_agent_verdict
+from contract.wire import COMPONENT_LABEL
 from controller.api import AutoLabelRunSpec
 from controller.builders import (
     database_env,
@@ -29,7 +30,6 @@ from controller.builders import (
     scratch_volume,
 )
 from controller.names import (
-    COMPONENT_LABEL,
     MANAGED_BY_LABEL,
     MANAGER,
     owner_reference,
@@ -39,9 +39,8 @@ from controller.review import ReviewOutcome, ReviewWork
 from controller.worker_contract import review_config
 
 AGENT_COMPONENT = "review-agent"
-AGENT_LABEL = "autolabel.dev/review-agent"
-REQUEST_KEY = "review-request"
-RESULT_KEY = "review"
+ERROR_SHOWN = 2000
+"""Characters of an agent's error kept in status."""
 
 
 def agent_name(spec: AutoLabelRunSpec) -> str:
@@ -72,7 +71,7 @@ def agent_deployment(
     container = {
         "name": "agent",
         "image": image,
-        "command": [*command, "review-agent", "--agent", name],
+        "command": [*command, Command.REVIEW_AGENT.value, "--agent", name],
         "env": [
             *database_env(spec, optional=True),
             {"name": SECRET_REF_ENV, "value": f"{ref.name}/{ref.key}"},
@@ -111,44 +110,25 @@ def agent_deployment(
 
 def review_request(metadata: Mapping[str, Any], spec: AutoLabelRunSpec) -> str:
     """The request the agent serves: same text, same request (it recomputes in full on a new one)."""
-    return json.dumps(
-        {
-            "agent": agent_name(spec),
-            "generation": int(metadata.get("generation") or 0),
-            "review": review_config(spec).document(),
-            "refreshIntervalSeconds": spec.review.refresh_interval_seconds,
-            "snapshot": snapshot_config_map_name(metadata),
-        },
-        sort_keys=True,
-    )
+    return ReviewRequest(
+        agent=agent_name(spec),
+        generation=int(metadata.get("generation") or 0),
+        review=review_config(spec),
+        refresh_interval_seconds=spec.review.refresh_interval_seconds,
+        snapshot=snapshot_config_map_name(metadata),
+    ).to_json()
 
 
-def request_id(raw: str) -> str:
-    """Must match `inference.review_agent.request_id` (the agent echoes it in its verdict)."""
-    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+def outcome(verdict: AgentVerdict) -> ReviewOutcome:
+    """What the agent's verdict means for the run: a review pass's result, or its error."""
+    if verdict.error:
+        return ReviewOutcome(ReviewWork(verdict.generation), error=verdict.error[:ERROR_SHOWN])
+    visualized = verdict.aids is not None
+    work = ReviewWork(verdict.generation, apply_rules=verdict.rules_applied, visualize=visualized)
+    return ReviewOutcome(work, result=verdict)
 
 
 def parse_verdict(raw: str | None, current: str) -> tuple[str, ReviewOutcome] | None:
     """(computedAt, outcome) of the agent's verdict for the current request; None for none or another."""
-    if not raw:
-        return None
-    try:
-        document = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(document, dict) or document.get("requestId") != current:
-        return None
-    computed_at = str(document.get("computedAt") or "")
-    generation = int(document.get("generation") or 0)
-    if document.get("error"):
-        work = ReviewWork(generation)
-        return computed_at, ReviewOutcome(work, error=str(document["error"])[:2000])
-    aids = document.get("aids")
-    work = ReviewWork(generation, apply_rules=bool(document.get("rulesApplied")), visualize=aids is not None)
-    result = {
-        "rules": document.get("rules"),
-        "aids": aids,
-        "stats": document.get("stats") or {},
-        "finalizeRequested": document.get("finalizeRequested"),  # asked from the App (run record)
-    }
-    return computed_at, ReviewOutcome(work, result=result)
+    verdict = read_agent_verdict(raw, current)
+    return None if verdict is None else (verdict.computed_at, outcome(verdict))

@@ -1,19 +1,18 @@
 """Reading the state of a run's shards from what the cluster shows: the Job, its pods, the progress ConfigMap.
 
 Pure functions: the Job's `completedIndexes`/`failedIndexes`, each pod's
-completion index and termination message, and the JSON each worker writes
-under `shard-<index>` in the progress ConfigMap become `ShardStatus` entries
-and the run's `ProgressStatus`.
+completion index and termination message, and the report each worker writes
+under `shard-<index>` in the progress ConfigMap (`contract.progress`) become
+`ShardStatus` entries and the run's `ProgressStatus`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from contract.progress import BadReport, ProgressReport, read_report, shard_of
+from contract.verdicts import FATAL_PREFIX
 from controller.api import ProgressStatus, ShardState, ShardStatus
 
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
@@ -34,103 +33,16 @@ def parse_index_ranges(text: str | None) -> set[int]:
     return indexes
 
 
-# Bounds of what a worker can truthfully report for one shard; anything outside is
-# clamped, so a forged entry can neither fail status validation nor overflow the sums.
-MAX_SHARD_COUNT = 2**40
-MAX_IMAGES_PER_SECOND = 1e9
-MAX_REPORT_TEXT = 1024
-
-
-@dataclass(frozen=True)
-class ShardReport:
-    """What one worker last wrote to the progress ConfigMap."""
-
-    processed: int = 0
-    failed: int = 0
-    total: int = 0
-    images_per_second: float | None = None
-    state: str = ""
-    message: str = ""
-    updated_at: datetime | None = None
-
-
-class ProgressReports(dict[int, ShardReport]):
+class ProgressReports(dict[int, ProgressReport]):
     """The shard reports of a progress ConfigMap, with what was wrong in the entries left out or clamped.
 
     The ConfigMap is writable by the workers, so by anything running as the worker
-    ServiceAccount: its content is untrusted input.
+    ServiceAccount: its content is untrusted input (see `contract.progress.read_report`).
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.problems: list[str] = []
-
-
-class BadReport(ValueError):
-    """A progress entry that cannot be read as a shard report."""
-
-
-def _count(raw: Mapping[str, Any], name: str, problems: list[str]) -> int:
-    value = raw.get(name, 0)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BadReport(f"{name} is not a number")
-    if value != value or value in (float("inf"), float("-inf")):
-        raise BadReport(f"{name} is not finite")
-    clamped = min(max(int(value), 0), MAX_SHARD_COUNT)
-    if clamped != value:
-        problems.append(f"{name} {value!r} clamped to {clamped}")
-    return clamped
-
-
-def _rate(raw: Mapping[str, Any], problems: list[str]) -> float | None:
-    value = raw.get("imagesPerSecond")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise BadReport("imagesPerSecond is not a number")
-    clamped = min(max(float(value), 0.0), MAX_IMAGES_PER_SECOND)
-    if clamped != value:
-        problems.append(f"imagesPerSecond {value!r} clamped to {clamped}")
-    return clamped
-
-
-def _timestamp(raw: Mapping[str, Any]) -> datetime | None:
-    value = raw.get("updatedAt")
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise BadReport("updatedAt is not a string")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError as error:
-        raise BadReport(f"updatedAt is not an ISO 8601 time: {error}") from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _text(raw: Mapping[str, Any], name: str) -> str:
-    value = raw.get(name, "")
-    return (value if isinstance(value, str) else json.dumps(value))[:MAX_REPORT_TEXT]
-
-
-def parse_report(value: str) -> tuple[ShardReport, list[str]]:
-    """One worker's JSON entry -> (report, values clamped); raises BadReport when unreadable."""
-    try:
-        raw = json.loads(value)
-    except (ValueError, RecursionError) as error:
-        raise BadReport(f"not JSON: {str(error)[:200]}") from None
-    if not isinstance(raw, dict):
-        raise BadReport(f"not a JSON object but {type(raw).__name__}")
-    clamped: list[str] = []
-    report = ShardReport(
-        processed=_count(raw, "processed", clamped),
-        failed=_count(raw, "failed", clamped),
-        total=_count(raw, "total", clamped),
-        images_per_second=_rate(raw, clamped),
-        state=_text(raw, "state"),
-        message=_text(raw, "message"),
-        updated_at=_timestamp(raw),
-    )
-    return report, clamped
 
 
 def parse_progress(data: Mapping[str, str] | None) -> ProgressReports:
@@ -141,19 +53,16 @@ def parse_progress(data: Mapping[str, str] | None) -> ProgressReports:
     """
     reports = ProgressReports()
     for key, value in (data or {}).items():
-        if not key.startswith("shard-"):
-            continue
-        suffix = key.removeprefix("shard-")
-        if not suffix.isdigit() or len(suffix) > 6:
-            reports.problems.append(f"{key}: not a shard index, ignored")
-            continue
         try:
-            report, clamped = parse_report(value if isinstance(value, str) else "")
+            shard = shard_of(key)
+            if shard is None:
+                continue
+            report, clamped = read_report(value if isinstance(value, str) else "")
         except BadReport as error:
             reports.problems.append(f"{key}: {error}, ignored")
             continue
         reports.problems.extend(f"{key}: {note}" for note in clamped)
-        reports[int(suffix)] = report
+        reports[shard] = report
     return reports
 
 
@@ -171,7 +80,7 @@ def _failure_message(pod: Mapping[str, Any]) -> str | None:
         if terminated and terminated.get("exitCode", 0) != 0:
             message = (terminated.get("message") or "").strip()
             lines = [line for line in message.splitlines() if line.strip()]
-            fatal = [line for line in lines if line.startswith("fatal:")]
+            fatal = [line for line in lines if line.startswith(FATAL_PREFIX)]
             detail = (fatal or lines or [terminated.get("reason") or "error"])[-1]
             return f"exit code {terminated['exitCode']}: {detail}"[:4096]
     return None
@@ -181,7 +90,7 @@ def shard_statuses(
     shards: int,
     job: Mapping[str, Any] | None,
     pods: Sequence[Mapping[str, Any]],
-    reports: Mapping[int, ShardReport],
+    reports: Mapping[int, ProgressReport],
 ) -> list[ShardStatus]:
     """One entry per shard index, from Job status (authoritative for end states), pods and reports."""
     job_status = (job or {}).get("status") or {}
@@ -205,7 +114,7 @@ def shard_statuses(
                 last_failure[index] = (created, message)
     result = []
     for index in range(shards):
-        report = reports.get(index, ShardReport())
+        report = reports.get(index, ProgressReport())
         if index in completed:
             state = ShardState.SUCCEEDED
         elif index in failed:

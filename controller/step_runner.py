@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from contract.verdicts import DiscardVerdict
+from contract.wire import WireModel
 from controller.api import AutoLabelRun
 from controller.builders import GENERATION_ANNOTATION, result_config_map, snapshot_config_map
 from controller.kube import Kube
 from controller.names import result_config_map_name, snapshot_config_map_name
-from controller.steps import STEP_ANNOTATION, STEP_COMPONENT, Step, cleanup_step, parse_verdict, step_job
+from controller.steps import STEP_ANNOTATION, STEP_COMPONENT, Step, cleanup_step, read_step_verdict, step_job
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class StepState:
 
     step: Step
     job_name: str
-    result: Mapping[str, Any] | None = None
+    result: WireModel | None = None  # the contract's verdict of the step's command
     error: str | None = None
     never_started: bool = False  # the Job's pod was never created (e.g. no worker ServiceAccount)
 
@@ -131,7 +133,7 @@ class StepRunner:
         name = job["metadata"]["name"]
         step = Step.from_annotation(job["metadata"]["annotations"][STEP_ANNOTATION])
         data = await self.kube.read_config_map_data(namespace, result_config_map_name(run.metadata)) or {}
-        result, error = parse_verdict(data.get(step.key))
+        result, error = read_step_verdict(step, data.get(step.key))
         never_started = False
         if result is None and error is None:
             failed = _finished(job)
@@ -186,8 +188,8 @@ async def delete_predictions(runner: StepRunner, run: AutoLabelRun, wait_seconds
         state = await runner.current(run)
         if state is not None and state.done:
             await runner.finish(run, state)
-            if state.error is not None or state.result is None:
+            if state.error is not None or not isinstance(state.result, DiscardVerdict):
                 raise CleanupUnavailable(state.error or "the cleanup step gave no verdict")
-            return int(state.result.get("removed", 0))
+            return state.result.removed
         await asyncio.sleep(1)
     raise CleanupUnavailable(f"the cleanup step did not finish in {wait_seconds:.0f}s")

@@ -6,9 +6,9 @@ controller: each is a Job of one pod, under the namespace's worker
 ServiceAccount, with the database URI from the run's Secret resolved by the
 kubelet (`secretKeyRef`, never seen by the controller) and the worker
 configuration mounted from the run's snapshot ConfigMap. The pod writes its JSON
-verdict into the key `Step.key` of the run's result ConfigMap; the controller
-reads it, turns it into status (it stays the only writer of status), then
-deletes the Job and the key.
+verdict (`contract.verdicts`) into the key `Step.key` of the run's result
+ConfigMap; the controller reads it (`read_step_verdict`), turns it into status (it
+stays the only writer of status), then deletes the Job and the key.
 
 The step is recorded in the Job's annotation, so a restarted controller knows
 what a running step is for. The key is `<kind>-g<generation>-<epoch seconds>`:
@@ -24,12 +24,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from contract.env import RESULT_CONFIG_MAP_ENV as RESULT_CONFIG_MAP_ENV
-from contract.env import RESULT_KEY_ENV as RESULT_KEY_ENV
-from contract.env import REVIEW_CONFIG_ENV, SECRET_REF_ENV
+from contract.env import (
+    RESULT_CONFIG_MAP_ENV,
+    RESULT_KEY_ENV,
+    REVIEW_CONFIG_ENV,
+    SECRET_REF_ENV,
+    WORKER_CONFIG_PATH,
+    Command,
+)
+from contract.verdicts import VERDICTS, StepFailure, read_verdict
+from contract.wire import WireModel
 from controller.api import AutoLabelRun, AutoLabelRunSpec
 from controller.builders import (
-    WORKER_CONFIG_PATH,
     config_volume,
     database_env,
     object_store_env,
@@ -46,6 +52,8 @@ STEP_ANNOTATION = "autolabel.dev/step"
 CLEANUP_PATIENCE_S = 10
 TIMEOUT_SECONDS = {"validate": 180, "review": 600, "finalize": 3600, "discard": 1800, "cleanup": 600}
 FINISHED_TTL_SECONDS = 600  # a step Job the controller did not delete (it was down) goes anyway
+ERROR_SHOWN = 2000
+"""Characters of a step's error kept in status."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,8 @@ def validation_step(run: AutoLabelRun, now: datetime) -> Step:
     generation = int(run.metadata.get("generation") or 0)
     # A sidecar is checked by each worker; a source run has no model at all (the probe knows).
     model = run.spec.model
-    argv = ("probe",) if model is None or model.endpoint is not None else ("probe", "--skip-triton")
+    probe = Command.PROBE.value
+    argv = (probe,) if model is None or model.endpoint is not None else (probe, "--skip-triton")
     return Step("validate", _key("validate", generation, now), argv, generation)
 
 
@@ -114,7 +123,7 @@ def cleanup_step(run: AutoLabelRun, now: datetime) -> Step:
     generation = int(run.metadata.get("generation") or 0)
     # Deletion retries the step (5 attempts), so each attempt waits briefly for a dead database. The
     # run's saved views and brain run go too: they point at the staging field the cleanup removes.
-    argv = ("discard", "--review-aids", "--patience", str(CLEANUP_PATIENCE_S))
+    argv = (Command.DISCARD.value, "--review-aids", "--patience", str(CLEANUP_PATIENCE_S))
     return Step("cleanup", _key("cleanup", generation, now), argv, generation)
 
 
@@ -182,16 +191,16 @@ def step_job(
     }
 
 
-def parse_verdict(raw: str | None) -> tuple[dict[str, Any] | None, str | None]:
-    """(result, error) from the text a step wrote into its key; (None, None) when it wrote nothing yet."""
-    if raw is None:
-        return None, None
+def read_step_verdict(step: Step, raw: str | None) -> tuple[WireModel | None, str | None]:
+    """(verdict, error) from the text `step` wrote into its key; (None, None) when it wrote nothing yet.
+
+    The verdict is the contract's model of the step's command (`contract.verdicts.VERDICTS`).
+    """
     try:
-        document = json.loads(raw)
-    except ValueError:
-        return None, f"the step wrote an unreadable verdict: {raw[:200]!r}"
-    if not isinstance(document, dict):
-        return None, f"the step wrote an unreadable verdict: {raw[:200]!r}"
-    if document.get("error"):
-        return None, str(document["error"])[:2000]
-    return document, None
+        model = VERDICTS[Command(step.argv[0])]
+    except (IndexError, ValueError, KeyError):
+        return None, f"the step runs no command with a verdict: {list(step.argv)[:4]}"
+    verdict = read_verdict(raw, model)
+    if isinstance(verdict, StepFailure):
+        return None, verdict.error[:ERROR_SHOWN]
+    return verdict, None

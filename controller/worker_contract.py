@@ -17,10 +17,8 @@ from contract.worker import (
     STAGING_FIELD_SUFFIX,
     DatabaseWrites,
     EmbeddingsConfig,
-    InputMode,
     ModelConfig,
     ObjectStoreConfig,
-    OutputFormat,
     PathRewrite,
     ProgressChannel,
     Protocol,
@@ -52,7 +50,7 @@ def embeddings_field(spec: AutoLabelRunSpec) -> str | None:
 def triton_url(model: ModelSpec) -> tuple[str, Protocol]:
     """(host:port, protocol) the worker calls: the endpoint, or the sidecar on localhost."""
     if model.endpoint is not None:
-        return model.endpoint.address, Protocol(model.endpoint.protocol)
+        return model.endpoint.address, model.endpoint.protocol
     assert model.sidecar is not None
     return f"127.0.0.1:{model.sidecar.grpc_port}", Protocol.GRPC
 
@@ -86,7 +84,7 @@ def model_config(spec: AutoLabelRunSpec, model: ModelSpec) -> ModelConfig:
         tensors=_tensors(model),
         input_size=size,
         input_layout=preprocess.layout,
-        input=InputMode(model.input),
+        input=model.input,
         resize=preprocess.resize,
         scale=preprocess.scale,
         normalize_mean=_channels(preprocess.mean),
@@ -117,7 +115,7 @@ def segmenter_config(segmenter: SegmenterSpec) -> SegmenterConfig:
     return SegmenterConfig(
         name=segmenter.name,
         version=segmenter.version or "",
-        output_format=OutputFormat(segmenter.output_format),
+        output_format=segmenter.output_format,
         tensors=TensorNames(input=tensors.input, output=tensors.output) if tensors else TensorNames(),
         scale=segmenter.scale,
         normalize_mean=_channels(segmenter.mean),

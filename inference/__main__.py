@@ -3,8 +3,9 @@
 Also the one-shot dataset steps the controller runs as Jobs in the run's
 namespace: ``probe``, ``discard`` and the review commands of
 `inference.review_commands` (``review``, ``review-stats``, ``apply-rules``,
-``visualize``, ``finalize``). Each publishes one JSON verdict (`inference.result`):
-on stdout and into the run's result ConfigMap; a crash becomes ``{"error": ...}``.
+``visualize``, ``finalize``). Each publishes one JSON verdict, the contract's model of
+its command (`contract.verdicts.VERDICTS`), with `inference.result`: on stdout and
+into the run's result ConfigMap; a crash becomes a `StepFailure` (``{"error": ...}``).
 
 Every command sets ``FIFTYONE_DATABASE_ADMIN=false`` before FiftyOne is imported:
 the database is the user's and is never migrated.
@@ -24,14 +25,15 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
-from contract.env import DATABASE_ADMIN_ENV, DATABASE_URI_ENV, SECRET_REF_ENV
+from contract.env import DATABASE_ADMIN_ENV, DATABASE_URI_ENV, SECRET_REF_ENV, Command
 from contract.env import WORKER_CONFIG_ENV as CONFIG_ENV
+from contract.verdicts import VERDICTS, ProbeVerdict, StepFailure, ValidationReason, fatal_line
+from contract.wire import WireModel
+from contract.worker import DatabaseWrites, WorkerConfig
 from inference import durable, redact, review_commands, run_record
-from inference.config import DatabaseWrites, WorkerConfig
 from inference.errors import ConfigError, FatalError
 from inference.progress import ConfigMapReporter, NullReporter, ProgressReporter
 from inference.result import publish
@@ -89,30 +91,36 @@ def _missing_database() -> str | None:
     )
 
 
-def _verdict(command: str, config: WorkerConfig, args: argparse.Namespace) -> dict[str, Any]:
+# Where the probe could not look into the dataset: the run record lives there, so it is left alone.
+_NO_RECORD = (
+    ValidationReason.DATASET_NOT_FOUND,
+    ValidationReason.DATABASE_UNREACHABLE,
+    ValidationReason.DATABASE_MIGRATION_REQUIRED,
+)
+
+
+def _verdict(command: str, config: WorkerConfig, args: argparse.Namespace) -> WireModel:
     missing = _missing_database()
-    if command == "probe":
+    if command == Command.PROBE:
         if missing:
-            return {"ok": False, "reason": "DatabaseSecretMissing", "message": missing, "total": None}
+            return ProbeVerdict(
+                ok=False, reason=ValidationReason.DATABASE_SECRET_MISSING, message=missing, total=None
+            )
         from inference.probe import probe
 
         verdict = probe(config, not args.skip_triton)
-        if verdict.get("reason") not in (
-            "DatasetNotFound",
-            "DatabaseUnreachable",
-            "DatabaseMigrationRequired",
-        ):
+        if verdict.reason not in _NO_RECORD:
             run_record.validated(config, verdict)  # the App's card of the run, from its start
         return verdict
     if missing:
         raise FatalError(missing)
-    if command == "discard":
+    if command == Command.DISCARD:
         from inference.discard import discard
 
         if args.review_aids:
             review_commands.discard_aids(config)
-        return dict(run_record.discarded(config, discard(config)))
-    return review_commands.run(command, config, args)
+        return VERDICTS[Command.DISCARD].model_validate(run_record.discarded(config, discard(config)))
+    return VERDICTS[Command(command)].model_validate(review_commands.run(command, config, args))
 
 
 def _one_shot(command: str, config: WorkerConfig, args: argparse.Namespace) -> int:
@@ -120,8 +128,8 @@ def _one_shot(command: str, config: WorkerConfig, args: argparse.Namespace) -> i
     try:
         verdict = _verdict(command, config, args)
     except Exception as error:
-        print(f"fatal: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
-        publish(config.run.namespace, {"error": f"{command}: {type(error).__name__}: {error}"[:4000]})
+        print(fatal_line(f"{type(error).__name__}: {error}"), file=sys.stderr, flush=True)
+        publish(config.run.namespace, StepFailure(error=f"{command}: {type(error).__name__}: {error}"))
         return EXIT_CONFIG if isinstance(error, ConfigError) else EXIT_FATAL
     publish(config.run.namespace, verdict)
     return 0
@@ -151,12 +159,16 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inference", description="autolabel inference worker")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="label this pod's shard of a run")
+    run = commands.add_parser(Command.RUN.value, help="label this pod's shard of a run")
     run.add_argument("--config", type=Path, default=None, help=f"worker config JSON (default: ${CONFIG_ENV})")
-    probe = commands.add_parser("probe", help="check dataset, target and Triton model; print a JSON verdict")
+    probe = commands.add_parser(
+        Command.PROBE.value, help="check dataset, target and Triton model; print a JSON verdict"
+    )
     probe.add_argument("--config", type=Path, default=None)
     probe.add_argument("--skip-triton", action="store_true", help="skip the Triton checks (sidecar mode)")
-    discard = commands.add_parser("discard", help="remove this run's staged predictions from the dataset")
+    discard = commands.add_parser(
+        Command.DISCARD.value, help="remove this run's staged predictions from the dataset"
+    )
     discard.add_argument("--config", type=Path, default=None)
     discard.add_argument("--review-aids", action="store_true", help="also remove saved views and brain run")
     discard.add_argument(
@@ -166,11 +178,13 @@ def _main(argv: list[str] | None = None) -> int:
         help="seconds to wait for an unavailable database (default: the configuration's database.patienceS)",
     )
     review_commands.add_parsers(commands)
-    agent = commands.add_parser("review-agent", help="serve the review requests of this namespace's runs")
+    agent = commands.add_parser(
+        Command.REVIEW_AGENT.value, help="serve the review requests of this namespace's runs"
+    )
     agent.add_argument("--agent", required=True, help="the agent name the controller addresses requests to")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.command == "review-agent":
+    if args.command == Command.REVIEW_AGENT:
         from inference.review_agent import main as agent_main
 
         # Rule tags, auto-approvals, review aids, run records: as durable as every step's writes. One
@@ -184,11 +198,11 @@ def _main(argv: list[str] | None = None) -> int:
                 update={"database": config.database.model_copy(update={"patience_s": args.patience})}
             )
         durable.configure_process(config.database)  # before FiftyOne connects: every write is durable
-        if args.command in ("probe", "discard", *review_commands.COMMANDS):
+        if args.command in (Command.PROBE, Command.DISCARD, *review_commands.COMMANDS):
             return _one_shot(args.command, config, args)
         shard = shard_index(config)
     except ConfigError as error:
-        print(f"fatal: {error}", file=sys.stderr, flush=True)
+        print(fatal_line(str(error)), file=sys.stderr, flush=True)
         return EXIT_CONFIG
     try:
         asyncio.run(_run(config, shard))
@@ -196,10 +210,10 @@ def _main(argv: list[str] | None = None) -> int:
         print("stopped by SIGTERM; results inferred so far were written", file=sys.stderr, flush=True)
         return EXIT_TERMINATED
     except FatalError as error:
-        print(f"fatal: {error}", file=sys.stderr, flush=True)
+        print(fatal_line(str(error)), file=sys.stderr, flush=True)
         return EXIT_FATAL
     except Exception as error:
-        print(f"fatal: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+        print(fatal_line(f"{type(error).__name__}: {error}"), file=sys.stderr, flush=True)
         return EXIT_FATAL
     return 0
 

@@ -30,18 +30,11 @@ from typing import Any
 from bson import ObjectId
 from pymongo import UpdateOne
 
+from contract.review import APPROVED_TAG, DECISION_ATTRIBUTE, REJECTED_TAG, AutoApproveConfig
+from contract.worker import WorkerConfig
 from inference.calibration import ClassCalibration, Reviewed, calibrate_class, verification_sample
-from inference.config import WorkerConfig
 from inference.durable import retried, samples
-from inference.review import (
-    APPROVED_TAG,
-    DECISION_ATTRIBUTE,
-    REJECTED_TAG,
-    AutoApproveConfig,
-    label_list_field,
-    label_path,
-    run_view,
-)
+from inference.review import label_list_field, label_path, run_view
 
 VERIFICATION_ATTRIBUTE = "autolabel_verification"
 AUTO_APPROVED_ATTRIBUTE = "autolabel_auto_approved"

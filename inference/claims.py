@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from inference.config import Task, WorkerConfig
+from contract.worker import Task, WorkerConfig
 from inference.durable import database, retried
 from inference.errors import FatalError
 

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
-from inference.config import LETTERBOX_FILL, InputLayout, ModelConfig, PathRewrite, ResizeMode
+from contract.worker import LETTERBOX_FILL, InputLayout, ModelConfig, PathRewrite, ResizeMode
 from inference.geometry import Window, letterbox_window, stretch_window
 from inference.model_spec import InputSpec
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from inference.config import WorkerConfig, is_object_url
+from contract.worker import WorkerConfig, is_object_url
 from inference.decode import DecodeBudget, DecodeError, Preprocessor, rewrite_path
 from inference.durable import retried
 from inference.geometry import Window

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from inference.config import WorkerConfig
+from contract.worker import WorkerConfig
 
 
 def _label_count(view: Any, field: str) -> int:

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from contract.worker import RUN_ATTRIBUTE, Task
 from inference.adapters import (
     ClassificationPrediction,
     DetectionPrediction,
     Prediction,
     SegmentationPrediction,
 )
-from inference.config import RUN_ATTRIBUTE, Task
 
 
 @cache

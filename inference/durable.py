@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from inference.config import DatabaseWrites, WriteConcernMode
+from contract.worker import DatabaseWrites, WriteConcernMode
 from inference.errors import FatalError
 
 LOG = logging.getLogger(__name__)

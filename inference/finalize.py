@@ -35,21 +35,21 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from contract.review import (
+    APPROVED_BY_ATTRIBUTE,
+    APPROVED_TAG,
+    DECISION_ATTRIBUTE,
+    REJECTED_TAG,
+    Decision,
+    ReviewConfig,
+)
+from contract.worker import WorkerConfig
 from inference.auto_approve import AUTO_APPROVED_ATTRIBUTE
 from inference.claims import FieldTaken, RunField, claim, declare, release, run_fields
-from inference.config import WorkerConfig
 from inference.durable import database, retried, samples
 from inference.errors import FatalError
 from inference.masks import remove_unreferenced_masks
-from inference.review import (
-    APPROVED_BY_ATTRIBUTE,
-    DECISION_ATTRIBUTE,
-    ReviewConfig,
-    apply_rules,
-    label_list_field,
-    load_labels,
-    run_view,
-)
+from inference.review import apply_rules, label_list_field, load_labels, run_view
 from inference.review_aids import remove_aids
 from inference.run_values import drop_created_fields, unset_run_values
 
@@ -69,14 +69,14 @@ def _step(message: str) -> None:
 
 def _keep(label: Any) -> bool:
     tags = label.tags or []
-    return "autolabel:approved" in tags and "autolabel:rejected" not in tags
+    return APPROVED_TAG in tags and REJECTED_TAG not in tags
 
 
 def approved_by(label: Any) -> str:
     """Who approved a kept label: ``calibration``, a spec ``rule`` (Git or the CLI) or a ``person``."""
     if label.has_field(AUTO_APPROVED_ATTRIBUTE) and label.get_field(AUTO_APPROVED_ATTRIBUTE) is not None:
         return "calibration"
-    if label.has_field(DECISION_ATTRIBUTE) and label.get_field(DECISION_ATTRIBUTE) == "approved":
+    if label.has_field(DECISION_ATTRIBUTE) and label.get_field(DECISION_ATTRIBUTE) == Decision.APPROVED:
         return "rule"
     return "person"
 

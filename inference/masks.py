@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy.typing as npt
 
-from inference.config import WorkerConfig, is_object_url
+from contract.worker import WorkerConfig, is_object_url
 from inference.durable import retried
 from inference.media import ObjectStore
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from inference.config import ObjectStoreConfig
+from contract.worker import ObjectStoreConfig
 from inference.decode import DecodeError
 from inference.errors import FatalError
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from inference.config import InputLayout, InputMode, ModelConfig
+from contract.worker import InputLayout, InputMode, ModelConfig
 from inference.errors import PreflightError
 
 IMAGE_INPUT_DATATYPES = ("UINT8", "FP32", "FP16")

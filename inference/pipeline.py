@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from inference.config import WorkerConfig
+from contract.worker import WorkerConfig
 from inference.decode import DecodeError, Preprocessor, decode_budget
 from inference.decode_stage import DecodedBatch, DecodeStage
 from inference.geometry import to_image

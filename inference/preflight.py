@@ -11,8 +11,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from contract.worker import Task, WorkerConfig
 from inference.adapters import OutputAdapter, make_adapter
-from inference.config import Task, WorkerConfig
 from inference.errors import PreflightError
 from inference.model_spec import InputSpec, ModelMetadata, resolve_input
 from inference.triton_client import TritonClient, is_retryable

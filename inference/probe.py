@@ -3,9 +3,8 @@
 The controller runs this as a subprocess before it creates any Job (so its
 event loop never waits on dataset I/O, and FiftyOne's process-wide database
 connection is per run). It uses the worker's own target resolution and Triton
-preflight, so what it accepts is exactly what the worker will do. The verdict:
-`{"ok": bool, "reason": <CamelCase>, "message": str, "total": int | null}`; the
-reasons match the controller's Reason constants.
+preflight, so what it accepts is exactly what the worker will do. The verdict is the
+contract's `ProbeVerdict`: ok, a `ValidationReason`, a message and the target's size.
 
 When every other check passed, the probe claims the run's fields (labelField, staging,
 marker, embeddings) and declaring all but labelField, once, before any shard
@@ -19,15 +18,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from inference.config import WorkerConfig
+from contract.verdicts import ProbeVerdict, ValidationReason
+from contract.worker import WorkerConfig
 from inference.errors import PreflightError
 
 
-def _verdict(ok: bool, reason: str, message: str, total: int | None = None) -> dict[str, Any]:
-    return {"ok": ok, "reason": reason, "message": message, "total": total}
+def _verdict(ok: bool, reason: ValidationReason, message: str, total: int | None = None) -> ProbeVerdict:
+    return ProbeVerdict(ok=ok, reason=reason, message=message, total=total)
 
 
-def _dataset_checks(config: WorkerConfig) -> tuple[dict[str, Any] | None, int]:
+def _dataset_checks(config: WorkerConfig) -> tuple[ProbeVerdict | None, int]:
     """A failure verdict, or None and the target's size."""
     import fiftyone as fo
     from pymongo.errors import PyMongoError
@@ -40,19 +40,19 @@ def _dataset_checks(config: WorkerConfig) -> tuple[dict[str, Any] | None, int]:
             return migration, 0
         return _verdict(
             False,
-            "DatabaseUnreachable",
+            ValidationReason.DATABASE_UNREACHABLE,
             f"cannot reach the FiftyOne database named by dataset.databaseSecretRef: {error}",
         ), 0
     except PyMongoError as error:
         return _verdict(
             False,
-            "DatabaseUnreachable",
+            ValidationReason.DATABASE_UNREACHABLE,
             f"cannot reach the FiftyOne database named by dataset.databaseSecretRef: {error}",
         ), 0
     if not exists:
         return _verdict(
             False,
-            "DatasetNotFound",
+            ValidationReason.DATASET_NOT_FOUND,
             f"dataset {config.dataset!r} does not exist in the FiftyOne database; "
             "check dataset.name and dataset.databaseSecretRef",
         ), 0
@@ -62,7 +62,7 @@ def _dataset_checks(config: WorkerConfig) -> tuple[dict[str, Any] | None, int]:
         saved = ", ".join(dataset.list_saved_views()) or "none"
         return _verdict(
             False,
-            "ViewNotFound",
+            ValidationReason.VIEW_NOT_FOUND,
             f"dataset {config.dataset!r} has no saved view "
             f"{target.view!r} (saved views: {saved}); fix dataset.target.view",
         ), 0
@@ -76,38 +76,38 @@ def _dataset_checks(config: WorkerConfig) -> tuple[dict[str, Any] | None, int]:
     if total == 0:
         return _verdict(
             False,
-            "EmptyTarget",
+            ValidationReason.EMPTY_TARGET,
             f"dataset.target selects no samples of {config.dataset!r}; "
             "widen the target (tags, view or sampleIds)",
         ), 0
     return None, total
 
 
-def _migration_verdict(error: OSError) -> dict[str, Any] | None:
+def _migration_verdict(error: OSError) -> ProbeVerdict | None:
     """FiftyOne refuses (FIFTYONE_DATABASE_ADMIN=false) a database of another version: never migrate it."""
     text = str(error)
     if "Cannot connect to database v" not in text and "Cannot migrate database" not in text:
         return None
     return _verdict(
         False,
-        "DatabaseMigrationRequired",
+        ValidationReason.DATABASE_MIGRATION_REQUIRED,
         f"{text.split('. See ')[0]}: the database would need a migration, which autolabel never runs "
         "on a user's database; migrate it with `fiftyone migrate` as its admin, or use a matching FiftyOne",
     )
 
 
-def _view_stage_verdict(dataset: Any, view: str) -> dict[str, Any] | None:
+def _view_stage_verdict(dataset: Any, view: str) -> ProbeVerdict | None:
     """Refuses a saved view with a stage that is not FiftyOne's own (see view_guard), before loading it."""
     from inference.view_guard import ViewNotSupported, check_saved_view
 
     try:
         check_saved_view(dataset, view)
     except ViewNotSupported as error:
-        return _verdict(False, "ViewNotSupported", f"{error}; fix dataset.target.view")
+        return _verdict(False, ValidationReason.VIEW_NOT_SUPPORTED, f"{error}; fix dataset.target.view")
     return None
 
 
-def _claim_fields(config: WorkerConfig) -> dict[str, Any] | None:
+def _claim_fields(config: WorkerConfig) -> ProbeVerdict | None:
     """Claims the run's fields and declares them (see `inference.claims`); a failure verdict or None."""
     import fiftyone as fo
 
@@ -117,13 +117,13 @@ def _claim_fields(config: WorkerConfig) -> dict[str, Any] | None:
     try:
         claim_and_declare(fo.load_dataset(config.dataset), config)
     except FieldTaken as taken:
-        return _verdict(False, "LabelFieldExists", str(taken))
+        return _verdict(False, ValidationReason.LABEL_FIELD_EXISTS, str(taken))
     except DatabaseUnavailable as error:
-        return _verdict(False, "DatabaseUnreachable", str(error))
+        return _verdict(False, ValidationReason.DATABASE_UNREACHABLE, str(error))
     return None
 
 
-async def _triton_checks(config: WorkerConfig) -> dict[str, Any] | None:
+async def _triton_checks(config: WorkerConfig) -> ProbeVerdict | None:
     from inference.preflight import preflight
     from inference.triton_client import TritonClient
 
@@ -138,7 +138,7 @@ async def _triton_checks(config: WorkerConfig) -> dict[str, Any] | None:
         if not live:
             return _verdict(
                 False,
-                "TritonUnreachable",
+                ValidationReason.TRITON_UNREACHABLE,
                 f"Triton at {config.triton_model().url} is not reachable or not "
                 f"ready ({detail}); check model.endpoint.address",
             )
@@ -150,7 +150,7 @@ async def _triton_checks(config: WorkerConfig) -> dict[str, Any] | None:
         if not ready:
             return _verdict(
                 False,
-                "ModelNotReady",
+                ValidationReason.MODEL_NOT_READY,
                 f"model {config.triton_model().name!r} (version "
                 f"{config.triton_model().version or 'latest'}) is not ready on {config.triton_model().url}; "
                 "check model.name and model.version",
@@ -159,14 +159,16 @@ async def _triton_checks(config: WorkerConfig) -> dict[str, Any] | None:
             await preflight(client, config, wait_s=10.0)
         except PreflightError as error:
             return _verdict(
-                False, "ModelOutputMismatch", f"{error}; check model.outputFormat and model.tensors"
+                False,
+                ValidationReason.MODEL_OUTPUT_MISMATCH,
+                f"{error}; check model.outputFormat and model.tensors",
             )
     finally:
         await client.close()
     return None
 
 
-def probe(config: WorkerConfig, check_triton: bool) -> dict[str, Any]:
+def probe(config: WorkerConfig, check_triton: bool) -> ProbeVerdict:
     """The verdict for `config`: dataset facts first, then (unless skipped) the Triton model."""
     failure, total = _dataset_checks(config)
     if failure is not None:
@@ -178,15 +180,15 @@ def probe(config: WorkerConfig, check_triton: bool) -> dict[str, Any]:
 
         problem = source_problem(fo.load_dataset(config.dataset), config)
         if problem is not None:
-            return _verdict(False, "InvalidSpec", problem, total)
+            return _verdict(False, ValidationReason.INVALID_SPEC, problem, total)
         check_triton = False
     if check_triton:
         failure = asyncio.run(_triton_checks(config))
         if failure is not None:
-            return {**failure, "total": total}
+            return failure.model_copy(update={"total": total})
     failure = _claim_fields(config)  # last: a run refused for any other reason holds no field
     if failure is not None:
-        return {**failure, "total": total}
+        return failure.model_copy(update={"total": total})
     checked = (
         "dataset and Triton model checked"
         if check_triton
@@ -194,4 +196,4 @@ def probe(config: WorkerConfig, check_triton: bool) -> dict[str, Any]:
         if config.source is not None
         else "dataset checked (the Triton sidecar is checked by each worker)"
     )
-    return _verdict(True, "ValidationPassed", f"{checked}: {total} target samples", total)
+    return _verdict(True, ValidationReason.VALIDATION_PASSED, f"{checked}: {total} target samples", total)

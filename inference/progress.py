@@ -1,16 +1,15 @@
 """Progress of one shard: counters, a rate, and reporters that publish a snapshot.
 
-The controller reads the ConfigMap channel: the worker patches only its own key
-``shard-<index>`` with a small JSON document (``ProgressSnapshot.to_json``), so
-the pod needs nothing beyond ``patch`` on that one ConfigMap. ``NullReporter``
-serves local runs and tests without a cluster; every snapshot is also printed
-to stdout as one line.
+A snapshot is the contract's `ProgressReport`. The controller reads the ConfigMap
+channel: the worker patches only its own key ``shard-<index>``
+(`contract.progress.progress_key`) with the report's JSON, so the pod needs nothing
+beyond ``patch`` on that one ConfigMap. ``NullReporter`` serves local runs and
+tests without a cluster; every snapshot is also printed to stdout as one line.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import threading
 import time
@@ -19,47 +18,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from contract.progress import ProgressReport, ProgressState, progress_key
 from inference.redact import scrub
 
 LOG = logging.getLogger(__name__)
 
 
-class State:
-    STARTING = "Starting"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-
-
-@dataclass(frozen=True)
-class ProgressSnapshot:
-    processed: int
-    failed: int
-    total: int
-    images_per_second: float
-    state: str
-    message: str
-    updated_at: str
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "processed": self.processed,
-                "failed": self.failed,
-                "total": self.total,
-                "imagesPerSecond": round(self.images_per_second, 2),
-                "state": self.state,
-                "message": self.message,
-                "updatedAt": self.updated_at,
-            },
-            separators=(",", ":"),
-        )
-
-    def line(self, shard: int) -> str:
-        return (
-            f"progress shard={shard} state={self.state} processed={self.processed}/{self.total} "
-            f"failed={self.failed} images_per_second={self.images_per_second:.1f} {self.message}".rstrip()
-        )
+def line(snapshot: ProgressReport, shard: int) -> str:
+    """The snapshot as the one stdout line a worker prints for it."""
+    return (
+        f"progress shard={shard} state={snapshot.state} processed={snapshot.processed}/{snapshot.total} "
+        f"failed={snapshot.failed} images_per_second={snapshot.images_per_second or 0.0:.1f} "
+        f"{snapshot.message}"
+    ).rstrip()
 
 
 @dataclass
@@ -69,7 +40,7 @@ class ProgressTracker:
     total: int = 0
     processed: int = 0
     failed: int = 0
-    state: str = State.STARTING
+    state: ProgressState = ProgressState.STARTING
     message: str = ""
     failure_reasons: Counter[str] = field(default_factory=Counter)
     _started: float = field(default_factory=time.monotonic)
@@ -78,7 +49,7 @@ class ProgressTracker:
     def start(self, total: int, already_done: int) -> None:
         self.total, self.processed, self._processed_at_start = total, already_done, already_done
         self._started = time.monotonic()
-        self.state = State.RUNNING
+        self.state = ProgressState.RUNNING
 
     def add_processed(self, count: int) -> None:
         self.processed += count
@@ -97,27 +68,27 @@ class ProgressTracker:
         reasons = ", ".join(f"{count} {reason}" for reason, count in self.failure_reasons.most_common(5))
         return f"{self.failed} failed ({reasons})"
 
-    def snapshot(self) -> ProgressSnapshot:
+    def snapshot(self) -> ProgressReport:
         message = self.message or self.failures_summary()
-        return ProgressSnapshot(
+        return ProgressReport(
             processed=self.processed,
             failed=self.failed,
             total=self.total,
             images_per_second=self.rate(),
             state=self.state,
             message=scrub(message)[:500],
-            updated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            updated_at=datetime.now(UTC),
         )
 
 
 class ProgressReporter(Protocol):
-    def report(self, snapshot: ProgressSnapshot) -> None: ...
+    def report(self, snapshot: ProgressReport) -> None: ...
 
 
 class NullReporter:
     """Publishes nowhere (stdout lines are printed by the caller)."""
 
-    def report(self, snapshot: ProgressSnapshot) -> None:
+    def report(self, snapshot: ProgressReport) -> None:
         return None
 
 
@@ -136,7 +107,7 @@ class ConfigMapReporter:
     def __init__(self, namespace: str, config_map: str, shard: int, api: Any | None = None) -> None:
         self.namespace = namespace
         self.config_map = config_map
-        self.key = f"shard-{shard}"
+        self.key = progress_key(shard)
         self._api = api
         self._sequence = itertools.count(1)
         self._sent = 0
@@ -149,10 +120,10 @@ class ConfigMapReporter:
             self._api = core_api()
         return self._api
 
-    def report(self, snapshot: ProgressSnapshot) -> None:
+    def report(self, snapshot: ProgressReport) -> None:
         """Best effort: a failed patch is logged, never fatal; the next tick tries again."""
         sequence = next(self._sequence)
-        final = snapshot.state in (State.SUCCEEDED, State.FAILED)
+        final = snapshot.state in (ProgressState.SUCCEEDED, ProgressState.FAILED)
         with self._lock:
             if sequence < self._sent:
                 return  # a later report is already there
@@ -177,5 +148,5 @@ class ConfigMapReporter:
 
 def publish(reporter: ProgressReporter, tracker: ProgressTracker, shard: int) -> None:
     snapshot = tracker.snapshot()
-    print(snapshot.line(shard), flush=True)
+    print(line(snapshot, shard), flush=True)
     reporter.report(snapshot)

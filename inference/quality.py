@@ -18,8 +18,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from inference.config import Task, WorkerConfig
-from inference.review import APPROVED_TAG, REJECTED_TAG, ReviewConfig, label_path, run_view
+from contract.review import APPROVED_TAG, REJECTED_TAG, ReviewConfig
+from contract.worker import Task, WorkerConfig
+from inference.review import label_path, run_view
 
 
 def _unit(value: Any) -> float | None:

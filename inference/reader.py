@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from inference.config import Target
+from contract.worker import Target
 from inference.errors import FatalError
 from inference.partition import ShardIds, shard_expression, shard_of
 from inference.view_guard import check_saved_view

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any, TextIO
 from urllib.parse import unquote
 
-from contract.env import DATABASE_URI_ENV as DATABASE_URI_ENV
+from contract.env import DATABASE_URI_ENV
 
 REDACTED = "<redacted>"
 # Any MongoDB URI, whoever's: its credentials are never worth printing.

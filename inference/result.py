@@ -1,5 +1,8 @@
 """A dataset step's verdict: one JSON line on stdout, and the key of the run's result ConfigMap.
 
+The verdict is a contract model (`contract.verdicts`); the controller reads it with
+the same model.
+
 The controller starts each dataset step (probe, review, finalize, discard) as a
 one-shot Job in the run's namespace and reads the verdict from the key
 ``$AUTOLABEL_RESULT_KEY`` of ConfigMap ``$AUTOLABEL_RESULT_CONFIG_MAP`` (the run's
@@ -10,7 +13,6 @@ watches the result ConfigMaps (its requests) and writes its verdicts into them.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -18,8 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from contract.env import RESULT_CONFIG_MAP_ENV as RESULT_CONFIG_MAP_ENV
-from contract.env import RESULT_KEY_ENV as RESULT_KEY_ENV
+from contract.env import RESULT_CONFIG_MAP_ENV, RESULT_KEY_ENV
+from contract.wire import WireModel
 
 LOG = logging.getLogger(__name__)
 
@@ -35,9 +37,9 @@ def core_api() -> Any:
     return client.CoreV1Api()
 
 
-def publish(namespace: str, verdict: dict[str, Any]) -> None:
+def publish(namespace: str, verdict: WireModel) -> None:
     """Prints the verdict, then writes it into the result ConfigMap (retried: the controller waits on it)."""
-    text = json.dumps(verdict, separators=(",", ":"))
+    text = verdict.to_json()
     print(text, flush=True)
     name, key = os.environ.get(RESULT_CONFIG_MAP_ENV), os.environ.get(RESULT_KEY_ENV)
     if not name or not key:

@@ -26,36 +26,15 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-# The contract's review names, re-exported: the review commands import them from here.
-from contract.env import REVIEW_CONFIG_ENV as REVIEW_CONFIG_ENV
 from contract.review import (
-    APPROVED_BY_ATTRIBUTE as APPROVED_BY_ATTRIBUTE,
+    APPROVED_TAG,
+    DECISION_ATTRIBUTE,
+    DECISION_TAGS,
+    REJECTED_TAG,
+    Decision,
+    ReviewConfig,
 )
-from contract.review import (
-    APPROVED_TAG as APPROVED_TAG,
-)
-from contract.review import (
-    DECISION_ATTRIBUTE as DECISION_ATTRIBUTE,
-)
-from contract.review import (
-    DECISION_TAGS as DECISION_TAGS,
-)
-from contract.review import (
-    DEFAULT_PROBLEM_TAGS as DEFAULT_PROBLEM_TAGS,
-)
-from contract.review import (
-    REJECTED_TAG as REJECTED_TAG,
-)
-from contract.review import (
-    AutoApproveConfig as AutoApproveConfig,
-)
-from contract.review import (
-    ReviewConfig as ReviewConfig,
-)
-from contract.review import (
-    Rule as Rule,
-)
-from inference.config import WorkerConfig
+from contract.worker import WorkerConfig
 from inference.durable import retried, samples
 
 MASK_CLASS = "mask"
@@ -231,8 +210,8 @@ def apply_rules(dataset: Any, config: WorkerConfig, review: ReviewConfig) -> dic
     decided = [review.decide(r.label, r.confidence) for r in records]
     return {
         "changed": len(changes),
-        "approved": decided.count("approved"),
-        "rejected": decided.count("rejected"),
+        "approved": decided.count(Decision.APPROVED),
+        "rejected": decided.count(Decision.REJECTED),
     }
 
 

@@ -2,7 +2,7 @@
 
 The controller runs one agent per namespace and database Secret (a Deployment
 under the namespace's worker ServiceAccount). Each run in Review has a request
-in the key ``review-request`` of its result ConfigMap: the agent name, the
+(`contract.review_agent.ReviewRequest`) in its result ConfigMap: the agent name, the
 generation, ``spec.review`` and the refresh interval. The agent watches those
 ConfigMaps (one list, then one open watch) and imports FiftyOne once. A dataset
 is checked when it may have changed: when the database's change stream says so
@@ -12,14 +12,13 @@ samples: the dataset's sample count (from the collection's metadata), its latest
 ``last_modified_at`` (an index FiftyOne keeps; tagging a label in the App, or a
 rule, updates it) and the finalize requests recorded in the dataset. Only when
 that, or a run's request, changed does it recompute that run: rules (on a new
-request), review aids (once), statistics. The verdict goes to the key
-``review``; the controller turns it into ``status.review``. So idle runs cost no
+request), review aids (once), statistics. The verdict (`AgentVerdict`) goes beside
+the request; the controller turns it into ``status.review``. So idle runs cost no
 API request, and no query at all while the change stream is quiet.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -29,15 +28,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from contract.env import WORKER_CONFIG_KEY
+from contract.review_agent import (
+    REQUEST_KEY,
+    VERDICT_KEY,
+    AgentVerdict,
+    ReviewRequest,
+    read_request,
+    request_id,
+)
+from contract.wire import RESULT_SELECTOR, RUN_UID_LABEL
+from contract.worker import WorkerConfig
 from inference import result, run_record
 from inference.change_feed import DATASETS_COLLECTION, ChangeFeed
-from inference.config import WorkerConfig
 from inference.errors import FatalError
 
-REQUEST_KEY = "review-request"
-RESULT_KEY = "review"
-RESULT_SELECTOR = "app.kubernetes.io/component=result"
-RUN_UID_LABEL = "autolabel.dev/run-uid"
 MIN_SLEEP_SECONDS = 1.0  # one round per second at most: a burst of events, or checks due together
 MAX_SLEEP_SECONDS = 60.0
 RETRY_SECONDS = 2.0
@@ -50,7 +55,7 @@ class _Run:
     """What the agent remembers of one run between passes."""
 
     config: WorkerConfig
-    request_id: str | None = None
+    request_id: str | None = None  # of the request last computed in full
     token: Token | None = None  # the dataset's change token when this run was last computed
     aids: dict[str, Any] | None = None
 
@@ -63,10 +68,6 @@ class _Dataset:
     token: Token | None = None
     document_id: Any = None  # its document in FiftyOne's datasets collection
     dirty: bool = True  # the change feed saw a change since the last check
-
-
-def request_id(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
 def change_token(dataset_name: str) -> tuple[Token, Any] | None:
@@ -102,6 +103,10 @@ def change_token(dataset_name: str) -> tuple[Token, Any] | None:
     return token, document["_id"]
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
 class ReviewAgent:
     """Serves the review requests addressed to `agent` in `namespace`."""
 
@@ -112,7 +117,7 @@ class ReviewAgent:
         self.runs: dict[str, _Run] = {}
         self.datasets: dict[str, _Dataset] = {}
         self.failed_until: dict[str, float] = {}
-        self.parsed: dict[str, tuple[str, dict[str, Any]]] = {}  # ConfigMap -> (its request, parsed)
+        self.parsed: dict[str, tuple[str, ReviewRequest | None]] = {}  # ConfigMap -> (its request, read)
         self.wake = threading.Event()
         self.config_maps = result.ConfigMapWatch(namespace, RESULT_SELECTOR, self.wake.set)
         self.feed = ChangeFeed(self._changed, self._gap)
@@ -145,32 +150,29 @@ class ReviewAgent:
             if everything or checked.document_id in changed_ids or collection in changed_collections:
                 checked.dirty = True
 
-    def _requests(self) -> dict[str, tuple[str, str, dict[str, Any]]]:
-        """uid -> (result ConfigMap, request id, request) of the runs asking this agent."""
+    def _requests(self) -> dict[str, tuple[str, str, ReviewRequest]]:
+        """uid -> (result ConfigMap, request id, request) of the runs asking this agent.
+
+        A request that is no `ReviewRequest` is left alone, like one for another agent.
+        """
         found, parsed = {}, {}
         for name, labels, data in self.config_maps.snapshot():
             raw, uid = data.get(REQUEST_KEY), labels.get(RUN_UID_LABEL)
             if not raw or not uid:
                 continue
             known = self.parsed.get(name)
-            if known is not None and known[0] == raw:
-                request = known[1]
-            else:
-                try:
-                    request = json.loads(raw)
-                except ValueError:
-                    continue
+            request = known[1] if known is not None and known[0] == raw else read_request(raw)
             parsed[name] = (raw, request)
-            if isinstance(request, dict) and request.get("agent") == self.agent:
+            if request is not None and request.agent == self.agent:
                 found[uid] = (name, request_id(raw), request)
         self.parsed = parsed
         return found
 
-    def _load(self, request: dict[str, Any]) -> _Run:
-        data = result.read_config_map(self.namespace, request["snapshot"])
-        if data is None or "worker.json" not in data:
-            raise FatalError(f"snapshot ConfigMap {request['snapshot']} is missing")
-        return _Run(WorkerConfig.from_json(data["worker.json"]))
+    def _load(self, request: ReviewRequest) -> _Run:
+        data = result.read_config_map(self.namespace, request.snapshot)
+        if data is None or WORKER_CONFIG_KEY not in data:
+            raise FatalError(f"snapshot ConfigMap {request.snapshot} is missing")
+        return _Run(WorkerConfig.from_json(data[WORKER_CONFIG_KEY]))
 
     def _token(self, name: str, interval: float, now: float, force: bool) -> Token | None:
         """The dataset's change token, checked again only when `force`d or it may have changed.
@@ -187,12 +189,11 @@ class ReviewAgent:
             checked.next_check = now + interval
         return checked.token
 
-    def _serve(self, uid: str, config_map: str, rid: str, request: dict[str, Any], now: float) -> None:
+    def _serve(self, uid: str, config_map: str, rid: str, request: ReviewRequest, now: float) -> None:
         if now < self.failed_until.get(uid, 0.0):
             return
-        interval = float(request.get("refreshIntervalSeconds") or 30)
+        interval = float(request.refresh_interval_seconds)
         state = self.runs.get(uid)
-        verdict: dict[str, Any] = {"requestId": rid, "generation": request.get("generation")}
         try:
             if self.unavailable:
                 raise FatalError(self.unavailable)
@@ -202,24 +203,32 @@ class ReviewAgent:
             token = self._token(state.config.dataset, interval, now, force=new_request)
             if not new_request and token == state.token:
                 return
-            verdict.update(self._pass(state, rid, request, new_request))
+            computed = self._pass(state, rid, request, new_request)
+            # A verdict out of the contract's bounds fails here, as this run's failure.
+            verdict = AgentVerdict.model_validate(
+                {"requestId": rid, "generation": request.generation, **computed, "computedAt": _now()}
+            )
             # The token read before the pass: a change made while it ran (a reviewer's tags, or
             # the pass's own writes) makes the next check differ and the run is computed again.
             state.token = token
         except Exception as error:
             LOG.warning("review of run %s failed: %s", uid, error)
-            verdict["error"] = f"review: {type(error).__name__}: {error}"[:4000]
+            verdict = AgentVerdict(
+                request_id=rid,
+                generation=request.generation,
+                error=f"review: {type(error).__name__}: {error}",
+                computed_at=_now(),
+            )
             self.failed_until[uid] = now + interval
             if state is not None:
                 state.request_id = None  # a new attempt recomputes in full
-        verdict["computedAt"] = datetime.now(UTC).isoformat()
-        result.write_key(self.namespace, config_map, RESULT_KEY, json.dumps(verdict, separators=(",", ":")))
+        result.write_key(self.namespace, config_map, VERDICT_KEY, verdict.to_json())
 
-    def _pass(self, state: _Run, rid: str, request: dict[str, Any], new_request: bool) -> dict[str, Any]:
+    def _pass(self, state: _Run, rid: str, request: ReviewRequest, new_request: bool) -> dict[str, Any]:
         """The run's review numbers, computed in full (rules too when the request is new)."""
         import fiftyone as fo
 
-        from inference.review import ReviewConfig, apply_rules, review_stats
+        from inference.review import apply_rules, review_stats
         from inference.review_aids import create_aids
 
         config = state.config
@@ -227,7 +236,7 @@ class ReviewAgent:
             raise FatalError(f"dataset {config.dataset!r} does not exist")
         dataset = fo.load_dataset(config.dataset)
         dataset.reload()
-        review = ReviewConfig.model_validate(request.get("review") or {})
+        review = request.review
         rules = apply_rules(dataset, config, review) if new_request else None
         if state.aids is None:
             state.aids = create_aids(dataset, config, review)

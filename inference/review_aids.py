@@ -22,9 +22,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from contract.review import ReviewConfig
+from contract.worker import WorkerConfig
 from inference.claims import claim_aid, created_by_run, release
-from inference.config import WorkerConfig
-from inference.review import ReviewConfig, label_list_field, run_view
+from inference.review import label_list_field, run_view
 
 LOW_CONFIDENCE = 0.5
 VIEW_SUFFIXES = ("predictions", "low-confidence", "problems")

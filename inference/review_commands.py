@@ -29,34 +29,35 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contract.env import REVIEW_CONFIG_ENV, Command
+from contract.review import ReviewConfig
+from contract.worker import WorkerConfig
 from inference import run_record
-from inference.config import WorkerConfig
 from inference.errors import ConfigError
-from inference.review import REVIEW_CONFIG_ENV, ReviewConfig
 
-COMMANDS = ("review", "review-stats", "apply-rules", "visualize", "finalize")
+COMMANDS = (Command.REVIEW, Command.REVIEW_STATS, Command.APPLY_RULES, Command.VISUALIZE, Command.FINALIZE)
 
 
 def add_parsers(commands: Any) -> None:
     """Registers the review subcommands on the main parser's subparsers."""
     helps = {
-        "review": "apply rules / create review aids when asked, then print review statistics",
-        "review-stats": "print the run's review statistics as JSON",
-        "apply-rules": "tag the run's labels approved/rejected per spec.review rules",
-        "visualize": "create the run's saved views and embeddings visualization",
-        "finalize": "keep approved labels in labelField, remove the rest of the run's predictions",
+        Command.REVIEW: "apply rules / create review aids when asked, then print review statistics",
+        Command.REVIEW_STATS: "print the run's review statistics as JSON",
+        Command.APPLY_RULES: "tag the run's labels approved/rejected per spec.review rules",
+        Command.VISUALIZE: "create the run's saved views and embeddings visualization",
+        Command.FINALIZE: "keep approved labels in labelField, remove the rest of the run's predictions",
     }
     for name in COMMANDS:
-        parser = commands.add_parser(name, help=helps[name])
+        parser = commands.add_parser(name.value, help=helps[name])
         parser.add_argument("--config", type=Path, default=None)
         parser.add_argument(
             "--review", default=None, help=f"spec.review as JSON (default: ${REVIEW_CONFIG_ENV})"
         )
-        if name in ("review", "finalize"):
+        if name in (Command.REVIEW, Command.FINALIZE):
             parser.add_argument("--apply-rules", action="store_true", help="apply the rules first")
-        if name == "review":
+        if name == Command.REVIEW:
             parser.add_argument("--visualize", action="store_true", help="create the review aids too")
-        if name == "finalize":
+        if name == Command.FINALIZE:
             parser.add_argument("--batch-size", type=int, default=1000, help="samples written per batch")
 
 
@@ -75,7 +76,7 @@ def run(command: str, config: WorkerConfig, args: argparse.Namespace) -> dict[st
     import fiftyone as fo
 
     review = load_review(args.review)
-    if command == "finalize":
+    if command == Command.FINALIZE:
         from inference.finalize import finalize
 
         if args.batch_size < 1:
@@ -93,11 +94,11 @@ def run(command: str, config: WorkerConfig, args: argparse.Namespace) -> dict[st
     from inference.review import apply_rules, review_stats
     from inference.review_aids import create_aids
 
-    if command == "apply-rules":
+    if command == Command.APPLY_RULES:
         return apply_rules(dataset, config, review)
-    if command == "visualize":
+    if command == Command.VISUALIZE:
         return create_aids(dataset, config, review)
-    if command == "review-stats":
+    if command == Command.REVIEW_STATS:
         return review_stats(dataset, config, review)
     result: dict[str, Any] = {"rules": None, "aids": None}
     if args.apply_rules:

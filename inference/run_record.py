@@ -28,8 +28,10 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-from inference.config import WorkerConfig
-from inference.progress import ProgressReporter, ProgressSnapshot, State
+from contract.progress import ProgressReport, ProgressState
+from contract.verdicts import ProbeVerdict
+from contract.worker import WorkerConfig
+from inference.progress import ProgressReporter
 
 RECORD_KEY = "autolabel_runs"
 GENERATING, IN_REVIEW, FINALIZED, DISCARDED, FAILED = (
@@ -101,7 +103,7 @@ def shard_progress(config: WorkerConfig, shard: int, processed: int, total: int,
 
     Best effort, like the ConfigMap progress: a failed write is logged and the next tick tries again.
     """
-    failed = state == State.FAILED
+    failed = state == ProgressState.FAILED
     try:
         phase = FAILED if failed else GENERATING
         only_if = {"phase": {"$nin": [IN_REVIEW, *_TERMINAL]}}
@@ -112,7 +114,7 @@ def shard_progress(config: WorkerConfig, shard: int, processed: int, total: int,
         LOG.warning("run record of %s not updated: %s", config.run.name, error)
 
 
-def validated(config: WorkerConfig, verdict: dict[str, Any]) -> None:
+def validated(config: WorkerConfig, verdict: ProbeVerdict) -> None:
     """The validation step's verdict: the run has a card from the start, Generating or Failed.
 
     ``target`` is the number of target samples (the card's N/M until the shards report); a
@@ -122,10 +124,10 @@ def validated(config: WorkerConfig, verdict: dict[str, Any]) -> None:
     """
     from inference.redact import scrub
 
-    values: dict[str, Any] = {**summary(config), "target": int(verdict.get("total") or 0)}
-    ok = bool(verdict.get("ok"))
+    values: dict[str, Any] = {**summary(config), "target": verdict.total or 0}
+    ok = verdict.ok
     values["failure"] = (
-        None if ok else {"reason": verdict.get("reason"), "message": scrub(str(verdict.get("message")))[:500]}
+        None if ok else {"reason": verdict.reason.value, "message": scrub(verdict.message)[:500]}
     )
     try:
         _set(config.dataset, config.run.uid, values)
@@ -141,10 +143,10 @@ class RecordingReporter:
     def __init__(self, config: WorkerConfig, shard: int, inner: ProgressReporter) -> None:
         self.config, self.shard, self.inner = config, shard, inner
 
-    def report(self, snapshot: ProgressSnapshot) -> None:
+    def report(self, snapshot: ProgressReport) -> None:
         # Not while starting: the dataset (and FiftyOne's import) is still loading on another thread,
         # and importing FiftyOne from this thread at the same time deadlocks the import.
-        if snapshot.state != State.STARTING:
+        if snapshot.state != ProgressState.STARTING:
             shard_progress(self.config, self.shard, snapshot.processed, snapshot.total, snapshot.state)
         self.inner.report(snapshot)
 

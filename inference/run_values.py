@@ -12,8 +12,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from contract.worker import WorkerConfig
 from inference.claims import created_by_run, undeclare
-from inference.config import WorkerConfig
 from inference.durable import retried, samples
 from inference.errors import FatalError
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
+from contract.worker import LABEL_TYPES, Task, WorkerConfig
 from inference.adapters.base import (
     BoxPrediction,
     ClassificationPrediction,
@@ -22,7 +23,6 @@ from inference.adapters.base import (
     Prediction,
     SegmentationPrediction,
 )
-from inference.config import LABEL_TYPES, Task, WorkerConfig
 from inference.durable import retried
 from inference.progress import ProgressTracker
 from inference.writer import PredictionWriter, SampleResult

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from inference.config import ModelConfig, Protocol
+from contract.worker import ModelConfig, Protocol
 from inference.model_spec import InputSpec, ModelMetadata
 
 LOG = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from contract.worker import ModelConfig, ResizeMode, SegmenterConfig, WorkerConfig
 from inference.adapters import segmentation_reading
 from inference.adapters.base import (
     ClassNames,
@@ -23,7 +24,6 @@ from inference.adapters.base import (
     single_output_name,
 )
 from inference.adapters.segmentation import SegmentationAdapter
-from inference.config import ModelConfig, ResizeMode, SegmenterConfig, WorkerConfig
 from inference.decode import Preprocessor
 from inference.errors import PreflightError
 from inference.model_spec import InputSpec, resolve_input

@@ -18,14 +18,15 @@ import contextlib
 import logging
 from typing import Any
 
+from contract.progress import ProgressState
+from contract.worker import WorkerConfig
 from inference.claims import claim, declare, run_fields
-from inference.config import WorkerConfig
 from inference.durable import retried
 from inference.errors import FatalError, PreflightError
 from inference.partition import ShardIds
 from inference.pipeline import ShardPipeline
 from inference.preflight import preflight
-from inference.progress import ProgressReporter, ProgressTracker, State, publish
+from inference.progress import ProgressReporter, ProgressTracker, publish
 from inference.reader import done_ids, load_dataset, shard_sample_ids
 from inference.source import SourcePipeline, source_problem
 from inference.triton_client import TritonClient
@@ -119,11 +120,11 @@ async def run_shard(
         )
         await pipeline.run(todo)
         await _verify(dataset, config, pipeline, tracker, mine, shard)
-        tracker.state = State.SUCCEEDED
+        tracker.state = ProgressState.SUCCEEDED
         return tracker
     except BaseException as error:
         cause = first_leaf(error)
-        tracker.state = State.FAILED
+        tracker.state = ProgressState.FAILED
         tracker.message = f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
         if cause is not error and isinstance(cause, Exception):
             raise cause from error  # report the failing request, not the TaskGroup that carried it

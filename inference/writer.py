@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy.typing as npt
 
+from contract.worker import WorkerConfig
 from inference.adapters import Prediction, SegmentationPrediction
-from inference.config import WorkerConfig
 from inference.documents import LabelDocuments, vector_document
 from inference.durable import retried, samples
 from inference.masks import MaskStore

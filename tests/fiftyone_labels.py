@@ -6,13 +6,13 @@ from typing import Any
 
 import numpy as np
 
+from contract.worker import RUN_ATTRIBUTE
 from inference.adapters import (
     ClassificationPrediction,
     DetectionPrediction,
     Prediction,
     SegmentationPrediction,
 )
-from inference.config import RUN_ATTRIBUTE
 
 
 def fiftyone_label(prediction: Prediction, task: str, run_uid: str, mask_path: str | None = None) -> Any:

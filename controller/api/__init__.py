@@ -8,7 +8,6 @@ from controller.api.constants import (
     API_VERSION,
     CATEGORIES,
     CRD_NAME,
-    DEFAULT_PROBLEM_TAGS,
     GROUP,
     KIND,
     KUEUE_QUEUE_LABEL,
@@ -16,18 +15,17 @@ from controller.api.constants import (
     SHORT_NAMES,
     SINGULAR,
     VERSION,
+    AnyReason,
     ConditionStatus,
     ConditionType,
-    OutputFormat,
     Phase,
     Reason,
     ShardState,
-    Task,
 )
 from controller.api.dataset import DatasetSpec, MediaSpec, PathRewrite, SecretKeyRef, TargetSelector
 from controller.api.execution import ExecutionSpec
 from controller.api.model import EmbeddingsSpec, ModelSpec, TritonEndpoint, TritonSidecar
-from controller.api.review import Decision, ReviewRule, ReviewSpec
+from controller.api.review import ReviewRule, ReviewSpec
 from controller.api.run import AutoLabelRun, parse_spec, status_patch
 from controller.api.spec import AutoLabelRunSpec, DeletionPolicy, transition_errors
 from controller.api.status import (
@@ -44,7 +42,6 @@ __all__ = [
     "API_VERSION",
     "CATEGORIES",
     "CRD_NAME",
-    "DEFAULT_PROBLEM_TAGS",
     "GROUP",
     "KIND",
     "KUEUE_QUEUE_LABEL",
@@ -52,6 +49,7 @@ __all__ = [
     "SHORT_NAMES",
     "SINGULAR",
     "VERSION",
+    "AnyReason",
     "AutoLabelRun",
     "AutoLabelRunSpec",
     "AutoLabelRunStatus",
@@ -60,13 +58,11 @@ __all__ = [
     "ConditionStatus",
     "ConditionType",
     "DatasetSpec",
-    "Decision",
     "DeletionPolicy",
     "EmbeddingsSpec",
     "ExecutionSpec",
     "MediaSpec",
     "ModelSpec",
-    "OutputFormat",
     "PathRewrite",
     "Phase",
     "ProgressStatus",
@@ -79,7 +75,6 @@ __all__ = [
     "ShardState",
     "ShardStatus",
     "TargetSelector",
-    "Task",
     "TritonEndpoint",
     "TritonSidecar",
     "derive_phase",

@@ -1,7 +1,10 @@
 """Names and fixed values of the AutoLabelRun API: identity, phases, condition types, reasons, defaults.
 
 Every condition type and reason the controller writes is a named constant here, so the
-status vocabulary is documented in one place and typos are caught by the type checker.
+status vocabulary is documented in one place and typos are caught by the type checker;
+the reasons of ``Validated`` that the probe pod reports are the contract's
+(`contract.verdicts.ValidationReason`), and the tasks and output formats are the
+worker configuration's (`contract.worker`).
 """
 
 from __future__ import annotations
@@ -9,11 +12,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
-# Shared with the worker (one contract): the tasks, output formats and problem tags.
-from contract.review import DEFAULT_PROBLEM_TAGS as DEFAULT_PROBLEM_TAGS
-from contract.worker import OUTPUT_FORMATS_BY_TASK as OUTPUT_FORMATS_BY_TASK
-from contract.worker import OutputFormat as OutputFormat
-from contract.worker import Task as Task
+from contract.verdicts import ValidationReason
 
 GROUP: Final = "autolabel.dev"
 VERSION: Final = "v1alpha1"
@@ -97,23 +96,10 @@ class ConditionType(StrEnum):
 
 
 class Reason(StrEnum):
-    """Machine-readable reasons (CamelCase, as metav1.Condition requires)."""
+    """Machine-readable reasons the controller gives (CamelCase, as metav1.Condition requires)."""
 
-    # Validated
+    # Validated (besides the probe's ValidationReason)
     VALIDATION_PENDING = "ValidationPending"
-    VALIDATION_PASSED = "ValidationPassed"
-    INVALID_SPEC = "InvalidSpec"
-    DATABASE_SECRET_MISSING = "DatabaseSecretMissing"
-    DATABASE_UNREACHABLE = "DatabaseUnreachable"
-    DATASET_NOT_FOUND = "DatasetNotFound"
-    VIEW_NOT_FOUND = "ViewNotFound"
-    VIEW_NOT_SUPPORTED = "ViewNotSupported"
-    DATABASE_MIGRATION_REQUIRED = "DatabaseMigrationRequired"
-    EMPTY_TARGET = "EmptyTarget"
-    LABEL_FIELD_EXISTS = "LabelFieldExists"
-    TRITON_UNREACHABLE = "TritonUnreachable"
-    MODEL_NOT_READY = "ModelNotReady"
-    MODEL_OUTPUT_MISMATCH = "ModelOutputMismatch"
     IMAGE_NOT_ALLOWED = "ImageNotAllowed"  # an image outside the operator's allow-list
     # InferenceComplete / Failed
     JOB_CREATED = "JobCreated"
@@ -143,3 +129,7 @@ class Reason(StrEnum):
     DISCARD_REQUESTED = "DiscardRequested"
     DISCARD_SUCCEEDED = "DiscardSucceeded"
     DISCARD_FAILED = "DiscardFailed"
+
+
+AnyReason = Reason | ValidationReason
+"""A condition's reason: the controller's own, or one the probe reported."""

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from contract.worker import BOX_OUTPUT_FORMATS, LETTERBOX_FILL, BoxFormat, InputLayout, ResizeMode
+from contract.worker import (
+    BOX_OUTPUT_FORMATS,
+    LETTERBOX_FILL,
+    BoxFormat,
+    InputLayout,
+    InputMode,
+    OutputFormat,
+    Protocol,
+    ResizeMode,
+)
 from controller.api.common import (
     LIST_OF_UNIQUE_VALUES,
     NORMAL_PATH_MESSAGE,
@@ -24,7 +33,6 @@ from controller.api.common import (
     section,
     under_rule,
 )
-from controller.api.constants import OutputFormat
 from controller.api.segmenter import SegmenterSpec
 
 # 1 to 65535, no leading zero.
@@ -46,7 +54,7 @@ class TritonEndpoint(ApiModel):
         pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?:" + PORT_PATTERN + "$",
         description="host:port of the server, e.g. triton.inference.svc:8001 (port 1 to 65535).",
     )
-    protocol: Literal["grpc", "http"] = Field(default="grpc", description="grpc (default) or http.")
+    protocol: Protocol = Field(default=Protocol.GRPC, description="grpc (default) or http.")
 
 
 class TritonSidecar(ApiModel):
@@ -327,8 +335,8 @@ class ModelSpec(ApiModel):
         default=None, description="Tensor names, where the model configuration does not tell."
     )
     preprocess: Preprocess = section(Preprocess, "Image preprocessing overrides.")
-    input: Literal["decoded", "encoded"] = Field(
-        default="decoded",
+    input: InputMode = Field(
+        default=InputMode.DECODED,
         description="decoded (default): the worker decodes and resizes each image and sends pixels. "
         "encoded: it sends each file's bytes as they are (a BYTES tensor of shape [1] per image) and the "
         "model decodes, e.g. a Triton ensemble of a DALI or nvJPEG decode step and the network.",

@@ -6,24 +6,15 @@ controller and the CLI alike.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from contract.review import rule_matches
+from contract.review import DEFAULT_PROBLEM_TAGS, Decision, VisualizationMethod, rule_matches
 from controller.api.common import LIST_OF_UNIQUE_VALUES, ApiModel, FieldName, cel_rule, cel_rules
-from controller.api.constants import DEFAULT_PROBLEM_TAGS
 
 ClassName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 ProblemTag = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-
-
-class Decision(StrEnum):
-    """What the rules of a spec decide for one label."""
-
-    APPROVED = "approved"
-    REJECTED = "rejected"
 
 
 class ReviewRule(ApiModel):
@@ -70,14 +61,6 @@ class ReviewRule(ApiModel):
     def matches(self, label: str, confidence: float | None) -> bool:
         """Whether a label of class `label` with `confidence` (None when the model gives none) is selected."""
         return rule_matches(self.classes, self.min_confidence, self.max_confidence, label, confidence)
-
-
-class VisualizationMethod(StrEnum):
-    """Dimensionality reduction of the embeddings plot (fiftyone-brain compute_visualization)."""
-
-    PCA = "pca"
-    TSNE = "tsne"
-    UMAP = "umap"
 
 
 class AutoApproveSpec(ApiModel):

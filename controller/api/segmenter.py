@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Self
 
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
+from contract.worker import OutputFormat, SegmenterFormat
 from controller.api.common import (
     LIST_OF_UNIQUE_VALUES,
     ApiModel,
@@ -41,8 +42,8 @@ class SegmenterSpec(ApiModel):
     version: str | None = Field(
         default=None, pattern=r"^[0-9]+$", description="Model version; default: the latest ready."
     )
-    output_format: Literal["mask", "logits", "probabilities"] = Field(
-        default="probabilities",
+    output_format: SegmenterFormat = Field(
+        default=OutputFormat.PROBABILITIES,
         description="How its output reads, as for task segmentation: mask (class ids, or a float tensor read "
         "as probabilities), logits or probabilities; a box's mask is its non-background pixels.",
     )

@@ -12,6 +12,7 @@ from typing import Self
 
 from pydantic import ConfigDict, Field, model_validator
 
+from contract.worker import OUTPUT_FORMATS_BY_TASK, Task
 from controller.api.common import (
     NORMAL_PATH_MESSAGE,
     ApiModel,
@@ -23,7 +24,7 @@ from controller.api.common import (
     section,
     under_rule,
 )
-from controller.api.constants import OUTPUT_FORMATS_BY_TASK, RESERVED_FIELD_NAMES, Task
+from controller.api.constants import RESERVED_FIELD_NAMES
 from controller.api.dataset import DatasetSpec
 from controller.api.execution import ExecutionSpec
 from controller.api.model import ModelSpec

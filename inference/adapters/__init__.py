@@ -6,6 +6,7 @@ model's metadata and input size are known (tensor names may default from it).
 
 from __future__ import annotations
 
+from contract.worker import OutputFormat, Task, WorkerConfig
 from inference.adapters.base import (
     BoxPrediction,
     ClassificationPrediction,
@@ -19,7 +20,6 @@ from inference.adapters.base import (
 from inference.adapters.classification import ClassificationAdapter
 from inference.adapters.detection import BoxesScoresLabelsAdapter, YoloAdapter, _BoxSettings
 from inference.adapters.segmentation import SegmentationAdapter
-from inference.config import OutputFormat, Task, WorkerConfig
 from inference.errors import PreflightError
 from inference.model_spec import FLOAT_DATATYPES, InputSpec, ModelMetadata
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from contract.worker import BoxFormat
 from inference.adapters.base import (
     BoxPrediction,
     ClassNames,
@@ -22,7 +23,6 @@ from inference.adapters.base import (
     missing_output,
 )
 from inference.adapters.instances import box_mask
-from inference.config import BoxFormat
 from inference.model_spec import ModelMetadata
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from contract.worker import OutputFormat
 from inference.adapters.base import ClassNames, Prediction, SegmentationPrediction, missing_output, softmax
-from inference.config import OutputFormat
 from inference.model_spec import ModelMetadata
 
 

@@ -30,8 +30,8 @@ _REPO = Path(__file__).resolve().parents[2]
 if importlib.util.find_spec("inference") is None and (_REPO / "inference").is_dir():
     sys.path.append(str(_REPO))  # loaded from a checkout (make demo, tests): use its packages
 
+from contract.review import REJECTED_TAG  # noqa: E402
 from inference import run_record  # noqa: E402
-from inference.review import REJECTED_TAG  # noqa: E402
 
 from . import kube, new_run  # noqa: E402
 from . import review_ops as ops  # noqa: E402

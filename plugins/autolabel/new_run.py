@@ -17,7 +17,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from controller.api import AutoLabelRun, OutputFormat, Task
+from contract.worker import OutputFormat, Task
+from controller.api import AutoLabelRun
 
 TRITON_HTTP_ENV = "AUTOLABEL_TRITON_HTTP_URL"
 """Triton's HTTP URL the App can reach for the model list (default: the endpoint when it speaks http)."""

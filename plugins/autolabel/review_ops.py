@@ -16,8 +16,9 @@ from typing import Any
 
 from fiftyone import ViewField as F
 
-from inference.config import RUN_ATTRIBUTE
-from inference.review import APPROVED_TAG, REJECTED_TAG, label_list_field, label_path
+from contract.review import APPROVED_TAG, REJECTED_TAG
+from contract.worker import RUN_ATTRIBUTE
+from inference.review import label_list_field, label_path
 
 
 @dataclass(frozen=True)

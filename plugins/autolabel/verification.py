@@ -23,8 +23,9 @@ from typing import Any
 import fiftyone.operators.types as types
 from fiftyone import ViewField as F
 
+from contract.review import APPROVED_TAG, REJECTED_TAG
 from inference.auto_approve import VERIFICATION_ATTRIBUTE
-from inference.review import APPROVED_TAG, REJECTED_TAG, label_list_field
+from inference.review import label_list_field
 
 from . import review_ops as ops
 

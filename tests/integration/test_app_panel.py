@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from inference.review import APPROVED_TAG, REJECTED_TAG
+from contract.review import APPROVED_TAG, REJECTED_TAG
 from tests.integration.run_helpers import install_crd
 from tests.integration.test_review_dataset import MARKER, STAGING, UID, config, make_run_dataset
 from tests.integration.worker_helpers import REPO_ROOT
@@ -350,8 +350,8 @@ def test_with_kubernetes_credentials_the_panel_finalizes_and_creates_runs_itself
 ) -> None:
     """The App's own kubeconfig: Approve sets spec.finalize on the run (as `autolabel finalize`), and
     the New run form applies its manifest; no request is left in the dataset."""
+    from contract.worker import WorkerConfig
     from inference import run_record
-    from inference.config import WorkerConfig
     from tests.integration.bad_manifests import run_with
 
     install_crd(cluster)

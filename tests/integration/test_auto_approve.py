@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from contract.review import APPROVED_TAG, DECISION_ATTRIBUTE, REJECTED_TAG, AutoApproveConfig
+from contract.worker import WorkerConfig
 from inference.auto_approve import AUTO_APPROVED_ATTRIBUTE, VERIFICATION_ATTRIBUTE, auto_approve
-from inference.config import WorkerConfig
-from inference.review import APPROVED_TAG, DECISION_ATTRIBUTE, REJECTED_TAG, AutoApproveConfig
 
 pytestmark = pytest.mark.integration
 UID = "uid-calibration-0001"
@@ -169,8 +169,8 @@ def test_rule_decisions_in_the_sample_are_not_reviews(mongo):
 
 
 def test_finalize_records_who_approved_each_kept_label(mongo):
+    from contract.review import APPROVED_BY_ATTRIBUTE
     from inference.finalize import finalize
-    from inference.review import APPROVED_BY_ATTRIBUTE
 
     dataset, config, truth = make_dataset("classification", samples=400)
     auto_approve(dataset, config, SETTINGS)

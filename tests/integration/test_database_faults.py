@@ -206,7 +206,7 @@ def test_mongod_killed_during_finalize_then_rerun_equals_an_uninterrupted_finali
 def test_write_concerns_are_accepted_by_standalone_and_replica_set(mongo: Any, standalone_mongo: Any) -> None:
     import pymongo
 
-    from inference.config import DatabaseWrites
+    from contract.worker import DatabaseWrites
     from inference.durable import write_concern
 
     for server, replica_set in (

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from contract.review import APPROVED_TAG
+from contract.worker import WorkerConfig
 from inference.adapters import ClassificationPrediction, SegmentationPrediction
-from inference.config import WorkerConfig
-from inference.review import APPROVED_TAG
 from inference.writer import PredictionWriter, SampleResult
 from tests.integration.worker_helpers import (
     fresh_schema,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from inference.review import APPROVED_TAG, REJECTED_TAG
+from contract.review import APPROVED_TAG, REJECTED_TAG
 from tests.integration.test_review_dataset import MARKER, STAGING, UID, environment
 from tests.integration.worker_helpers import REPO_ROOT
 from tests.waiting import wait_until

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from contract.review import APPROVED_TAG, REJECTED_TAG
+from contract.worker import WorkerConfig
 from inference.claims import CLAIMS_COLLECTION, claim_and_declare
-from inference.config import WorkerConfig
-from inference.review import APPROVED_TAG, REJECTED_TAG
 from tests.integration.worker_helpers import REPO_ROOT
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
+from contract.worker import Target
 from inference import reader
-from inference.config import Target
 from inference.partition import hashed_key, shard_ids
 from inference.reader import done_ids, shard_sample_ids
 

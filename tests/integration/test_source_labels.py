@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
+from contract.progress import ProgressState
 from contract.review import ReviewConfig, Rule
 from contract.worker import WorkerConfig
 from controller.api import parse_spec
 from controller.worker_contract import worker_config
 from inference.errors import PreflightError
 from inference.finalize import finalize
-from inference.progress import NullReporter, State
+from inference.progress import NullReporter
 from inference.worker import run_shard
 from tests.integration.worker_helpers import run_command
 
@@ -74,7 +75,7 @@ def test_source_labels_are_copied_reviewed_and_finalized_while_the_source_stays(
     config = _config(dataset, confidenceThreshold=0.3)
     assert config.model is None and config.source is not None and config.source.confidence_threshold == 0.3
     tracker = asyncio.run(run_shard(config, 0, NullReporter()))
-    assert (tracker.state, tracker.processed, tracker.failed) == (State.SUCCEEDED, 3, 0)
+    assert (tracker.state, tracker.processed, tracker.failed) == (ProgressState.SUCCEEDED, 3, 0)
     dataset.reload()
     staged = dataset.values("checked_in_review")
     source_ids = {d["_id"] for value in before for d in value["detections"]}

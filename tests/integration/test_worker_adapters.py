@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from inference.config import WorkerConfig
+from contract.progress import ProgressState
+from contract.worker import WorkerConfig
 from inference.errors import PreflightError
-from inference.progress import NullReporter, ProgressTracker, State
+from inference.progress import NullReporter, ProgressTracker
 from inference.worker import run_shard
 from tests.integration.worker_helpers import classifier_model, make_dataset, named_image, worker_config
 
@@ -39,7 +40,12 @@ def test_classification_labels_logits_and_embeddings(mongo, triton, photos):
     )
     config = worker_config(dataset.name, model, "classification")
     tracker = _run(config)
-    assert (tracker.state, tracker.processed, tracker.failed, tracker.total) == (State.SUCCEEDED, 3, 0, 3)
+    assert (tracker.state, tracker.processed, tracker.failed, tracker.total) == (
+        ProgressState.SUCCEEDED,
+        3,
+        0,
+        3,
+    )
     labels = _by_name(dataset, "auto_in_review")
     assert labels["chelsea"].label in {"Egyptian cat", "tabby", "tiger cat"}
     assert labels["coffee"].label == "espresso" and labels["coffee"].confidence > 0.5

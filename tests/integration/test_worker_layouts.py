@@ -18,11 +18,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from contract.progress import ProgressState
 from contract.worker import WorkerConfig
 from controller.api import parse_spec
 from controller.worker_contract import worker_config
 from inference.errors import PreflightError
-from inference.progress import NullReporter, ProgressTracker, State
+from inference.progress import NullReporter, ProgressTracker
 from inference.worker import run_shard
 from tests.integration.worker_helpers import make_dataset
 
@@ -103,7 +104,7 @@ def test_detection_layouts_letterboxed_map_back_to_the_original_image(mongo, tri
     dataset = make_dataset([picture])
     model = {"name": name, "classNames": ["red", "blue"], "preprocess": PREPROCESS, **layout}
     _, tracker = _run(_spec(dataset.name, triton.grpc_url, "detection", model, confidenceThreshold=0.3))
-    assert (tracker.state, tracker.processed, tracker.failed) == (State.SUCCEEDED, 1, 0)
+    assert (tracker.state, tracker.processed, tracker.failed) == (ProgressState.SUCCEEDED, 1, 0)
     _assert_squares_found(dataset)
 
 

@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from contract.review import APPROVED_TAG
+from contract.worker import InputLayout, ObjectStoreConfig, WorkerConfig
 from inference.adapters import SegmentationPrediction
-from inference.config import InputLayout, ObjectStoreConfig, WorkerConfig
 from inference.decode import DecodeBudget, DecodeError, Preprocessor
 from inference.decode_stage import DecodeStage
 from inference.errors import FatalError
 from inference.media import ObjectStore
 from inference.model_spec import InputSpec
-from inference.review import APPROVED_TAG
 from inference.writer import PredictionWriter, SampleResult
 from tests.integration.test_field_claims import SEG_MODEL, new_dataset, probe, run_config
 from tests.integration.worker_helpers import (

@@ -21,10 +21,11 @@ import pytest
 import yaml
 from PIL import Image
 
+from contract.progress import ProgressState
 from contract.worker import WorkerConfig
 from controller.api import parse_spec
 from controller.worker_contract import worker_config
-from inference.progress import NullReporter, ProgressTracker, State
+from inference.progress import NullReporter, ProgressTracker
 from inference.worker import run_shard
 from tests.integration.worker_helpers import REPO_ROOT, make_dataset, named_image
 from tools.images import SKIMAGE_IMAGES, skimage_rgb
@@ -57,7 +58,7 @@ def _run(dataset: str, grpc_url: str, task: str, model: dict[str, Any], label_fi
     metadata = {"namespace": "default", "name": label_field, "uid": f"uid-{uuid.uuid4().hex[:12]}"}
     config = WorkerConfig.from_json(worker_config(metadata, parse_spec(spec)).to_json())
     tracker = asyncio.run(run_shard(config, 0, NullReporter()))
-    assert (tracker.state, tracker.failed) == (State.SUCCEEDED, 0)
+    assert (tracker.state, tracker.failed) == (ProgressState.SUCCEEDED, 0)
     return tracker
 
 

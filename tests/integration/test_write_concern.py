@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from inference.review import APPROVED_TAG
+from contract.review import APPROVED_TAG
 from tests.integration.test_review_dataset import STAGING, environment, make_run_dataset
 from tests.integration.worker_helpers import (
     REPO_ROOT,
@@ -59,7 +59,7 @@ if argv[:1] == ["review-agent"]:
     import os
 
     import inference.review_agent as agent
-    from inference.config import WorkerConfig
+    from contract.worker import WorkerConfig
 
     def one_pass(name, unavailable=None):
         state = agent._Run(WorkerConfig.from_json(os.environ["AUTOLABEL_WORKER_CONFIG"]))

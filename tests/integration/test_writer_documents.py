@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from contract.worker import WorkerConfig
 from inference.adapters import (
     BoxPrediction,
     ClassificationPrediction,
@@ -25,7 +26,6 @@ from inference.adapters import (
     SegmentationPrediction,
 )
 from inference.claims import claim_and_declare
-from inference.config import WorkerConfig
 from inference.writer import PredictionWriter, SampleResult
 from tests.fiftyone_labels import fiftyone_label
 from tests.integration.worker_helpers import fresh_schema, make_dataset

@@ -11,16 +11,15 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from contract.review import DEFAULT_PROBLEM_TAGS, Decision
+from contract.verdicts import ValidationReason
 from controller.api import (
-    DEFAULT_PROBLEM_TAGS,
     AutoLabelRun,
     AutoLabelRunSpec,
     AutoLabelRunStatus,
     ConditionStatus,
     ConditionType,
-    Decision,
     Phase,
-    Reason,
     ReviewRule,
     ReviewSpec,
     derive_phase,
@@ -188,13 +187,13 @@ def test_reject_wins_over_approve() -> None:
 def test_set_condition_keeps_transition_time_when_status_unchanged() -> None:
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     first = set_condition(
-        [], ConditionType.VALIDATED, ConditionStatus.TRUE, Reason.VALIDATION_PASSED, "ok", 1, t0
+        [], ConditionType.VALIDATED, ConditionStatus.TRUE, ValidationReason.VALIDATION_PASSED, "ok", 1, t0
     )
     again = set_condition(
         first,
         ConditionType.VALIDATED,
         ConditionStatus.TRUE,
-        Reason.VALIDATION_PASSED,
+        ValidationReason.VALIDATION_PASSED,
         "ok",
         2,
         t0 + timedelta(1),
@@ -204,7 +203,7 @@ def test_set_condition_keeps_transition_time_when_status_unchanged() -> None:
         again,
         ConditionType.VALIDATED,
         ConditionStatus.FALSE,
-        Reason.DATASET_NOT_FOUND,
+        ValidationReason.DATASET_NOT_FOUND,
         "no",
         3,
         t0 + timedelta(2),
@@ -285,7 +284,7 @@ def test_models_refuse_what_the_server_refuses(bad: BadInput) -> None:
 
 
 def test_auto_approve_defaults_and_the_review_pass_reads_them() -> None:
-    from inference.review import ReviewConfig
+    from contract.review import ReviewConfig
 
     spec = parse_spec(spec_with(review__autoApprove={"targetPrecision": 0.98}))
     assert spec.review.auto_approve is not None

@@ -3,6 +3,7 @@ controller keeps it as ``Finalized=False/FinalizeRequested`` and finalizes as fo
 
 from __future__ import annotations
 
+from contract.verdicts import FinalizeVerdict, ReviewVerdict
 from controller.api import Phase
 from controller.reconcile import Observed, reconcile
 from controller.review import ReviewOutcome, ReviewWork
@@ -14,7 +15,8 @@ REQUEST = {"requestedAt": "2026-11-28T11:59:00Z", "requestedBy": "ana@app", "app
 
 def test_a_requested_finalize_is_recorded_then_carried_out_with_the_same_counts() -> None:
     outcome = ReviewOutcome(
-        ReviewWork(1), result={"aids": None, "stats": STATS, "finalizeRequested": REQUEST}
+        ReviewWork(1),
+        result=ReviewVerdict.model_validate({"aids": None, "stats": STATS, "finalizeRequested": REQUEST}),
     )
     passed = reconcile(reviewed(), Observed(now=NOW, review=outcome))
     assert conditions(passed.status)["Finalized"] == ("False", "FinalizeRequested")
@@ -26,7 +28,8 @@ def test_a_requested_finalize_is_recorded_then_carried_out_with_the_same_counts(
     work = reconcile(requested, Observed(now=NOW)).review
     assert work == ReviewWork(1, finalize=True) and work.argv() == ["finalize"]
     done = reconcile(
-        requested, Observed(now=NOW, review=ReviewOutcome(work, result={"promoted": 2, "discarded": 3}))
+        requested,
+        Observed(now=NOW, review=ReviewOutcome(work, result=FinalizeVerdict(promoted=2, discarded=3))),
     )
     assert done.status.phase is Phase.FINALIZED
     assert done.status.finalized is not None and (
@@ -40,7 +43,10 @@ def test_a_failed_requested_finalize_is_retried_and_no_request_means_no_finalize
         reviewed(),
         Observed(
             now=NOW,
-            review=ReviewOutcome(ReviewWork(1), result={"stats": STATS, "finalizeRequested": REQUEST}),
+            review=ReviewOutcome(
+                ReviewWork(1),
+                result=ReviewVerdict.model_validate({"stats": STATS, "finalizeRequested": REQUEST}),
+            ),
         ),
     )
     work = ReviewWork(1, finalize=True)
@@ -51,6 +57,10 @@ def test_a_failed_requested_finalize_is_retried_and_no_request_means_no_finalize
     retry = reconcile(run(status=failed.status.dump()), Observed(now=NOW)).review
     assert retry is not None and retry.finalize
     plain = reconcile(
-        reviewed(), Observed(now=NOW, review=ReviewOutcome(ReviewWork(1), result={"stats": STATS}))
+        reviewed(),
+        Observed(
+            now=NOW,
+            review=ReviewOutcome(ReviewWork(1), result=ReviewVerdict.model_validate({"stats": STATS})),
+        ),
     )
     assert "Finalized" not in conditions(plain.status)

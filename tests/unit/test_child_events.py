@@ -70,8 +70,8 @@ def test_each_handled_child_event_is_counted_by_kind_and_type_even_when_no_run_i
     """`autolabel_child_events_total`: what tests wait on to know the controller has seen a change."""
     import asyncio
 
+    from contract.wire import RUN_UID_LABEL
     from controller import handlers, metrics
-    from controller.names import RUN_UID_LABEL
 
     def count(kind: str, event_type: str) -> float:
         value: float = metrics.CHILD_EVENTS.labels(kind, event_type)._value.get()

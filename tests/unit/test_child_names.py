@@ -8,7 +8,8 @@ import re
 import pytest
 from kubernetes.client.rest import ApiException
 
-from controller.api import Phase, Reason
+from contract.verdicts import ValidationReason
+from controller.api import Phase
 from controller.kube import refusal
 from controller.names import job_name, progress_config_map_name
 from controller.reconcile import Observed, Validation, child_refused, reconcile
@@ -92,7 +93,7 @@ def test_a_refused_job_fails_the_run_once_and_a_corrected_spec_starts_again() ->
     # ...a corrected spec is validated again.
     corrected = run(status=failed.status.dump(), generation=2)
     assert reconcile(corrected, Observed(now=NOW)).validate
-    verdict = Validation(2, True, Reason.VALIDATION_PASSED, "ok", 10)
+    verdict = Validation(2, True, ValidationReason.VALIDATION_PASSED, "ok", 10)
     restarted = reconcile(corrected, Observed(now=NOW, validation=verdict))
     assert restarted.create_job is not None and restarted.status.phase is Phase.INFERRING
 

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from contract.worker import LETTERBOX_FILL, OutputFormat, WorkerConfig
 from controller.api import parse_spec
 from controller.api.openapi import structural_schema
 from controller.api.spec import AutoLabelRunSpec
@@ -26,7 +27,6 @@ from inference.adapters import make_adapter
 from inference.adapters.base import BoxPrediction, DetectionPrediction
 from inference.adapters.detection import BoxesScoresLabelsAdapter, YoloAdapter
 from inference.adapters.segmentation import SegmentationAdapter
-from inference.config import LETTERBOX_FILL, OutputFormat, WorkerConfig
 from inference.decode import Preprocessor
 from inference.errors import PreflightError
 from inference.geometry import Window, to_image

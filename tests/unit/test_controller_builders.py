@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from contract.worker import WorkerConfig
 from controller.api import parse_spec
-from controller.builders import snapshot_config_map, staging_field, worker_job
+from controller.builders import snapshot_config_map, worker_job
 from controller.names import child_name, job_name, progress_config_map_name, snapshot_config_map_name
-from controller.worker_contract import worker_config
-from inference.config import WorkerConfig
+from controller.worker_contract import staging_field, worker_config
 
 METADATA = {"name": "faces", "namespace": "labeling", "uid": "0b7c-11ee", "generation": 1}
 

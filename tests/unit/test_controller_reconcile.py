@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from controller.api import AutoLabelRun, Phase, Reason
+from contract.verdicts import ValidationReason
+from controller.api import AutoLabelRun, Phase
 from controller.reconcile import Observed, Validation, reconcile
 from controller.shards import parse_index_ranges, parse_progress
 
@@ -63,7 +64,8 @@ def pod(
 
 def validated(total: int = 10) -> AutoLabelRun:
     first = reconcile(
-        run(), Observed(now=NOW, validation=Validation(1, True, Reason.VALIDATION_PASSED, "ok", total))
+        run(),
+        Observed(now=NOW, validation=Validation(1, True, ValidationReason.VALIDATION_PASSED, "ok", total)),
     )
     return run(status=first.status.dump())
 
@@ -76,7 +78,7 @@ def test_a_new_run_asks_for_validation_and_waits_pending() -> None:
 
 
 def test_a_failed_validation_fails_the_run_with_its_reason_and_a_warning() -> None:
-    verdict = Validation(1, False, Reason.DATASET_NOT_FOUND, "dataset 'd' does not exist")
+    verdict = Validation(1, False, ValidationReason.DATASET_NOT_FOUND, "dataset 'd' does not exist")
     actions = reconcile(run(), Observed(now=NOW, validation=verdict))
     assert actions.status.phase is Phase.FAILED and actions.create_job is None
     assert conditions(actions.status)["Failed"] == ("True", "DatasetNotFound")
@@ -91,7 +93,7 @@ def test_a_failed_validation_fails_the_run_with_its_reason_and_a_warning() -> No
 
 
 def test_a_passed_validation_creates_the_progress_config_map_and_job() -> None:
-    verdict = Validation(1, True, Reason.VALIDATION_PASSED, "10 target samples", 10)
+    verdict = Validation(1, True, ValidationReason.VALIDATION_PASSED, "10 target samples", 10)
     actions = reconcile(run(), Observed(now=NOW, validation=verdict))
     assert actions.create_job is not None and actions.create_progress_config_map is not None
     assert actions.status.phase is Phase.INFERRING
@@ -199,7 +201,7 @@ def test_malformed_progress_entries_are_ignored() -> None:
 
 
 def test_an_unreachable_database_is_checked_again_without_flapping() -> None:
-    verdict = Validation(1, False, Reason.DATABASE_UNREACHABLE, "cannot reach the database")
+    verdict = Validation(1, False, ValidationReason.DATABASE_UNREACHABLE, "cannot reach the database")
     failed = reconcile(run(), Observed(now=NOW, validation=verdict))
     assert failed.status.phase is Phase.FAILED
     again = reconcile(run(status=failed.status.dump()), Observed(now=NOW))
@@ -207,6 +209,6 @@ def test_an_unreachable_database_is_checked_again_without_flapping() -> None:
     assert again.status.phase is Phase.FAILED and not again.events  # no Pending/Failed flapping meanwhile
     healed = reconcile(
         run(status=failed.status.dump()),
-        Observed(now=NOW, validation=Validation(1, True, Reason.VALIDATION_PASSED, "ok", 3)),
+        Observed(now=NOW, validation=Validation(1, True, ValidationReason.VALIDATION_PASSED, "ok", 3)),
     )
     assert healed.status.phase is Phase.INFERRING and healed.create_job is not None

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contract.review import ReviewConfig
+from contract.review_agent import read_request, request_id
+from contract.verdicts import ProbeVerdict, ValidationReason
 from controller.api import parse_spec
 from controller.review import ReviewWork
-from controller.review_agent import agent_deployment, agent_name, parse_verdict, request_id, review_request
-from controller.steps import Step, step_job, validation_step, work_step
-from controller.steps import parse_verdict as parse_step_verdict
-from inference.review_agent import request_id as agent_request_id
+from controller.review_agent import agent_deployment, agent_name, parse_verdict, review_request
+from controller.steps import Step, read_step_verdict, step_job, validation_step, work_step
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 METADATA = {"name": "r" * 63, "namespace": "team-a", "uid": "uid-1", "generation": 3}
@@ -72,10 +72,18 @@ def test_finalize_step_carries_the_current_review_rules_and_its_work() -> None:
 
 
 def test_step_verdicts() -> None:
-    assert parse_step_verdict(None) == (None, None)
-    assert parse_step_verdict('{"ok": true}') == ({"ok": True}, None)
-    assert parse_step_verdict('{"error": "boom"}') == (None, "boom")
-    assert parse_step_verdict("not json")[1] is not None
+    step = validation_step(_Run(), NOW)  # type: ignore[arg-type]
+    passed = '{"ok": true, "reason": "ValidationPassed", "message": "10 target samples", "total": 10}'
+    assert read_step_verdict(step, None) == (None, None)
+    assert read_step_verdict(step, passed) == (
+        ProbeVerdict(
+            ok=True, reason=ValidationReason.VALIDATION_PASSED, message="10 target samples", total=10
+        ),
+        None,
+    )
+    assert read_step_verdict(step, '{"error": "boom"}') == (None, "boom")
+    assert read_step_verdict(step, "not json")[1] is not None
+    assert "reason" in str(read_step_verdict(step, '{"ok": true}')[1])  # no reason: no verdict
 
 
 def test_the_review_agent_is_one_deployment_per_database_secret() -> None:
@@ -99,7 +107,8 @@ def test_the_review_agent_is_one_deployment_per_database_secret() -> None:
 
 def test_agent_verdicts_count_only_for_the_current_request() -> None:
     raw = review_request(METADATA, SPEC)
-    assert request_id(raw) == agent_request_id(raw)  # the controller and the agent agree
+    request = read_request(raw)  # the agent reads what the controller wrote
+    assert request is not None and request.agent == agent_name(SPEC) and request.generation == 3
     verdict = {
         "requestId": request_id(raw),
         "generation": 3,

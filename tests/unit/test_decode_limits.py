@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from inference.config import InputLayout
+from contract.worker import InputLayout
 from inference.decode import DECODE_BUFFER_BYTES, DecodeError, Preprocessor, decode_budget
 from inference.model_spec import InputSpec
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference.config import InputLayout, InputMode, ModelConfig
+from contract.worker import InputLayout, InputMode, ModelConfig
 from inference.decode import DecodeError, Preprocessor, decode_budget
 from inference.errors import PreflightError
 from inference.model_spec import InputSpec, ModelMetadata, TensorSpec, resolve_input

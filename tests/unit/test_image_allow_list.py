@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from contract.verdicts import ValidationReason
 from controller.api import AutoLabelRun, Phase, Reason
 from controller.images import DEFAULT_ALLOWED_IMAGES, allowed_images_from_env, image_refusal
 from controller.reconcile import JobSettings, Observed, Validation, reconcile
@@ -72,6 +73,6 @@ def test_a_refused_image_fails_the_run_before_validation_or_any_job() -> None:
     allowing = JobSettings(allowed_images=("evil.example/*",))
     same = run(status=actions.status.dump(), execution={"image": "evil.example/miner:1"})
     assert reconcile(same, Observed(now=NOW), allowing).validate
-    verdict = Validation(1, True, Reason.VALIDATION_PASSED, "ok", 10)
+    verdict = Validation(1, True, ValidationReason.VALIDATION_PASSED, "ok", 10)
     started = reconcile(same, Observed(now=NOW, validation=verdict), allowing)
     assert started.create_job is not None and started.status.phase is Phase.INFERRING

@@ -5,6 +5,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from contract.worker import BoxFormat, OutputFormat, WorkerConfig
 from inference.adapters import (
     ClassificationPrediction,
     ClassNames,
@@ -21,7 +22,6 @@ from inference.adapters.detection import (
     to_relative_xywh,
 )
 from inference.adapters.segmentation import SegmentationAdapter
-from inference.config import BoxFormat, OutputFormat, WorkerConfig
 from inference.errors import PreflightError
 from inference.model_spec import InputSpec, ModelMetadata, TensorSpec, resolve_input
 

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from inference.config import Task, WorkerConfig
+from contract.worker import Task, WorkerConfig
 
 
 def _config(**overrides: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError, OperationFailure, WTimeoutError
 
-from inference.config import DatabaseWrites, WriteConcernMode
+from contract.worker import DatabaseWrites, WriteConcernMode
 from inference.durable import DatabaseUnavailable, is_transient, retried, write_concern
 
 

@@ -3,7 +3,8 @@
 import json
 from typing import Any
 
-from inference.progress import ConfigMapReporter, ProgressTracker, State
+from contract.progress import ProgressState
+from inference.progress import ConfigMapReporter, ProgressTracker
 
 
 class _RecordingApi:
@@ -33,7 +34,7 @@ def test_snapshot_json_keys():
         "updatedAt",
     }
     assert (document["processed"], document["failed"], document["total"]) == (5, 1, 10)
-    assert document["state"] == State.RUNNING and "1 not an image" in document["message"]
+    assert document["state"] == ProgressState.RUNNING and "1 not an image" in document["message"]
 
 
 def test_configmap_reporter_patches_its_shard_key():
@@ -51,8 +52,9 @@ def test_a_slow_early_report_never_overwrites_the_final_one():
     """The tick's first patch (slow: it also builds the client) must not land after the final state."""
     import threading
     import time
+    from datetime import UTC, datetime
 
-    from inference.progress import ProgressSnapshot
+    from contract.progress import ProgressReport
 
     sent: list[str] = []
     first_started = threading.Event()
@@ -63,21 +65,29 @@ def test_a_slow_early_report_never_overwrites_the_final_one():
         def patch_namespaced_config_map(self, name: str, namespace: str, body: dict[str, Any]) -> None:
             self.calls += 1
             state = json.loads(body["data"]["shard-0"])["state"]
-            if state == State.STARTING:
+            if state == ProgressState.STARTING:
                 first_started.set()
                 time.sleep(0.5)
             sent.append(state)
 
-    def snapshot(state: str) -> ProgressSnapshot:
-        return ProgressSnapshot(0, 0, 0, 0.0, state, "", "2026-12-01T00:00:00Z")
+    def snapshot(state: str) -> ProgressReport:
+        return ProgressReport(
+            processed=0,
+            failed=0,
+            total=0,
+            images_per_second=0.0,
+            state=state,
+            message="",
+            updated_at=datetime(2026, 12, 1, tzinfo=UTC),
+        )
 
     reporter = ConfigMapReporter("ns", "cm", 0, api=SlowFirstApi())
-    early = threading.Thread(target=reporter.report, args=(snapshot(State.STARTING),))
+    early = threading.Thread(target=reporter.report, args=(snapshot(ProgressState.STARTING),))
     early.start()
     first_started.wait(5)
-    reporter.report(snapshot(State.SUCCEEDED))
+    reporter.report(snapshot(ProgressState.SUCCEEDED))
     early.join()
-    assert sent[-1] == State.SUCCEEDED
+    assert sent[-1] == ProgressState.SUCCEEDED
 
 
 def test_a_final_report_is_retried():
@@ -93,6 +103,6 @@ def test_a_final_report_is_retried():
     reporter = ConfigMapReporter("ns", "cm", 0, api=api)
     tracker = ProgressTracker()
     tracker.start(total=1, already_done=0)
-    tracker.state = State.SUCCEEDED
+    tracker.state = ProgressState.SUCCEEDED
     reporter.report(tracker.snapshot())
     assert api.calls == 2

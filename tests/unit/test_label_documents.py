@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from bson import ObjectId
 
+from contract.worker import Task, WorkerConfig
 from inference.adapters import (
     BoxPrediction,
     ClassificationPrediction,
@@ -16,7 +17,6 @@ from inference.adapters import (
     SegmentationPrediction,
 )
 from inference.claims import RunField, schema_field
-from inference.config import Task, WorkerConfig
 from inference.documents import LabelDocuments, vector_document
 from tests.fiftyone_labels import fiftyone_label
 

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from contract.worker import InputLayout, ObjectStoreConfig, PathRewrite
 from controller.api import parse_spec
 from controller.builders import snapshot_config_map, worker_job
 from controller.steps import Step, step_job
 from controller.worker_contract import worker_config
-from inference.config import InputLayout, ObjectStoreConfig, PathRewrite
 from inference.decode import decode_budget, rewrite_path
 from inference.media import split_s3_url
 from inference.model_spec import InputSpec

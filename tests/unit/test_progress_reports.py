@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
+from contract.progress import MAX_SHARD_COUNT
 from controller.api import AutoLabelRunStatus, Phase
 from controller.reconcile import Observed, reconcile
-from controller.shards import MAX_SHARD_COUNT, parse_progress
+from controller.shards import parse_progress
 from tests.unit.test_controller_reconcile import NOW, job, pod, run, validated
 
 GOOD = json.dumps({"processed": 3, "failed": 1, "total": 5, "updatedAt": "2026-11-28T12:00:00+00:00"})

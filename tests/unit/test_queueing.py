@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.api import AutoLabelRun, Phase, Reason
+from contract.verdicts import ValidationReason
+from controller.api import AutoLabelRun, Phase
 from controller.reconcile import Observed, Validation, reconcile
 from tests.unit.test_controller_reconcile import NOW, conditions, run
 
@@ -12,7 +13,7 @@ QUEUED: dict[str, Any] = {"execution": {"parallelism": 1, "queueName": "gpu"}}
 
 
 def validated(**spec: Any) -> AutoLabelRun:
-    verdict = Validation(1, True, Reason.VALIDATION_PASSED, "ok", 10)
+    verdict = Validation(1, True, ValidationReason.VALIDATION_PASSED, "ok", 10)
     first = reconcile(run(**{**QUEUED, **spec}), Observed(now=NOW, validation=verdict))
     return run(status=first.status.dump(), **{**QUEUED, **spec})
 

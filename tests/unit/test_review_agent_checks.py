@@ -7,12 +7,14 @@ tests/integration (test_review_scale, test_change_feed, the review flows).
 
 from __future__ import annotations
 
-import json
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from contract.review import ReviewConfig
+from contract.review_agent import REQUEST_KEY, ReviewRequest
+from contract.wire import RUN_UID_LABEL
 from inference import review_agent
 from inference.review_agent import ReviewAgent, _Run
 
@@ -38,24 +40,30 @@ def agent(monkeypatch: pytest.MonkeyPatch) -> tuple[ReviewAgent, Database, list[
     monkeypatch.setattr(review_agent, "change_token", database.token)
     monkeypatch.setattr("inference.result.write_key", lambda *args: writes.append(args[1]))
     agent = ReviewAgent("team-a", "agent-1")
-    monkeypatch.setattr(agent, "_load", lambda request: _Run(SimpleNamespace(dataset=runs[request["uid"]])))  # type: ignore[arg-type]
+    monkeypatch.setattr(agent, "_load", lambda request: _Run(SimpleNamespace(dataset=runs[_uid(request)])))  # type: ignore[arg-type]
 
-    def full_pass(state: _Run, rid: str, request: dict[str, Any], new_request: bool) -> dict[str, Any]:
-        passes.append(request["uid"])
+    def full_pass(state: _Run, rid: str, request: ReviewRequest, new_request: bool) -> dict[str, Any]:
+        passes.append(_uid(request))
         state.request_id = rid
         return {}
 
     monkeypatch.setattr(agent, "_pass", full_pass)
     requests = [
-        (f"result-{uid}", {"autolabel.dev/run-uid": uid}, {"review-request": json.dumps(_request(uid))})
-        for uid in runs
+        (f"result-{uid}", {RUN_UID_LABEL: uid}, {REQUEST_KEY: _request(uid).to_json()}) for uid in runs
     ]
     monkeypatch.setattr(agent.config_maps, "snapshot", lambda: requests)
     return agent, database, passes, writes
 
 
-def _request(uid: str) -> dict[str, Any]:
-    return {"agent": "agent-1", "uid": uid, "snapshot": "s", "refreshIntervalSeconds": 5}
+def _request(uid: str) -> ReviewRequest:
+    """The request of run `uid`; its snapshot's name tells the run (the fakes above read it)."""
+    return ReviewRequest(
+        agent="agent-1", generation=1, review=ReviewConfig(), refresh_interval_seconds=5, snapshot=f"s-{uid}"
+    )
+
+
+def _uid(request: ReviewRequest) -> str:
+    return request.snapshot.removeprefix("s-")
 
 
 def test_with_a_change_feed_idle_runs_cost_no_check_at_all(
@@ -126,8 +134,8 @@ def test_a_change_made_while_a_pass_runs_is_computed_next_round(
     agent.feed.healthy.set()
     computed = agent._pass
 
-    def pass_meanwhile_changed(state: _Run, rid: str, request: dict[str, Any], new_request: bool) -> Any:
-        if request["uid"] == "u3" and passes.count("u3") == 0:
+    def pass_meanwhile_changed(state: _Run, rid: str, request: ReviewRequest, new_request: bool) -> Any:
+        if _uid(request) == "u3" and passes.count("u3") == 0:
             database.tokens["d2"] = ("samples.d2", 2, "t-during", "none")
             agent._changed("samples.d2", "x")
         return computed(state, rid, request, new_request)

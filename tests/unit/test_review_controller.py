@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from contract.verdicts import DiscardVerdict, FinalizeVerdict, ReviewVerdict
 from controller.api import Phase
 from controller.reconcile import Observed, reconcile
 from controller.review import ReviewOutcome, ReviewWork
@@ -56,7 +57,9 @@ def test_first_review_pass_applies_rules_creates_aids_and_counts() -> None:
 
 def test_outcome_becomes_status_review_and_review_ready() -> None:
     work = ReviewWork(1, apply_rules=True, visualize=True)
-    outcome = ReviewOutcome(work, result={"rules": {"changed": 3}, "aids": AIDS, "stats": STATS})
+    outcome = ReviewOutcome(
+        work, result=ReviewVerdict.model_validate({"rules": {"changed": 3}, "aids": AIDS, "stats": STATS})
+    )
     actions = reconcile(in_review(), Observed(now=NOW, review=outcome))
     review = actions.status.review
     assert review is not None and review.total == 5 and review.approved == 2 and review.unreviewed == 2
@@ -83,7 +86,9 @@ def test_a_new_generation_applies_the_rules_again_and_keeps_the_aids() -> None:
     changed = run(status=body["status"], generation=2, review={"approve": [{"classes": ["cat"]}]})
     actions = reconcile(changed, Observed(now=NOW))
     assert actions.review == ReviewWork(2, apply_rules=True)
-    outcome = ReviewOutcome(actions.review, result={"rules": {}, "aids": None, "stats": STATS})
+    outcome = ReviewOutcome(
+        actions.review, result=ReviewVerdict.model_validate({"rules": {}, "aids": None, "stats": STATS})
+    )
     after = reconcile(changed, Observed(now=NOW, review=outcome)).status.review
     assert after is not None and after.rules_applied_generation == 2 and after.saved_views == ["v"]
 
@@ -98,7 +103,9 @@ def test_quality_and_aids_errors_are_reported_not_fatal() -> None:
         },
     }
     aids = {**AIDS, "brainKey": None, "error": "compute_visualization failed: no umap"}
-    outcome = ReviewOutcome(ReviewWork(1, visualize=True), result={"aids": aids, "stats": stats})
+    outcome = ReviewOutcome(
+        ReviewWork(1, visualize=True), result=ReviewVerdict.model_validate({"aids": aids, "stats": stats})
+    )
     actions = reconcile(in_review(), Observed(now=NOW, review=outcome))
     quality = actions.status.review.quality if actions.status.review else None
     assert (
@@ -126,7 +133,7 @@ def test_finalize_runs_once_with_pending_rules_then_finalized() -> None:
     assert actions.status.phase is Phase.FINALIZING
     assert actions.review == ReviewWork(2, finalize=True, apply_rules=True)
     assert actions.review.argv() == ["finalize", "--apply-rules"]
-    outcome = ReviewOutcome(actions.review, result={"promoted": 2, "discarded": 3})
+    outcome = ReviewOutcome(actions.review, result=FinalizeVerdict(promoted=2, discarded=3))
     done = reconcile(requested, Observed(now=NOW, review=outcome))
     assert done.status.phase is Phase.FINALIZED
     assert done.status.finalized is not None and done.status.finalized.promoted == 2
@@ -153,7 +160,8 @@ def test_discard_from_review_and_from_failed() -> None:
     assert actions.review == ReviewWork(1, discard=True)
     assert actions.review.argv() == ["discard", "--review-aids"]
     done = reconcile(
-        reviewed(discard=True), Observed(now=NOW, review=ReviewOutcome(actions.review, result={"removed": 5}))
+        reviewed(discard=True),
+        Observed(now=NOW, review=ReviewOutcome(actions.review, result=DiscardVerdict(removed=5))),
     )
     assert done.status.phase is Phase.DISCARDED and done.status.discarded is not None
     assert done.status.discarded.removed == 5

@@ -6,8 +6,9 @@ import itertools
 
 import pytest
 
+from contract.review import APPROVED_TAG, REJECTED_TAG, ReviewConfig, Rule
 from controller.api import ReviewRule, ReviewSpec
-from inference.review import APPROVED_TAG, REJECTED_TAG, LabelRecord, ReviewConfig, Rule, statistics
+from inference.review import LabelRecord, statistics
 
 RULES = [
     {},
