@@ -101,7 +101,7 @@ class AutoApproveConfig(_Model):
     """``spec.review.autoApprove``: calibrated auto-approval (see inference/auto_approve.py)."""
 
     target_precision: float = Field(gt=0, lt=1)
-    confidence_level: float = Field(default=0.95, gt=0.5, lt=1)
+    confidence_level: float = Field(default=0.95, ge=0.5, lt=1)
     min_reviewed_per_class: int = Field(default=30, ge=1, le=10000)
     sample_per_class: int = Field(default=100, ge=1, le=10000)
     confidence_bands: int = Field(default=5, ge=1, le=20)
