@@ -22,16 +22,13 @@ write concern (`inference.durable`) and is limited to the run's own samples
    no value is left, and the run's field claims are released.
 
 Labels in other fields, and the embeddings field, are never touched. Prints
-``{"promoted": n, "discarded": m}``. ``AUTOLABEL_FINALIZE_PAUSE_S`` (tests
-only) sleeps after each batch and step, so a test can kill it mid-way.
+``{"promoted": n, "discarded": m}``, and a line on stderr after each batch and step.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sys
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,16 +52,12 @@ from inference.run_values import drop_created_fields, unset_run_values
 
 INFO_KEY = "autolabel_finalized"
 VERIFY_PASSES = 3
-PAUSE_ENV = "AUTOLABEL_FINALIZE_PAUSE_S"
 log = logging.getLogger("autolabel.finalize")
 
 
 def _step(message: str) -> None:
-    """Progress on stderr (tests wait for these lines), then the optional test pause."""
+    """Progress on stderr, after each batch and step."""
     print(f"finalize: {message}", file=sys.stderr, flush=True)
-    pause = float(os.environ.get(PAUSE_ENV) or 0)
-    if pause:
-        time.sleep(pause)
 
 
 def _keep(label: Any) -> bool:

@@ -181,10 +181,8 @@ def test_mongod_killed_during_finalize_then_rerun_equals_an_uninterrupted_finali
     # waits a third of it), and the retries after the restart may still succeed.
     impatient = {**review_config(interrupted), "database": {"patienceS": 6}}
     process = subprocess.Popen(
-        [sys.executable, "-m", "inference", "finalize", "--batch-size", "2"],
-        env=environment(
-            interrupted, AUTOLABEL_FINALIZE_PAUSE_S="2", AUTOLABEL_WORKER_CONFIG=json.dumps(impatient)
-        ),
+        [sys.executable, "-m", "tests.paused_finalize", "2", "--batch-size", "2"],
+        env=environment(interrupted, AUTOLABEL_WORKER_CONFIG=json.dumps(impatient)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

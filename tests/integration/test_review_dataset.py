@@ -199,8 +199,8 @@ def test_finalize_killed_and_rerun_equals_uninterrupted(mongo: Any, kill_after: 
     assert inference(uninterrupted, "finalize", "--batch-size", "2") == {"promoted": 3, "discarded": 9}
     expected = snapshot(uninterrupted)
     process = subprocess.Popen(
-        [sys.executable, "-m", "inference", "finalize", "--batch-size", "2"],
-        env=environment(interrupted, AUTOLABEL_FINALIZE_PAUSE_S="3"),
+        [sys.executable, "-m", "tests.paused_finalize", "2", "--batch-size", "2"],
+        env=environment(interrupted),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -59,11 +59,13 @@ if argv[:1] == ["review-agent"]:
     import os
 
     import inference.review_agent as agent
+    from contract.review_agent import ReviewRequest
     from contract.worker import WorkerConfig
 
     def one_pass(name, unavailable=None):
         state = agent._Run(WorkerConfig.from_json(os.environ["AUTOLABEL_WORKER_CONFIG"]))
-        request = {"review": json.loads(os.environ["AUTOLABEL_REVIEW_CONFIG"])}
+        review = json.loads(os.environ["AUTOLABEL_REVIEW_CONFIG"])
+        request = ReviewRequest(agent=name, generation=1, review=review, snapshot="unused")
         agent.ReviewAgent("runs", name)._pass(state, "request-1", request, True)
         return 0
 
