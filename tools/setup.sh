@@ -24,7 +24,9 @@ command -v go >/dev/null || { echo "Go is required to build the control plane (t
 # The virtualenv is mostly downloads and unpacking: it runs beside the CPU-bound Go builds.
 ./tools/setup-venv.sh >/dev/null &
 venv_pid=$!
+trap 'kill "$venv_pid" 2>/dev/null || true' EXIT  # a failed step below leaves no pip behind
 ./tools/node-packages.sh  # the real node's containerd, runc, CNI plugins, buildah (make test-realnode)
 ./tools/build-tools.sh >/dev/null
 AUTOLABEL_REAL_NODE=1 ./tools/build-tools.sh >/dev/null  # and its kubelet
 wait "$venv_pid" || { echo "the virtualenv failed (tools/setup-venv.sh)" >&2; exit 1; }
+trap - EXIT
