@@ -29,7 +29,11 @@ ARG PIP_CERT=
 COPY pyproject.toml README.md ./
 COPY contract/ contract/
 COPY controller/ controller/
+COPY worker/ worker/
 COPY inference/ inference/
+COPY steps/ steps/
+COPY review/ review/
+COPY runtime/ runtime/
 RUN pip install --no-cache-dir --no-deps --target /opt/autolabel-app . \
     && PYTHONPATH=/opt/autolabel-app /opt/autolabel-app/bin/autolabel-controller --help >/dev/null \
     && PYTHONPATH=/opt/autolabel-app /opt/autolabel-app/bin/autolabel-worker --help >/dev/null \

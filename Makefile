@@ -64,10 +64,10 @@ cluster-down:
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/lint-imports
+	PYTHONPATH=$(CURDIR):$(CURDIR)/plugins $(VENV)/bin/lint-imports
 
 typecheck: venv
-	$(VENV)/bin/mypy contract controller inference tools tests bench plugins/autolabel
+	$(VENV)/bin/mypy contract controller worker inference steps review runtime tools tests bench plugins/autolabel
 
 unit: venv
 	$(PY) -m pytest -q -m "not integration" $(call REPORT,unit) tests

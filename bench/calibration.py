@@ -3,14 +3,14 @@
 Real model, real labelled data, real stack: `models/digits_classifier` (logistic
 regression trained, when Triton loads it, on one half of scikit-learn's bundled
 ``load_digits``) is served by a real ``tritonserver``; the real worker
-(``python -m inference run``) auto-labels the *other* half (899 images it never
+(``python -m worker run``) auto-labels the *other* half (899 images it never
 saw, each also shifted by one pixel in the 8 directions: 8,091 images, so every
 class has some 800 labels and shifted digits give the model real errors) into a
 FiftyOne dataset on a real mongod, with confidences.
 
 Then, for each target precision and for many seeds, it does what a run with
 ``spec.review.autoApprove`` does: draw the verification sample
-(`inference.calibration.verification_sample`), let an honest reviewer decide it
+(`review.calibration.verification_sample`), let an honest reviewer decide it
 (here the ground truth decides), find each class's certified threshold
 (`calibrate_class`), approve the unsampled labels at or above it, and measure
 the TRUE precision of those auto-approved labels against the ground truth.
@@ -42,7 +42,7 @@ from PIL import Image
 
 from bench.models import BenchModel, Setting
 from bench.worker_run import run_worker
-from inference.calibration import Reviewed, calibrate_class, verification_sample
+from review.calibration import Reviewed, calibrate_class, verification_sample
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -10,7 +10,7 @@
   with its ServiceAccount's token, so its calls are audited under that user;
 - `StepPlayer` writes a passing validation verdict for each validation step, as
   the step's pod would (no dataset opened: the benchmark measures the controller);
-- `AgentRunner` runs the real review agent (`python -m inference review-agent`) as
+- `AgentRunner` runs the real review agent (`python -m worker review-agent`) as
   a local process when its Deployment appears, under the worker ServiceAccount's
   token and with the real mongod, as the kubelet would run the pod.
 """
@@ -114,7 +114,7 @@ class Controller:
             **os.environ,
             "KUBECONFIG": str(self.kubeconfig),
             "PYTHONPATH": str(REPO_ROOT),
-            "AUTOLABEL_WORKER_COMMAND": f"{sys.executable} -m inference run",
+            "AUTOLABEL_WORKER_COMMAND": f"{sys.executable} -m worker run",
         }
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(

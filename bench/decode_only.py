@@ -23,11 +23,12 @@ import time
 from pathlib import Path
 
 from contract.worker import WorkerConfig
-from inference.decode import DecodeError, Preprocessor, decode_budget
+from inference.decode import Preprocessor, decode_budget
 from inference.decode_stage import DecodeStage
 from inference.preflight import preflight
 from inference.reader import load_dataset, target_ids
 from inference.triton_client import TritonClient
+from runtime.errors import DecodeError
 
 
 async def decode_only(config: WorkerConfig) -> dict[str, float]:

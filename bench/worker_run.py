@@ -1,4 +1,4 @@
-"""(b) Our worker end to end: ``python -m inference run --config FILE`` as a Job pod runs it.
+"""(b) Our worker end to end: ``python -m worker run --config FILE`` as a Job pod runs it.
 
 Throughput counts from the moment the worker has loaded the dataset and passed
 preflight (its ``shard i/n:`` line) to its final ``state=Succeeded`` progress
@@ -159,7 +159,7 @@ def run_worker(
     env = _environment(extra_env)
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "inference", "run", "--config", str(path)],
+        [sys.executable, "-m", "worker", "run", "--config", str(path)],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -26,9 +26,9 @@ from pymongo import UpdateOne
 
 from contract.worker import DatabaseWrites, WorkerConfig
 from inference.adapters.base import ClassificationPrediction
-from inference.claims import claim_and_declare
-from inference.durable import write_concern
 from inference.writer import PredictionWriter, SampleResult
+from runtime.claims import claim_and_declare
+from runtime.durable import write_concern
 
 BATCH = 128
 PASSES = 3

@@ -7,7 +7,7 @@ from typing import Final
 
 
 class Command(StrEnum):
-    """The commands of the worker's entry point (``python -m inference``) that the controller runs."""
+    """The commands of the worker's entry point (``python -m worker``) that the controller runs."""
 
     RUN = "run"  # one shard of the run's Indexed Job
     PROBE = "probe"

@@ -98,7 +98,7 @@ class Rule(_Model):
 
 
 class AutoApproveConfig(_Model):
-    """``spec.review.autoApprove``: calibrated auto-approval (see inference/auto_approve.py)."""
+    """``spec.review.autoApprove``: calibrated auto-approval (see review/auto_approve.py)."""
 
     target_precision: float = Field(gt=0, lt=1)
     confidence_level: float = Field(default=0.95, ge=0.5, lt=1)

@@ -3,7 +3,7 @@
 The controller (`controller.agent_runner`) asks the agent named in a `ReviewRequest` to
 serve a run by writing the request's `to_json()` into the key `REQUEST_KEY` of the run's
 result ConfigMap (labelled ``RUN_UID_LABEL`` and ``RESULT_SELECTOR``, see
-`contract.wire`). The agent (`inference.review_agent`) watches those ConfigMaps, reads
+`contract.wire`). The agent (`review.agent`) watches those ConfigMaps, reads
 each request with `read_request`, and answers under `VERDICT_KEY` with an
 `AgentVerdict` that carries the `request_id` of the request text it served. The
 controller reads it with `read_agent_verdict`, which takes only a verdict, readable

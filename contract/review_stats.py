@@ -1,7 +1,7 @@
 """The review numbers of a run, as a review pass (a step or the review agent) sends them to the controller.
 
 The shape is status.review's (camelCase): the worker computes them
-(`inference.review.review_stats`, `inference.quality`, `inference.auto_approve`) and
+(`review.decisions.review_stats`, `review.quality`, `review.auto_approve`) and
 sends a `ReviewStats`; the controller turns it into its status model. Every bound is
 the status schema's, so what a pod sends always fits status.
 """

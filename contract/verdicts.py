@@ -1,8 +1,8 @@
-"""The verdicts of the dataset steps: what each ``python -m inference`` command answers, and how it is read.
+"""The verdicts of the dataset steps: what each ``python -m worker`` command answers, and how it is read.
 
 A step pod (probe, review, finalize, discard) prints its verdict as one JSON line and
 writes it into the key ``$AUTOLABEL_RESULT_KEY`` of the run's result ConfigMap
-(`inference.result.publish`); the controller reads that key with `read_verdict`
+(`runtime.kube.publish`); the controller reads that key with `read_verdict`
 (`controller.steps.read_step_verdict`). `VERDICTS` names the model of each command's
 verdict, for both. A command that fails answers a `StepFailure` (``{"error": ...}``) instead.
 
@@ -108,7 +108,7 @@ class ReviewAids(WireModel):
 
 
 class FinalizeRequest(WireModel):
-    """A reviewer's request to finalize, recorded in the dataset from the App (see inference.run_record)."""
+    """A reviewer's request to finalize, recorded in the dataset from the App (see runtime.run_record)."""
 
     requested_at: Stamp | None = None
     requested_by: ShortText | None = None

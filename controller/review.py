@@ -1,7 +1,7 @@
 """The pure part of the phases after inference: what dataset work is due, and how its result becomes status.
 
 Once ``InferenceComplete`` is True, each reconcile asks `plan` what to run
-(the engine runs it as a ``python -m inference`` subprocess and reconciles
+(the engine runs it as a ``python -m worker`` subprocess and reconciles
 again with the `ReviewOutcome`; `apply_outcome` turns it into status):
 
 - ``spec.discard``: discard (also allowed from Failed), once; then ``Discarded``;
@@ -52,7 +52,7 @@ class ReviewWork:
     visualize: bool = False
 
     def argv(self) -> list[str]:
-        """The ``python -m inference`` arguments doing this work."""
+        """The ``python -m worker`` arguments doing this work."""
         if self.discard:
             return [Command.DISCARD.value, "--review-aids"]
         command = [Command.FINALIZE.value if self.finalize else Command.REVIEW.value]

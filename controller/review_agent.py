@@ -2,7 +2,7 @@
 
 A one-shot pass per refresh would pay FiftyOne's start-up (about 3 CPU-seconds,
 300 MiB) per run per interval. Instead the controller runs, per namespace and
-database Secret, a Deployment of `python -m inference review-agent` under the
+database Secret, a Deployment of `python -m worker review-agent` under the
 namespace's worker ServiceAccount (the URI from the Secret through the kubelet),
 and asks it to serve a run by writing a request (`contract.review_agent.ReviewRequest`)
 into the run's result ConfigMap. The agent makes one cheap change check per run

@@ -26,6 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from contract.worker import LETTERBOX_FILL, InputLayout, ModelConfig, PathRewrite, ResizeMode
 from inference.geometry import Window, letterbox_window, stretch_window
 from inference.model_spec import InputSpec
+from runtime.errors import DecodeError
 
 DECODE_BUFFER_BYTES = 1 << 30
 """Decoded pixels a worker holds at once, decoded ahead plus in requests (about; copies aside)."""
@@ -71,15 +72,6 @@ def decode_budget(
     window = max(1, min(wanted, room))
     fetch_window = max(1, min(max(wanted, fetch_concurrency), room))
     return DecodeBudget(batch_size=batch, window=window, in_flight=in_flight, fetch_window=fetch_window)
-
-
-class DecodeError(Exception):
-    """An image that cannot be read or decoded; ``reason`` is a short, countable category."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True)

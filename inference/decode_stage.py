@@ -4,7 +4,7 @@ Decoding runs in a thread pool (Pillow releases the GIL while it decodes and
 resizes, so threads scale to the cores), at most a window of images ahead of
 the consumer. A sample whose filepath (after the path rewrites) is an object
 URL (``s3://``, ``http(s)://``) is fetched first in a pool of I/O threads
-(``objectStore.fetchConcurrency`` GETs at once, `inference.media`), the window
+(``objectStore.fetchConcurrency`` GETs at once, `runtime.storage`), the window
 then at least that wide (`DecodeBudget.fetch_window`); its bytes are kept for a
 second stage only when one needs them. An image that cannot be decoded (or an
 object that does not exist) is reported through ``on_failure`` with its reason
@@ -27,11 +27,12 @@ import numpy as np
 import numpy.typing as npt
 
 from contract.worker import WorkerConfig, is_object_url
-from inference.decode import DecodeBudget, DecodeError, Preprocessor, rewrite_path
-from inference.durable import retried
+from inference.decode import DecodeBudget, Preprocessor, rewrite_path
 from inference.geometry import Window
-from inference.media import ObjectStore
 from inference.reader import filepath_page
+from runtime.durable import retried
+from runtime.errors import DecodeError
+from runtime.storage import ObjectStore
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contract.worker import InputLayout, InputMode, ModelConfig
-from inference.errors import PreflightError
+from runtime.errors import PreflightError
 
 IMAGE_INPUT_DATATYPES = ("UINT8", "FP32", "FP16")
 FLOAT_DATATYPES = ("FP16", "FP32", "FP64", "BF16")

@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 
 from contract.worker import WorkerConfig
-from inference.decode import DecodeError, Preprocessor, decode_budget
+from inference.decode import Preprocessor, decode_budget
 from inference.decode_stage import DecodedBatch, DecodeStage
 from inference.geometry import to_image
 from inference.preflight import Plan
 from inference.progress import ProgressTracker
 from inference.triton_client import TritonClient
 from inference.writer import PredictionWriter, SampleResult
+from runtime.errors import DecodeError
 
 LOG = logging.getLogger(__name__)
 

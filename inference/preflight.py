@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from contract.worker import Task, WorkerConfig
 from inference.adapters import OutputAdapter, make_adapter
-from inference.errors import PreflightError
 from inference.model_spec import InputSpec, ModelMetadata, resolve_input
 from inference.triton_client import TritonClient, is_retryable
 from inference.two_stage import Segmenter, resolve_segmenter
+from runtime.errors import PreflightError
 
 
 @dataclass(frozen=True)

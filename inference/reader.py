@@ -13,9 +13,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from contract.worker import Target
-from inference.errors import FatalError
 from inference.partition import ShardIds, shard_expression, shard_of
-from inference.view_guard import check_saved_view
+from runtime.errors import FatalError
+from runtime.view_guard import check_saved_view
 
 LOG = logging.getLogger(__name__)
 INVALID_PIPELINE_OPERATOR = 168  # the server error for an unknown aggregation expression

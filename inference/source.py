@@ -23,9 +23,9 @@ from inference.adapters.base import (
     Prediction,
     SegmentationPrediction,
 )
-from inference.durable import retried
 from inference.progress import ProgressTracker
 from inference.writer import PredictionWriter, SampleResult
+from runtime.durable import retried
 
 
 def source_problem(dataset: Any, config: WorkerConfig) -> str | None:

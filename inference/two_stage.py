@@ -25,9 +25,9 @@ from inference.adapters.base import (
 )
 from inference.adapters.segmentation import SegmentationAdapter
 from inference.decode import Preprocessor
-from inference.errors import PreflightError
 from inference.model_spec import InputSpec, resolve_input
 from inference.triton_client import TritonClient
+from runtime.errors import PreflightError
 
 
 @dataclass(frozen=True)

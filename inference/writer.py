@@ -5,11 +5,11 @@ confidence. One update per sample sets, together, the label, the embedding and
 the run uid in the marker field (``<stagingField>_run``), so a marker never
 exists without its prediction; resume skips samples whose marker is this run.
 The batch goes as one unordered bulk write with the durable write concern
-(`inference.durable`), retried on transient errors. Writes overwrite the whole
+(`runtime.durable`), retried on transient errors. Writes overwrite the whole
 field value per sample, so a sample written twice (killed between writes,
 retried after an ambiguous error, rerun) still holds exactly one prediction of
 the run. The fields were declared once for the run beforehand
-(`inference.claims`): writing values never touches the dataset document.
+(`runtime.claims`): writing values never touches the dataset document.
 
 Label documents are built as plain dicts by `inference.documents` (the same
 documents FiftyOne stores, without a mongoengine object per label), which is
@@ -27,8 +27,8 @@ import numpy.typing as npt
 from contract.worker import WorkerConfig
 from inference.adapters import Prediction, SegmentationPrediction
 from inference.documents import LabelDocuments, vector_document
-from inference.durable import retried, samples
-from inference.masks import MaskStore
+from runtime.durable import retried, samples
+from runtime.masks import MaskStore
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """`python -m tests.paused_finalize SECONDS ARGS...`: the worker's `finalize` with a pause after each step.
 
-Finalize prints a line after each batch and step (`inference.finalize._step`); the crash-safety tests
+Finalize prints a line after each batch and step (`steps.finalize._step`); the crash-safety tests
 kill it right after a given line, so each line must be followed by a moment in which nothing else
 happens. The pause lives here, around the worker's own entry point, not in the production code.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 import time
 
-from inference import __main__ as worker
-from inference import finalize
+from steps import finalize
+from worker import __main__ as worker
 
 
 def main(argv: list[str]) -> int:

@@ -20,8 +20,8 @@ from inference.adapters.base import (
 from inference.adapters.classification import ClassificationAdapter
 from inference.adapters.detection import BoxesScoresLabelsAdapter, YoloAdapter, _BoxSettings
 from inference.adapters.segmentation import SegmentationAdapter
-from inference.errors import PreflightError
 from inference.model_spec import FLOAT_DATATYPES, InputSpec, ModelMetadata
+from runtime.errors import PreflightError
 
 __all__ = [
     "BoxPrediction",

@@ -1,8 +1,8 @@
 """Detection adapters: boxes/scores/labels tensors, or one YOLO-style tensor decoded with NMS here.
 
-Boxes end in FiftyOne's convention: relative [x, y, width, height] of the image,
-which is also relative to the model input because the worker resizes the whole
-image (no crop, no letterbox).
+Boxes come out in FiftyOne's convention, relative [x, y, width, height], of the
+model input; `inference.geometry` maps them onto the image (the identity for a
+stretched input, through the window for a letterboxed one).
 """
 
 from __future__ import annotations

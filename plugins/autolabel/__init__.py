@@ -1,7 +1,7 @@
 """The Auto-Label panel of the FiftyOne App: review, approve and start AutoLabelRuns without leaving the App.
 
 Home shows one card per run of the dataset, from the run record the run's own
-dataset work keeps in the dataset (`inference.run_record`). A run's **Review**
+dataset work keeps in the dataset (`runtime.run_record`). A run's **Review**
 tab sets the App's view to the run's labels in a confidence range (and one
 class), shows the per-class table and tags labels for approval, with problem
 tags or rejected; its **Approval** tab lists the approved labels per class with
@@ -11,31 +11,24 @@ for the run's next review pass. With ``spec.review.autoApprove`` a
 **Verification** tab reviews the run's verification sample (`verification`).
 **New run** builds (and, with credentials, applies) an AutoLabelRun manifest.
 The panel reads and writes only the dataset otherwise; the decision tags are
-the project's own (`inference.review`).
+the project's own (`review.decisions`).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 import yaml
 
-_REPO = Path(__file__).resolve().parents[2]
-if importlib.util.find_spec("inference") is None and (_REPO / "inference").is_dir():
-    sys.path.append(str(_REPO))  # loaded from a checkout (make demo, tests): use its packages
+from contract.review import REJECTED_TAG
+from runtime import run_record
 
-from contract.review import REJECTED_TAG  # noqa: E402
-from inference import run_record  # noqa: E402
-
-from . import kube, new_run  # noqa: E402
-from . import review_ops as ops  # noqa: E402
-from .verification import VerificationTab  # noqa: E402
+from . import kube, new_run
+from . import review_ops as ops
+from .verification import VerificationTab
 
 PHASE_LABELS = {run_record.IN_REVIEW: "In Review"}
 DEFAULT_RANGE = [0.0, 1.0]

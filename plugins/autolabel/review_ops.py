@@ -3,7 +3,7 @@
 The panel's callbacks are thin: they call these and tell the App what to show.
 Every write is a label tag on the run's own labels in its staging field (the
 labels carrying the run's uid in ``autolabel_run``), the same decision tags the
-CLI, GitOps rules and finalize use (`inference.review`); nothing else of the
+CLI, GitOps rules and finalize use (`review.decisions`); nothing else of the
 dataset is touched. "Target labels" are the current label selection when the
 reviewer selected labels of the run, else the run's labels in the current view.
 """
@@ -18,7 +18,7 @@ from fiftyone import ViewField as F
 
 from contract.review import APPROVED_TAG, REJECTED_TAG
 from contract.worker import RUN_ATTRIBUTE
-from inference.review import label_list_field, label_path
+from review.labels import label_list_field, label_path
 
 
 @dataclass(frozen=True)

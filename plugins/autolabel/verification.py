@@ -1,7 +1,7 @@
 """The Auto-Label panel's Verification tab: review the run's verification sample, see what it proves.
 
 With ``spec.review.autoApprove`` a run draws a stratified random sample of its
-labels (`inference.auto_approve`); only people's decisions on that sample
+labels (`review.auto_approve`); only people's decisions on that sample
 calibrate auto-approval. The tab sets the App's view to the sample's labels a
 person has not decided yet, in the sample's random order (patches for
 detections), and marks the selected ones right (``autolabel:approved``) or wrong
@@ -24,8 +24,8 @@ import fiftyone.operators.types as types
 from fiftyone import ViewField as F
 
 from contract.review import APPROVED_TAG, REJECTED_TAG
-from inference.auto_approve import VERIFICATION_ATTRIBUTE
-from inference.review import label_list_field
+from review.auto_approve import VERIFICATION_ATTRIBUTE
+from review.labels import label_list_field
 
 from . import review_ops as ops
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from inference import run_record
+from runtime import run_record
 from tests.fixtures.browser import AppServer
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.operator import Operator

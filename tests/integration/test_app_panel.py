@@ -4,7 +4,7 @@ Each callback runs in a real ``ExecutionContext`` built as the App builds it
 (dataset, serialized view, label selection, panel state); what the panel asks
 the App to do (set_view, notify) is read back from the context's executor and
 fed into the next call, as the App would. The run record comes from the run's
-real dataset work (``python -m inference review`` / ``finalize``).
+real dataset work (``python -m worker review`` / ``finalize``).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def dataset_work(dataset: Any, *argv: str) -> dict[str, Any]:
         "AUTOLABEL_REVIEW_CONFIG": "{}",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "inference", *argv], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "worker", *argv], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -107,7 +107,7 @@ def labels(dataset: Any, field: str) -> list[tuple[str, float, tuple[str, ...]]]
 
 
 def test_review_approval_and_finalize_request_through_the_panel(panel: Any) -> None:
-    from inference import run_record
+    from runtime import run_record
 
     dataset = make_run_dataset(6)  # 6 cats (0.95 .. 0.45) and 6 dogs (0.12 .. 0.62)
     first = dataset_work(dataset, "review", "--visualize")
@@ -194,7 +194,7 @@ def test_review_approval_and_finalize_request_through_the_panel(panel: Any) -> N
 
 def run_sample_tags(dataset: Any, field: str) -> dict[str, list[str]]:
     """Label id -> tags of every label of the verification sample, read afresh."""
-    from inference.auto_approve import VERIFICATION_ATTRIBUTE
+    from review.auto_approve import VERIFICATION_ATTRIBUTE
 
     dataset.reload()
     found = {}
@@ -210,8 +210,8 @@ def test_verification_tab_reviews_the_sample_and_shows_what_it_proves(panel: Any
     selected sample labels, and its table follows the review pass that calibrates on them."""
     from fiftyone.core.view import DatasetView
 
-    from inference import run_record
-    from inference.auto_approve import VERIFICATION_ATTRIBUTE, auto_approve
+    from review.auto_approve import VERIFICATION_ATTRIBUTE, auto_approve
+    from runtime import run_record
     from tests.integration.test_auto_approve import SETTINGS
     from tests.integration.test_auto_approve import UID as RUN_UID
     from tests.integration.test_auto_approve import make_dataset as make_calibration_dataset
@@ -351,7 +351,7 @@ def test_with_kubernetes_credentials_the_panel_finalizes_and_creates_runs_itself
     """The App's own kubeconfig: Approve sets spec.finalize on the run (as `autolabel finalize`), and
     the New run form applies its manifest; no request is left in the dataset."""
     from contract.worker import WorkerConfig
-    from inference import run_record
+    from runtime import run_record
     from tests.integration.bad_manifests import run_with
 
     install_crd(cluster)
@@ -396,7 +396,7 @@ def test_with_kubernetes_credentials_the_panel_finalizes_and_creates_runs_itself
 
 def test_runs_get_their_card_at_validation_a_refused_one_as_failed(panel: Any) -> None:
     """The validation step writes the run record: Generating 0/N before any shard, Failed with the reason."""
-    from inference import run_record
+    from runtime import run_record
 
     dataset = make_run_dataset(3)  # its run (UID) holds labelField "pred"
 
@@ -405,7 +405,7 @@ def test_runs_get_their_card_at_validation_a_refused_one_as_failed(panel: Any) -
         run["labelField"] = label_field
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "AUTOLABEL_WORKER_CONFIG": json.dumps(run)}
         done = subprocess.run(
-            [sys.executable, "-m", "inference", "probe", "--skip-triton"],
+            [sys.executable, "-m", "worker", "probe", "--skip-triton"],
             env=env,
             capture_output=True,
             text=True,

@@ -1,4 +1,4 @@
-"""Calibrated auto-approval (inference/auto_approve.py) on a real FiftyOne database.
+"""Calibrated auto-approval (review/auto_approve.py) on a real FiftyOne database.
 
 A run's labels whose correctness falls with confidence (known ground truth); a person
 reviews the verification sample; the pass approves what the sample certifies, never a
@@ -16,7 +16,7 @@ import pytest
 
 from contract.review import APPROVED_TAG, DECISION_ATTRIBUTE, REJECTED_TAG, AutoApproveConfig
 from contract.worker import WorkerConfig
-from inference.auto_approve import AUTO_APPROVED_ATTRIBUTE, VERIFICATION_ATTRIBUTE, auto_approve
+from review.auto_approve import AUTO_APPROVED_ATTRIBUTE, VERIFICATION_ATTRIBUTE, auto_approve
 
 pytestmark = pytest.mark.integration
 UID = "uid-calibration-0001"
@@ -170,7 +170,7 @@ def test_rule_decisions_in_the_sample_are_not_reviews(mongo):
 
 def test_finalize_records_who_approved_each_kept_label(mongo):
     from contract.review import APPROVED_BY_ATTRIBUTE
-    from inference.finalize import finalize
+    from steps.finalize import finalize
 
     dataset, config, truth = make_dataset("classification", samples=400)
     auto_approve(dataset, config, SETTINGS)

@@ -21,7 +21,7 @@ from PIL import Image
 
 from bench.calibration import held_out_digits
 from contract.review import APPROVED_BY_ATTRIBUTE, APPROVED_TAG, REJECTED_TAG
-from inference.auto_approve import AUTO_APPROVED_ATTRIBUTE, VERIFICATION_ATTRIBUTE
+from review.auto_approve import AUTO_APPROVED_ATTRIBUTE, VERIFICATION_ATTRIBUTE
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.operator import Operator
 from tests.integration.run_helpers import apply, database_secret, run_manifest

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from inference.change_feed import DATASETS_COLLECTION, ChangeFeed
+from review.change_feed import DATASETS_COLLECTION, ChangeFeed
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration

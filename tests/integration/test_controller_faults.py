@@ -40,7 +40,7 @@ def worker_pids(run_uid: str, shard: int | None = None) -> list[int]:
             cmdline = (environ.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"inference" not in cmdline or not any(run_uid.encode() in item for item in env):
+        if b"worker" not in cmdline or not any(run_uid.encode() in item for item in env):
             continue
         if shard is not None and f"JOB_COMPLETION_INDEX={shard}".encode() not in env:
             continue

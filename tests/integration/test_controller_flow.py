@@ -249,7 +249,7 @@ def test_deletion_by_policy_in_review_removes_the_review_aids(
     field the cleanup removes) go with it, and the user's stay. Last in the module: it deletes the run."""
     import fiftyone.core.odm as foo
 
-    from inference.claims import CLAIMS_COLLECTION
+    from runtime.claims import CLAIMS_COLLECTION
 
     dataset = sidecar_run.dataset
     uid, field = sidecar_run.run["metadata"]["uid"], sidecar_run.run["status"]["reviewField"]

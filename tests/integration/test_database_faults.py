@@ -55,7 +55,7 @@ def _assert_exactly_one_prediction_each(dataset: Any, uid: str) -> None:
 
 
 def met_a_dead_database(line: str) -> bool:
-    """A database call failed and is being retried (inference.durable), or the process ended on it."""
+    """A database call failed and is being retried (runtime.durable), or the process ended on it."""
     return "retrying in" in line or line.startswith("fatal") or "DatabaseUnavailable" in line
 
 
@@ -205,7 +205,7 @@ def test_write_concerns_are_accepted_by_standalone_and_replica_set(mongo: Any, s
     import pymongo
 
     from contract.worker import DatabaseWrites
-    from inference.durable import write_concern
+    from runtime.durable import write_concern
 
     for server, replica_set in (
         (mongo, os.environ.get("AUTOLABEL_MONGO_REPLSET", "1") != "0"),

@@ -2,7 +2,7 @@
 
 Predictions are written with the worker's own `PredictionWriter` (in this
 process), so these tests need no Triton; probe, finalize, visualize and discard
-run as the commands the controller runs (``python -m inference ...``).
+run as the commands the controller runs (``python -m worker ...``).
 """
 
 from __future__ import annotations

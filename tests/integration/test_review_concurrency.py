@@ -95,7 +95,7 @@ def test_hand_set_tags_survive_rules_applied_meanwhile(mongo: Any, tmp_path: Pat
         before = len(json.loads(log.read_text()))
         review = {"approve": [{"minConfidence": 0.5}], "reject": [{"maxConfidence": 0.2}]}
         rules = subprocess.run(
-            [sys.executable, "-m", "inference", "apply-rules"],
+            [sys.executable, "-m", "worker", "apply-rules"],
             env=environment(dataset, review),
             cwd=REPO_ROOT,
             capture_output=True,

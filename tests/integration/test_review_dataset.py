@@ -17,7 +17,7 @@ import pytest
 
 from contract.review import APPROVED_TAG, REJECTED_TAG
 from contract.worker import WorkerConfig
-from inference.claims import CLAIMS_COLLECTION, claim_and_declare
+from runtime.claims import CLAIMS_COLLECTION, claim_and_declare
 from tests.integration.worker_helpers import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -78,7 +78,7 @@ def environment(dataset: Any, review: dict[str, Any] | None = None, **extra: str
 
 def inference(dataset: Any, *argv: str, review: dict[str, Any] | None = None) -> dict[str, Any]:
     result = subprocess.run(
-        [sys.executable, "-m", "inference", *argv],
+        [sys.executable, "-m", "worker", *argv],
         env=environment(dataset, review),
         capture_output=True,
         text=True,

@@ -1,6 +1,6 @@
 """A worker or dataset command given a database URI whose password holds a `/` never prints the password.
 
-Runs the real command processes (`python -m inference probe`, `run`) with the URI in the
+Runs the real command processes (`python -m worker probe`, `run`) with the URI in the
 environment as the Job's pods get it from the database Secret; everything they write to
 stdout and stderr (pod logs, termination message, the verdict the controller reads) is
 checked for any three characters of the password.
@@ -44,7 +44,7 @@ def run_command(command: list[str], uri: str, tmp_path: Path) -> subprocess.Comp
         "JOB_COMPLETION_INDEX": "0",
     }
     return subprocess.run(
-        [sys.executable, "-m", "inference", *command, "--config", str(config)],
+        [sys.executable, "-m", "worker", *command, "--config", str(config)],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,

@@ -19,10 +19,10 @@ from contract.review import ReviewConfig, Rule
 from contract.worker import WorkerConfig
 from controller.api import parse_spec
 from controller.worker_contract import worker_config
-from inference.errors import PreflightError
-from inference.finalize import finalize
-from inference.progress import NullReporter
-from inference.worker import run_shard
+from inference.shard import run_shard
+from runtime.errors import PreflightError
+from runtime.reporters import NullReporter
+from steps.finalize import finalize
 from tests.integration.worker_helpers import run_command
 
 pytestmark = pytest.mark.integration

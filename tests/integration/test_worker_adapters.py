@@ -11,9 +11,10 @@ import pytest
 
 from contract.progress import ProgressState
 from contract.worker import WorkerConfig
-from inference.errors import PreflightError
-from inference.progress import NullReporter, ProgressTracker
-from inference.worker import run_shard
+from inference.progress import ProgressTracker
+from inference.shard import run_shard
+from runtime.errors import PreflightError
+from runtime.reporters import NullReporter
 from tests.integration.worker_helpers import classifier_model, make_dataset, named_image, worker_config
 
 pytestmark = pytest.mark.integration

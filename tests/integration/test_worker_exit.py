@@ -21,7 +21,7 @@ database._delete_non_persistent_datasets_if_allowed = lambda: marker.write_text(
 import fiftyone as fo
 fo.list_datasets()  # connects, which registers the exit hook
 if sys.argv[2] == "worker":
-    from inference.__main__ import _keep_other_datasets
+    from worker.__main__ import _keep_other_datasets
     _keep_other_datasets()
 """
 

@@ -1,6 +1,6 @@
 """The worker under faults: SIGKILL mid-shard and rerun, unreadable images, Triton restarted mid-run.
 
-The worker runs as a Job pod runs it (``python -m inference run --config FILE``
+The worker runs as a Job pod runs it (``python -m worker run --config FILE``
 with ``JOB_COMPLETION_INDEX``), against the session's real Triton and mongod.
 """
 

@@ -22,9 +22,10 @@ from contract.progress import ProgressState
 from contract.worker import WorkerConfig
 from controller.api import parse_spec
 from controller.worker_contract import worker_config
-from inference.errors import PreflightError
-from inference.progress import NullReporter, ProgressTracker
-from inference.worker import run_shard
+from inference.progress import ProgressTracker
+from inference.shard import run_shard
+from runtime.errors import PreflightError
+from runtime.reporters import NullReporter
 from tests.integration.worker_helpers import make_dataset
 
 pytestmark = pytest.mark.integration

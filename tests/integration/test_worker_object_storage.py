@@ -20,12 +20,12 @@ import pytest
 from contract.review import APPROVED_TAG
 from contract.worker import InputLayout, ObjectStoreConfig, WorkerConfig
 from inference.adapters import SegmentationPrediction
-from inference.decode import DecodeBudget, DecodeError, Preprocessor
+from inference.decode import DecodeBudget, Preprocessor
 from inference.decode_stage import DecodeStage
-from inference.errors import FatalError
-from inference.media import ObjectStore
 from inference.model_spec import InputSpec
 from inference.writer import PredictionWriter, SampleResult
+from runtime.errors import DecodeError, FatalError
+from runtime.storage import ObjectStore
 from tests.integration.test_field_claims import SEG_MODEL, new_dataset, probe, run_config
 from tests.integration.worker_helpers import (
     classifier_model,

@@ -25,8 +25,9 @@ from contract.progress import ProgressState
 from contract.worker import WorkerConfig
 from controller.api import parse_spec
 from controller.worker_contract import worker_config
-from inference.progress import NullReporter, ProgressTracker
-from inference.worker import run_shard
+from inference.progress import ProgressTracker
+from inference.shard import run_shard
+from runtime.reporters import NullReporter
 from tests.integration.worker_helpers import REPO_ROOT, make_dataset, named_image
 from tools.images import SKIMAGE_IMAGES, skimage_rgb
 

@@ -58,7 +58,7 @@ out, argv = sys.argv[1], sys.argv[2:]
 if argv[:1] == ["review-agent"]:
     import os
 
-    import inference.review_agent as agent
+    import review.agent as agent
     from contract.review_agent import ReviewRequest
     from contract.worker import WorkerConfig
 
@@ -70,7 +70,7 @@ if argv[:1] == ["review-agent"]:
         return 0
 
     agent.main = one_pass
-from inference.__main__ import main
+from worker.__main__ import main
 
 code = main(argv)
 with open(out, "w") as file:
@@ -81,7 +81,7 @@ RULES = {"approve": [{"minConfidence": 0.5}], "reject": [{"maxConfidence": 0.2}]
 
 
 def monitored(env: dict[str, str], tmp_path: Path, *argv: str) -> list[tuple[str, str, Any]]:
-    """Runs ``python -m inference <argv>`` under the monitor; the writes it sent."""
+    """Runs ``python -m worker <argv>`` under the monitor; the writes it sent."""
     out = tmp_path / f"writes-{argv[0]}.json"
     done = subprocess.run(
         [sys.executable, "-c", MONITORED, str(out), *argv],
@@ -133,7 +133,7 @@ def test_each_dataset_step_writes_durably(mongo: Any, tmp_path: Path, argv: tupl
     dataset = make_run_dataset(6)
     if argv[0] == "discard":  # something of the run's own to remove besides its predictions
         subprocess.run(
-            [sys.executable, "-m", "inference", "visualize"],
+            [sys.executable, "-m", "worker", "visualize"],
             env=environment(dataset),
             cwd=REPO_ROOT,
             check=True,

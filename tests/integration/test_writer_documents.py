@@ -25,8 +25,8 @@ from inference.adapters import (
     Prediction,
     SegmentationPrediction,
 )
-from inference.claims import claim_and_declare
 from inference.writer import PredictionWriter, SampleResult
+from runtime.claims import claim_and_declare
 from tests.fiftyone_labels import fiftyone_label
 from tests.integration.worker_helpers import fresh_schema, make_dataset
 

@@ -81,12 +81,12 @@ def worker_environment(shard: int) -> dict[str, str]:
 
 
 def start_worker(config: dict[str, Any], shard: int, config_dir: Path) -> subprocess.Popen[str]:
-    """``python -m inference run --config FILE`` as a Job pod would run it."""
+    """``python -m worker run --config FILE`` as a Job pod would run it."""
     config_dir.mkdir(parents=True, exist_ok=True)
     path = config_dir / f"worker-{uuid.uuid4().hex[:8]}.json"
     path.write_text(json.dumps(config))
     return subprocess.Popen(
-        [sys.executable, "-m", "inference", "run", "--config", str(path)],
+        [sys.executable, "-m", "worker", "run", "--config", str(path)],
         cwd=REPO_ROOT,
         env=worker_environment(shard),
         stdout=subprocess.PIPE,
@@ -104,10 +104,10 @@ def run_worker(
 
 
 def start_command(config: dict[str, Any], *argv: str, **env: str) -> subprocess.Popen[str]:
-    """``python -m inference <argv>`` (probe, finalize, discard, ...) with the config in its environment."""
+    """``python -m worker <argv>`` (probe, finalize, discard, ...) with the config in its environment."""
     environment = {**worker_environment(0), "AUTOLABEL_WORKER_CONFIG": json.dumps(config), **env}
     return subprocess.Popen(
-        [sys.executable, "-m", "inference", *argv],
+        [sys.executable, "-m", "worker", *argv],
         cwd=REPO_ROOT,
         env=environment,
         stdout=subprocess.PIPE,

@@ -1,4 +1,4 @@
-"""Calibrated auto-approval statistics (inference/calibration.py) against known cases and simulation."""
+"""Calibrated auto-approval statistics (review/calibration.py) against known cases and simulation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from scipy.stats import binom
 
-from inference.calibration import (
+from review.calibration import (
     Reviewed,
     calibrate_class,
     clopper_pearson,

@@ -28,9 +28,9 @@ from inference.adapters.base import BoxPrediction, DetectionPrediction
 from inference.adapters.detection import BoxesScoresLabelsAdapter, YoloAdapter
 from inference.adapters.segmentation import SegmentationAdapter
 from inference.decode import Preprocessor
-from inference.errors import PreflightError
 from inference.geometry import Window, to_image
 from inference.model_spec import ModelMetadata, TensorSpec, resolve_input
+from runtime.errors import PreflightError
 
 METADATA = {"namespace": "n", "name": "walk", "uid": "u-1"}
 HERE = "tests/unit/test_contract_walk.py"

@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from contract.worker import InputLayout
-from inference.decode import DECODE_BUFFER_BYTES, DecodeError, Preprocessor, decode_budget
+from inference.decode import DECODE_BUFFER_BYTES, Preprocessor, decode_budget
 from inference.model_spec import InputSpec
+from runtime.errors import DecodeError
 
 
 def png_claiming(path: Path, width: int, height: int) -> Path:

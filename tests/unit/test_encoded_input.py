@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from contract.worker import InputLayout, InputMode, ModelConfig
-from inference.decode import DecodeError, Preprocessor, decode_budget
-from inference.errors import PreflightError
+from inference.decode import Preprocessor, decode_budget
 from inference.model_spec import InputSpec, ModelMetadata, TensorSpec, resolve_input
+from runtime.errors import DecodeError, PreflightError
 
 ENCODED = ModelConfig.model_validate(
     {"url": "u:1", "name": "m", "outputFormat": "logits", "input": "encoded"}

@@ -6,7 +6,7 @@ from typing import Any
 
 from controller.api.immutable import IMMUTABLE_FIELDS
 from controller.crdgen import build_crd
-from inference.view_guard import allowed_stage_classes
+from runtime.view_guard import allowed_stage_classes
 
 
 def spec_schema() -> dict[str, Any]:

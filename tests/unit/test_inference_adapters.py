@@ -22,8 +22,8 @@ from inference.adapters.detection import (
     to_relative_xywh,
 )
 from inference.adapters.segmentation import SegmentationAdapter
-from inference.errors import PreflightError
 from inference.model_spec import InputSpec, ModelMetadata, TensorSpec, resolve_input
+from runtime.errors import PreflightError
 
 
 def _settings(classes: tuple[str, ...] = ("face", "cat"), **kwargs: Any) -> _BoxSettings:

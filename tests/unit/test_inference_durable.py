@@ -8,7 +8,7 @@ import pytest
 from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError, OperationFailure, WTimeoutError
 
 from contract.worker import DatabaseWrites, WriteConcernMode
-from inference.durable import DatabaseUnavailable, is_transient, retried, write_concern
+from runtime.durable import DatabaseUnavailable, is_transient, retried, write_concern
 
 
 def _failing(errors: list[Exception], result: str = "done") -> Any:
@@ -38,7 +38,7 @@ def test_a_database_down_past_the_patience_names_the_database(monkeypatch: pytes
     monkeypatch.setattr(fo.config, "database_uri", "mongodb://user:secret@db.example:27017/?replicaSet=rs0")
     monkeypatch.setattr(fo.config, "database_name", "fiftyone")
     clock = iter(range(0, 1000, 5))
-    monkeypatch.setattr("inference.durable.time.monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr("runtime.durable.time.monotonic", lambda: float(next(clock)))
     with pytest.raises(DatabaseUnavailable) as raised:
         retried(
             "writing 8 predictions",

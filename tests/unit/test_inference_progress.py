@@ -4,7 +4,8 @@ import json
 from typing import Any
 
 from contract.progress import ProgressState
-from inference.progress import ConfigMapReporter, ProgressTracker
+from inference.progress import ProgressTracker
+from runtime.reporters import ConfigMapReporter
 
 
 class _RecordingApi:

@@ -16,8 +16,8 @@ from inference.adapters import (
     Prediction,
     SegmentationPrediction,
 )
-from inference.claims import RunField, schema_field
 from inference.documents import LabelDocuments, vector_document
+from runtime.claims import RunField, schema_field
 from tests.fiftyone_labels import fiftyone_label
 
 UID = "uid-documents"

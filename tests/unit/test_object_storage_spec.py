@@ -14,8 +14,8 @@ from controller.builders import snapshot_config_map, worker_job
 from controller.steps import Step, step_job
 from controller.worker_contract import worker_config
 from inference.decode import decode_budget, rewrite_path
-from inference.media import split_s3_url
 from inference.model_spec import InputSpec
+from runtime.storage import split_s3_url
 
 METADATA = {"name": "bucket-run", "namespace": "team-a", "uid": "uid-1", "generation": 1}
 

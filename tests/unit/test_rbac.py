@@ -2,7 +2,7 @@
 
 The controller's API calls are the methods of `controller.kube.Kube` (the only
 controller module besides the user CLI that imports the Kubernetes client);
-the pods' calls are the ConfigMap calls of `inference.result` (progress,
+the pods' calls are the ConfigMap calls of `runtime.kube` (progress,
 step verdicts, the review agent's list and watch). Both are read from the source, mapped to (apiGroup,
 resource, verb) and compared with the Roles in charts/autolabel-operator/templates.
 """
@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 
 import yaml
+
+from tests.layout import POD_PACKAGES
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "charts" / "autolabel-operator" / "templates"
@@ -121,6 +123,6 @@ def test_controller_cluster_role_is_exactly_the_calls_it_makes() -> None:
 
 
 def test_worker_role_is_exactly_the_configmap_calls_of_its_pods() -> None:
-    inference = calls_in(*sorted((REPO / "inference").rglob("*.py")))
-    assert inference == {("", "configmaps", verb) for verb in ("get", "list", "patch", "watch")}
-    assert role_grants("worker-rbac.yaml", "Role") == inference
+    pods = calls_in(*sorted(path for package in POD_PACKAGES for path in (REPO / package).rglob("*.py")))
+    assert pods == {("", "configmaps", verb) for verb in ("get", "list", "patch", "watch")}
+    assert role_grants("worker-rbac.yaml", "Role") == pods

@@ -8,7 +8,7 @@ import json
 import pymongo
 import pytest
 
-from inference.redact import REDACTED, ScrubbingStream, scrub
+from runtime.redact import REDACTED, ScrubbingStream, scrub
 
 # Passwords of distinctive characters, so any 3 characters of them found in a text are a leak.
 URIS = [

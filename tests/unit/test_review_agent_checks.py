@@ -15,8 +15,8 @@ import pytest
 from contract.review import ReviewConfig
 from contract.review_agent import REQUEST_KEY, ReviewRequest
 from contract.wire import RUN_UID_LABEL
-from inference import review_agent
-from inference.review_agent import ReviewAgent, _Run
+from review import agent as review_agent
+from review.agent import ReviewAgent, _Run
 
 
 class Database:
@@ -38,7 +38,7 @@ def agent(monkeypatch: pytest.MonkeyPatch) -> tuple[ReviewAgent, Database, list[
     for name in ("d1", "d2"):
         database.tokens[name] = (f"samples.{name}", 2, "t0", "none")
     monkeypatch.setattr(review_agent, "change_token", database.token)
-    monkeypatch.setattr("inference.result.write_key", lambda *args: writes.append(args[1]))
+    monkeypatch.setattr("runtime.kube.write_key", lambda *args: writes.append(args[1]))
     agent = ReviewAgent("team-a", "agent-1")
     monkeypatch.setattr(agent, "_load", lambda request: _Run(SimpleNamespace(dataset=runs[_uid(request)])))  # type: ignore[arg-type]
 
@@ -72,7 +72,7 @@ def test_with_a_change_feed_idle_runs_cost_no_check_at_all(
     agent, database, passes, writes = agent
     agent.feed.healthy.set()
     clock = [100.0]
-    monkeypatch.setattr("inference.review_agent.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("review.agent.time.monotonic", lambda: clock[0])
     agent.run_once()
     assert sorted(passes) == ["u1", "u2", "u3"] and len(writes) == 3  # every new request computed
     database.checks.clear()
@@ -103,7 +103,7 @@ def test_without_a_change_feed_each_dataset_is_checked_once_per_interval(
     agent, database, passes, _ = agent
     assert not agent.feed.healthy.is_set()  # a standalone server: no change stream
     clock = [100.0]
-    monkeypatch.setattr("inference.review_agent.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("review.agent.time.monotonic", lambda: clock[0])
     agent.run_once()
     database.checks.clear()
     clock[0] += 2

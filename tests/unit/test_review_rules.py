@@ -8,7 +8,8 @@ import pytest
 
 from contract.review import APPROVED_TAG, REJECTED_TAG, ReviewConfig, Rule
 from controller.api import ReviewRule, ReviewSpec
-from inference.review import LabelRecord, statistics
+from review.decisions import statistics
+from review.labels import LabelRecord
 
 RULES = [
     {},

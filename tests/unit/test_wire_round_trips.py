@@ -1,6 +1,6 @@
 """Every message between the controller and the pods, written by one side's code and read by the other's.
 
-Each test runs the real writer (the worker's progress reporter, `python -m inference`'s
+Each test runs the real writer (the worker's progress reporter, `python -m worker`'s
 one-shot publisher, the review agent's pass; the controller's review request) and hands
 its bytes to the real reader on the other side, through a fake Kubernetes API that only
 records what was written.
@@ -28,15 +28,17 @@ from controller.review_agent import review_request
 from controller.shards import parse_progress, shard_statuses
 from controller.steps import read_step_verdict, validation_step, work_step
 from controller.worker_contract import review_config, worker_config
-from inference import __main__ as worker_main
-from inference import result, run_record
-from inference.progress import ConfigMapReporter, ProgressTracker
-from inference.review import LabelRecord, statistics
-from inference.review_agent import ReviewAgent
-from inference.review_agent import _Run as AgentRun
+from inference.progress import ProgressTracker
+from review.agent import ReviewAgent
+from review.agent import _Run as AgentRun
+from review.decisions import statistics
+from review.labels import LabelRecord
+from runtime import kube, run_record
+from runtime.reporters import ConfigMapReporter
 from tests.unit.test_controller_reconcile import NOW
 from tests.unit.test_controller_reconcile import run as make_run
 from tests.unit.test_dataset_steps import METADATA, SPEC
+from worker import __main__ as worker_main
 
 STEP_CONFIG_MAP, STEP_KEY = "alr-r-result", "review-g3-1"
 NAMESPACE = str(METADATA["namespace"])
@@ -125,7 +127,7 @@ def step_pod(monkeypatch: pytest.MonkeyPatch) -> RecordingApi:
     monkeypatch.setenv(RESULT_CONFIG_MAP_ENV, STEP_CONFIG_MAP)
     monkeypatch.setenv(RESULT_KEY_ENV, STEP_KEY)
     monkeypatch.delenv(SECRET_REF_ENV, raising=False)
-    monkeypatch.setattr(result, "core_api", lambda: api)
+    monkeypatch.setattr(kube, "core_api", lambda: api)
     monkeypatch.setattr(run_record, "validated", lambda config, verdict: None)
     return api
 
@@ -139,7 +141,7 @@ def test_the_probes_verdict_is_the_controllers_validation(
     step_pod: RecordingApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     refused = ProbeVerdict(ok=False, reason=ValidationReason.VIEW_NOT_FOUND, message="no view v", total=None)
-    monkeypatch.setattr("inference.probe.probe", lambda config, check_triton: refused)
+    monkeypatch.setattr("steps.validate.probe", lambda config, check_triton: refused)
     assert one_shot(Command.PROBE, skip_triton=False) == 0
     verdict, error = read_step_verdict(validation_step(RUN, NOW), step_pod.data[STEP_KEY])
     assert error is None and verdict == refused
@@ -151,7 +153,7 @@ def test_a_crashed_steps_failure_is_the_controllers_error(
     def crash(command: str, config: Any, args: Any) -> dict[str, Any]:
         raise RuntimeError("the database went away " + "x" * 5000)
 
-    monkeypatch.setattr("inference.review_commands.run", crash)
+    monkeypatch.setattr("worker.review_commands.run", crash)
     assert one_shot(Command.FINALIZE, review=None, apply_rules=False, batch_size=10) == worker_main.EXIT_FATAL
     step = work_step(RUN, ReviewWork(3, finalize=True), NOW)
     verdict, error = read_step_verdict(step, step_pod.data[STEP_KEY])
@@ -171,10 +173,10 @@ def test_a_crashed_steps_failure_is_the_controllers_error(
 def test_a_dataset_steps_verdict_becomes_the_runs_status(
     step_pod: RecordingApi, monkeypatch: pytest.MonkeyPatch, work: ReviewWork, answer: dict[str, Any]
 ) -> None:
-    monkeypatch.setattr("inference.review_commands.run", lambda command, config, args: answer)
-    monkeypatch.setattr("inference.discard.discard", lambda config: answer)
+    monkeypatch.setattr("worker.review_commands.run", lambda command, config, args: answer)
+    monkeypatch.setattr("steps.discard.discard", lambda config: answer)
     monkeypatch.setattr(run_record, "discarded", lambda config, removed: removed)
-    monkeypatch.setattr("inference.review_commands.discard_aids", lambda config: None)
+    monkeypatch.setattr("worker.review_commands.discard_aids", lambda config: None)
     step = work_step(RUN, work, NOW)
     args = {"review": None, "apply_rules": work.apply_rules, "visualize": work.visualize, "review_aids": True}
     assert one_shot(Command(step.argv[0]), **args) == 0
@@ -214,8 +216,8 @@ def test_the_controllers_review_request_is_served_by_the_agent_and_its_verdict_r
     assert request.refresh_interval_seconds == SPEC.review.refresh_interval_seconds
 
     written: dict[str, str] = {}
-    monkeypatch.setattr("inference.result.write_key", lambda ns, name, key, text: written.update({key: text}))
-    monkeypatch.setattr("inference.review_agent.change_token", lambda name: (("c", 1, "t", "r"), "doc"))
+    monkeypatch.setattr("runtime.kube.write_key", lambda ns, name, key, text: written.update({key: text}))
+    monkeypatch.setattr("review.agent.change_token", lambda name: (("c", 1, "t", "r"), "doc"))
     agent = ReviewAgent(NAMESPACE, request.agent)
     config_maps = [("alr-r-result", {RUN_UID_LABEL: METADATA["uid"]}, {REQUEST_KEY: raw})]
     monkeypatch.setattr(agent.config_maps, "snapshot", lambda: config_maps)
@@ -245,7 +247,7 @@ def test_the_controllers_review_request_is_served_by_the_agent_and_its_verdict_r
 def test_an_agents_failure_is_the_controllers_review_error(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = review_request(METADATA, SPEC)
     written: dict[str, str] = {}
-    monkeypatch.setattr("inference.result.write_key", lambda ns, name, key, text: written.update({key: text}))
+    monkeypatch.setattr("runtime.kube.write_key", lambda ns, name, key, text: written.update({key: text}))
     request = read_request(raw)
     assert request is not None
     agent = ReviewAgent(NAMESPACE, request.agent, unavailable="no Secret db")

@@ -42,7 +42,11 @@ IMAGE_INPUTS = (
     "README.md",
     "contract",
     "controller",
+    "worker",
     "inference",
+    "steps",
+    "review",
+    "runtime",
 )
 IMAGE_NAME = "localhost/autolabel/autolabel-operator"
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"

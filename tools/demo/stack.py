@@ -185,7 +185,7 @@ class DemoStack:
             "KUBECONFIG": str(kubeconfig),
             "PYTHONPATH": str(REPO_ROOT),
             "AUTOLABEL_RECONCILE_INTERVAL": "2",
-            "AUTOLABEL_WORKER_COMMAND": f"{sys.executable} -m inference run",
+            "AUTOLABEL_WORKER_COMMAND": f"{sys.executable} -m worker run",
         }
         argv = [sys.executable, "-m", "controller", "--namespace", self.namespace]
         argv += ["--liveness-port", str(free_port()), "--metrics-port", str(free_port())]
@@ -210,6 +210,7 @@ class DemoStack:
         env = {
             **self.env,
             "FIFTYONE_PLUGINS_DIR": str(REPO_ROOT / "plugins"),
+            "PYTHONPATH": str(REPO_ROOT),  # the panel imports the project's packages
             "KUBECONFIG": str(self._cluster().kubeconfig),
         }
         if self.triton is not None:

@@ -1,7 +1,10 @@
-"""A dataset step's verdict: one JSON line on stdout, and the key of the run's result ConfigMap.
+"""The pods' only channel to the Kubernetes API: step verdicts, the result ConfigMaps, the API client.
 
-The verdict is a contract model (`contract.verdicts`); the controller reads it with
-the same model.
+A dataset step's verdict is one JSON line on stdout and the key of the run's result
+ConfigMap (`publish`); `runtime.reporters` patches the progress ConfigMap with the
+client from `core_api`; the review agent watches its requests (`ConfigMapWatch`)
+and writes its verdicts (`read_config_map`, `write_key`). The verdict is a contract
+model (`contract.verdicts`); the controller reads it with the same model.
 
 The controller starts each dataset step (probe, review, finalize, discard) as a
 one-shot Job in the run's namespace and reads the verdict from the key

@@ -1,4 +1,4 @@
-"""`python -m inference review-agent`: the review loop of one namespace and database, in one process.
+"""`python -m worker review-agent`: the review loop of one namespace and database, in one process.
 
 The controller runs one agent per namespace and database Secret (a Deployment
 under the namespace's worker ServiceAccount). Each run in Review has a request
@@ -6,7 +6,7 @@ under the namespace's worker ServiceAccount). Each run in Review has a request
 generation, ``spec.review`` and the refresh interval. The agent watches those
 ConfigMaps (one list, then one open watch) and imports FiftyOne once. A dataset
 is checked when it may have changed: when the database's change stream says so
-(`inference.change_feed`, on a replica set), or once per refresh interval on a
+(`review.change_feed`, on a replica set), or once per refresh interval on a
 standalone server. The check costs the same whatever the number of runs or
 samples: the dataset's sample count (from the collection's metadata), its latest
 ``last_modified_at`` (an index FiftyOne keeps; tagging a label in the App, or a
@@ -39,9 +39,9 @@ from contract.review_agent import (
 )
 from contract.wire import RESULT_SELECTOR, RUN_UID_LABEL
 from contract.worker import WorkerConfig
-from inference import result, run_record
-from inference.change_feed import DATASETS_COLLECTION, ChangeFeed
-from inference.errors import FatalError
+from review.change_feed import DATASETS_COLLECTION, ChangeFeed
+from runtime import kube, run_record
+from runtime.errors import FatalError
 
 MIN_SLEEP_SECONDS = 1.0  # one round per second at most: a burst of events, or checks due together
 MAX_SLEEP_SECONDS = 60.0
@@ -119,7 +119,7 @@ class ReviewAgent:
         self.failed_until: dict[str, float] = {}
         self.parsed: dict[str, tuple[str, ReviewRequest | None]] = {}  # ConfigMap -> (its request, read)
         self.wake = threading.Event()
-        self.config_maps = result.ConfigMapWatch(namespace, RESULT_SELECTOR, self.wake.set)
+        self.config_maps = kube.ConfigMapWatch(namespace, RESULT_SELECTOR, self.wake.set)
         self.feed = ChangeFeed(self._changed, self._gap)
         self._seen_collections: set[str] = set()  # changes from the feed, not yet applied
         self._seen_datasets: set[Any] = set()  # ids of changed documents of the datasets collection
@@ -169,7 +169,7 @@ class ReviewAgent:
         return found
 
     def _load(self, request: ReviewRequest) -> _Run:
-        data = result.read_config_map(self.namespace, request.snapshot)
+        data = kube.read_config_map(self.namespace, request.snapshot)
         if data is None or WORKER_CONFIG_KEY not in data:
             raise FatalError(f"snapshot ConfigMap {request.snapshot} is missing")
         return _Run(WorkerConfig.from_json(data[WORKER_CONFIG_KEY]))
@@ -222,14 +222,14 @@ class ReviewAgent:
             self.failed_until[uid] = now + interval
             if state is not None:
                 state.request_id = None  # a new attempt recomputes in full
-        result.write_key(self.namespace, config_map, VERDICT_KEY, verdict.to_json())
+        kube.write_key(self.namespace, config_map, VERDICT_KEY, verdict.to_json())
 
     def _pass(self, state: _Run, rid: str, request: ReviewRequest, new_request: bool) -> dict[str, Any]:
         """The run's review numbers, computed in full (rules too when the request is new)."""
         import fiftyone as fo
 
-        from inference.review import apply_rules, review_stats
-        from inference.review_aids import create_aids
+        from review.aids import create_aids
+        from review.decisions import apply_rules, review_stats
 
         config = state.config
         if not fo.dataset_exists(config.dataset):
@@ -242,7 +242,7 @@ class ReviewAgent:
             state.aids = create_aids(dataset, config, review)
         calibration = None
         if review.auto_approve is not None:
-            from inference.auto_approve import auto_approve
+            from review.auto_approve import auto_approve
 
             calibration = auto_approve(dataset, config, review.auto_approve)
         stats = review_stats(dataset, config, review)

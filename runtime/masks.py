@@ -26,8 +26,8 @@ from typing import Any
 import numpy.typing as npt
 
 from contract.worker import WorkerConfig, is_object_url
-from inference.durable import retried
-from inference.media import ObjectStore
+from runtime.durable import retried
+from runtime.storage import ObjectStore
 
 LOG = logging.getLogger(__name__)
 

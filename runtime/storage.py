@@ -23,8 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from contract.worker import ObjectStoreConfig
-from inference.decode import DecodeError
-from inference.errors import FatalError
+from runtime.errors import DecodeError, FatalError
 
 MAX_OBJECT_BYTES = 64 << 20
 """The largest media object read (an image file that big is not a photo): larger ones fail as too large."""

@@ -1,14 +1,14 @@
-"""`python -m inference probe`: check a run's configuration against the world, print one JSON verdict.
+"""`python -m worker probe`: check a run's configuration against the world, print one JSON verdict.
 
-The controller runs this as a subprocess before it creates any Job (so its
-event loop never waits on dataset I/O, and FiftyOne's process-wide database
-connection is per run). It uses the worker's own target resolution and Triton
+The controller runs this as a one-shot Job in the run's namespace, under the
+worker identity, before it creates the worker Job: the controller never opens the
+dataset. It uses the worker's own target resolution and Triton
 preflight, so what it accepts is exactly what the worker will do. The verdict is the
 contract's `ProbeVerdict`: ok, a `ValidationReason`, a message and the target's size.
 
 When every other check passed, the probe claims the run's fields (labelField, staging,
-marker, embeddings) and declaring all but labelField, once, before any shard
-starts (`inference.claims`): a field another run holds, or a labelField /
+marker, embeddings) and declares all but labelField, once, before any shard
+starts (`runtime.claims`): a field another run holds, or a labelField /
 staging field that exists already, is ``LabelFieldExists``. Running the probe
 again for the same run changes nothing.
 """
@@ -20,7 +20,7 @@ from typing import Any
 
 from contract.verdicts import ProbeVerdict, ValidationReason
 from contract.worker import WorkerConfig
-from inference.errors import PreflightError
+from runtime.errors import PreflightError
 
 
 def _verdict(ok: bool, reason: ValidationReason, message: str, total: int | None = None) -> ProbeVerdict:
@@ -98,7 +98,7 @@ def _migration_verdict(error: OSError) -> ProbeVerdict | None:
 
 def _view_stage_verdict(dataset: Any, view: str) -> ProbeVerdict | None:
     """Refuses a saved view with a stage that is not FiftyOne's own (see view_guard), before loading it."""
-    from inference.view_guard import ViewNotSupported, check_saved_view
+    from runtime.view_guard import ViewNotSupported, check_saved_view
 
     try:
         check_saved_view(dataset, view)
@@ -108,11 +108,11 @@ def _view_stage_verdict(dataset: Any, view: str) -> ProbeVerdict | None:
 
 
 def _claim_fields(config: WorkerConfig) -> ProbeVerdict | None:
-    """Claims the run's fields and declares them (see `inference.claims`); a failure verdict or None."""
+    """Claims the run's fields and declares them (see `runtime.claims`); a failure verdict or None."""
     import fiftyone as fo
 
-    from inference.claims import FieldTaken, claim_and_declare
-    from inference.durable import DatabaseUnavailable
+    from runtime.claims import FieldTaken, claim_and_declare
+    from runtime.durable import DatabaseUnavailable
 
     try:
         claim_and_declare(fo.load_dataset(config.dataset), config)

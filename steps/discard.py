@@ -1,4 +1,4 @@
-"""`python -m inference discard`: remove a run's staged predictions and markers from its dataset.
+"""`python -m worker discard`: remove a run's staged predictions and markers from its dataset.
 
 Only what this run wrote goes, with the durable write concern: values are
 unset on the samples whose marker names this run's uid (the embeddings too
@@ -32,9 +32,9 @@ def discard(config: WorkerConfig) -> dict[str, int]:
     import fiftyone as fo
     from fiftyone import ViewField
 
-    from inference.claims import created_by_run, release, run_fields
-    from inference.masks import remove_unreferenced_masks
-    from inference.run_values import drop_created_fields, unset_run_values
+    from runtime.claims import created_by_run, release, run_fields
+    from runtime.masks import remove_unreferenced_masks
+    from steps.run_values import drop_created_fields, unset_run_values
 
     if not fo.dataset_exists(config.dataset):
         return {"removed": 0}

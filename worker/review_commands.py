@@ -1,4 +1,4 @@
-"""The review subcommands of ``python -m inference``; each prints one JSON line on stdout.
+"""The review subcommands of ``python -m worker``; each prints one JSON line on stdout.
 
 - ``review-stats``: status.review numbers (and quality with a ground-truth field);
 - ``apply-rules``: tag labels per the rules (idempotent);
@@ -11,7 +11,7 @@
 - ``discard``'s review part: ``--review-aids`` also removes the saved views and brain run.
 
 Each review pass and finalize also updates the run record in the dataset
-(`inference.run_record`); a review pass reports a reviewer's finalize request
+(`runtime.run_record`); a review pass reports a reviewer's finalize request
 recorded there by the App as ``finalizeRequested`` in its result, which the
 controller acts on like ``spec.finalize``.
 
@@ -32,8 +32,8 @@ from pydantic import ValidationError
 from contract.env import REVIEW_CONFIG_ENV, Command
 from contract.review import ReviewConfig
 from contract.worker import WorkerConfig
-from inference import run_record
-from inference.errors import ConfigError
+from runtime import run_record
+from runtime.errors import ConfigError
 
 COMMANDS = (Command.REVIEW, Command.REVIEW_STATS, Command.APPLY_RULES, Command.VISUALIZE, Command.FINALIZE)
 
@@ -77,12 +77,12 @@ def run(command: str, config: WorkerConfig, args: argparse.Namespace) -> dict[st
 
     review = load_review(args.review)
     if command == Command.FINALIZE:
-        from inference.finalize import finalize
+        from steps.finalize import finalize
 
         if args.batch_size < 1:
             raise ConfigError("--batch-size must be at least 1")
         if review.auto_approve is not None and fo.dataset_exists(config.dataset):
-            from inference.auto_approve import auto_approve
+            from review.auto_approve import auto_approve
 
             auto_approve(fo.load_dataset(config.dataset), config, review.auto_approve)
         counts = finalize(config, review if args.apply_rules else None, args.batch_size)
@@ -91,8 +91,8 @@ def run(command: str, config: WorkerConfig, args: argparse.Namespace) -> dict[st
     if not fo.dataset_exists(config.dataset):
         raise ConfigError(f"dataset {config.dataset!r} does not exist")
     dataset = fo.load_dataset(config.dataset)
-    from inference.review import apply_rules, review_stats
-    from inference.review_aids import create_aids
+    from review.aids import create_aids
+    from review.decisions import apply_rules, review_stats
 
     if command == Command.APPLY_RULES:
         return apply_rules(dataset, config, review)
@@ -107,7 +107,7 @@ def run(command: str, config: WorkerConfig, args: argparse.Namespace) -> dict[st
         result["aids"] = create_aids(dataset, config, review)
     calibration = None
     if review.auto_approve is not None:
-        from inference.auto_approve import auto_approve
+        from review.auto_approve import auto_approve
 
         calibration = auto_approve(dataset, config, review.auto_approve)
     result["stats"] = review_stats(dataset, config, review)
@@ -122,6 +122,6 @@ def discard_aids(config: WorkerConfig) -> None:
     import fiftyone as fo
 
     if fo.dataset_exists(config.dataset):
-        from inference.review_aids import remove_aids
+        from review.aids import remove_aids
 
         remove_aids(fo.load_dataset(config.dataset), config)

@@ -20,17 +20,18 @@ from typing import Any
 
 from contract.progress import ProgressState
 from contract.worker import WorkerConfig
-from inference.claims import claim, declare, run_fields
-from inference.durable import retried
-from inference.errors import FatalError, PreflightError
 from inference.partition import ShardIds
 from inference.pipeline import ShardPipeline
 from inference.preflight import preflight
-from inference.progress import ProgressReporter, ProgressTracker, publish
+from inference.progress import ProgressTracker, publish
 from inference.reader import done_ids, load_dataset, shard_sample_ids
 from inference.source import SourcePipeline, source_problem
 from inference.triton_client import TritonClient
 from inference.writer import PredictionWriter
+from runtime.claims import claim, declare, run_fields
+from runtime.durable import retried
+from runtime.errors import FatalError, PreflightError
+from runtime.reporters import ProgressReporter
 
 LOG = logging.getLogger(__name__)
 VERIFY_PASSES = 3

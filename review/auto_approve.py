@@ -2,7 +2,7 @@
 
 One pass (`auto_approve`, run by the review pass when ``spec.review.autoApprove`` is set):
 
-1. **Draw the verification sample once**: `inference.calibration.verification_sample`
+1. **Draw the verification sample once**: `review.calibration.verification_sample`
    over the run's labels (seeded by the run's uid, so a re-run draws the same one);
    each sampled label gets the attribute ``autolabel_verification`` = its rank in a
    random order. The saved view `verification_view_name` shows them in that order.
@@ -32,9 +32,9 @@ from pymongo import UpdateOne
 
 from contract.review import APPROVED_TAG, DECISION_ATTRIBUTE, REJECTED_TAG, AutoApproveConfig
 from contract.worker import WorkerConfig
-from inference.calibration import ClassCalibration, Reviewed, calibrate_class, verification_sample
-from inference.durable import retried, samples
-from inference.review import label_list_field, label_path, run_view
+from review.calibration import ClassCalibration, Reviewed, calibrate_class, verification_sample
+from review.labels import label_list_field, label_path, run_view
+from runtime.durable import retried, samples
 
 VERIFICATION_ATTRIBUTE = "autolabel_verification"
 AUTO_APPROVED_ATTRIBUTE = "autolabel_auto_approved"

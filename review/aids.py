@@ -9,7 +9,7 @@
   its label patches), ``...-low-confidence`` (labels with confidence below 0.5) and
   ``...-problems`` (labels carrying a problem tag).
 
-Each name is claimed for the run (`inference.claims`, like its fields) before
+Each name is claimed for the run (`runtime.claims`, like its fields) before
 the aid is written: an aid of the same name that the run did not create (another
 run's, a user's) is never overwritten nor deleted; it is left out and said in
 ``error``. Creating them twice changes nothing (the run's own are overwritten with
@@ -24,8 +24,8 @@ from typing import Any
 
 from contract.review import ReviewConfig
 from contract.worker import WorkerConfig
-from inference.claims import claim_aid, created_by_run, release
-from inference.review import label_list_field, run_view
+from review.labels import label_list_field, run_view
+from runtime.claims import claim_aid, created_by_run, release
 
 LOW_CONFIDENCE = 0.5
 VIEW_SUFFIXES = ("predictions", "low-confidence", "problems")

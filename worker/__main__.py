@@ -1,10 +1,10 @@
-"""Command line: ``python -m inference run --config FILE`` (or the config JSON in AUTOLABEL_WORKER_CONFIG).
+"""Command line: ``python -m worker run --config FILE`` (or the config JSON in AUTOLABEL_WORKER_CONFIG).
 
 Also the one-shot dataset steps the controller runs as Jobs in the run's
 namespace: ``probe``, ``discard`` and the review commands of
-`inference.review_commands` (``review``, ``review-stats``, ``apply-rules``,
+`worker.review_commands` (``review``, ``review-stats``, ``apply-rules``,
 ``visualize``, ``finalize``). Each publishes one JSON verdict, the contract's model of
-its command (`contract.verdicts.VERDICTS`), with `inference.result`: on stdout and
+its command (`contract.verdicts.VERDICTS`), with `runtime.kube`: on stdout and
 into the run's result ConfigMap; a crash becomes a `StepFailure` (``{"error": ...}``).
 
 Every command sets ``FIFTYONE_DATABASE_ADMIN=false`` before FiftyOne is imported:
@@ -33,11 +33,12 @@ from contract.env import WORKER_CONFIG_ENV as CONFIG_ENV
 from contract.verdicts import VERDICTS, ProbeVerdict, StepFailure, ValidationReason, fatal_line
 from contract.wire import WireModel
 from contract.worker import DatabaseWrites, WorkerConfig
-from inference import durable, redact, review_commands, run_record
-from inference.errors import ConfigError, FatalError
-from inference.progress import ConfigMapReporter, NullReporter, ProgressReporter
-from inference.result import publish
-from inference.worker import run_shard
+from inference.shard import run_shard
+from runtime import durable, redact, run_record
+from runtime.errors import ConfigError, FatalError
+from runtime.kube import publish
+from runtime.reporters import ConfigMapReporter, NullReporter, ProgressReporter
+from worker import review_commands
 
 EXIT_FATAL, EXIT_CONFIG, EXIT_TERMINATED = 1, 2, 143
 
@@ -106,7 +107,7 @@ def _verdict(command: str, config: WorkerConfig, args: argparse.Namespace) -> Wi
             return ProbeVerdict(
                 ok=False, reason=ValidationReason.DATABASE_SECRET_MISSING, message=missing, total=None
             )
-        from inference.probe import probe
+        from steps.validate import probe
 
         verdict = probe(config, not args.skip_triton)
         if verdict.reason not in _NO_RECORD:
@@ -115,7 +116,7 @@ def _verdict(command: str, config: WorkerConfig, args: argparse.Namespace) -> Wi
     if missing:
         raise FatalError(missing)
     if command == Command.DISCARD:
-        from inference.discard import discard
+        from steps.discard import discard
 
         if args.review_aids:
             review_commands.discard_aids(config)
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m inference", description="autolabel inference worker")
+    parser = argparse.ArgumentParser(prog="python -m worker", description="autolabel inference worker")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(Command.RUN.value, help="label this pod's shard of a run")
     run.add_argument("--config", type=Path, default=None, help=f"worker config JSON (default: ${CONFIG_ENV})")
@@ -185,7 +186,7 @@ def _main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == Command.REVIEW_AGENT:
-        from inference.review_agent import main as agent_main
+        from review.agent import main as agent_main
 
         # Rule tags, auto-approvals, review aids, run records: as durable as every step's writes. One
         # process serves many runs, so the concern is the default one (the snapshots carry no other).

@@ -20,7 +20,7 @@ from typing import Any
 
 from contract.review import APPROVED_TAG, REJECTED_TAG, ReviewConfig
 from contract.worker import Task, WorkerConfig
-from inference.review import label_path, run_view
+from review.labels import label_path, run_view
 
 
 def _unit(value: Any) -> float | None:

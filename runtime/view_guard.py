@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from inference.errors import FatalError
+from runtime.errors import FatalError
 
 
 class ViewNotSupported(FatalError):

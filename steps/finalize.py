@@ -1,7 +1,7 @@
-"""`python -m inference finalize`: keep the run's approved labels in labelField, remove everything else.
+"""`python -m worker finalize`: keep the run's approved labels in labelField, remove everything else.
 
 Crash-safe and idempotent, in two steps; every write goes with the durable
-write concern (`inference.durable`) and is limited to the run's own samples
+write concern (`runtime.durable`) and is limited to the run's own samples
 (marker field == the run's uid):
 
 1. **promote**: labelField is claimed by the run (a field that existed before
@@ -41,14 +41,15 @@ from contract.review import (
     ReviewConfig,
 )
 from contract.worker import WorkerConfig
-from inference.auto_approve import AUTO_APPROVED_ATTRIBUTE
-from inference.claims import FieldTaken, RunField, claim, declare, release, run_fields
-from inference.durable import database, retried, samples
-from inference.errors import FatalError
-from inference.masks import remove_unreferenced_masks
-from inference.review import apply_rules, label_list_field, load_labels, run_view
-from inference.review_aids import remove_aids
-from inference.run_values import drop_created_fields, unset_run_values
+from review.aids import remove_aids
+from review.auto_approve import AUTO_APPROVED_ATTRIBUTE
+from review.decisions import apply_rules
+from review.labels import label_list_field, load_labels, run_view
+from runtime.claims import FieldTaken, RunField, claim, declare, release, run_fields
+from runtime.durable import database, retried, samples
+from runtime.errors import FatalError
+from runtime.masks import remove_unreferenced_masks
+from steps.run_values import drop_created_fields, unset_run_values
 
 INFO_KEY = "autolabel_finalized"
 VERIFY_PASSES = 3
@@ -98,7 +99,7 @@ def _promoted_value(value: Any, list_field: str | None) -> Any:
 
 def _ensure_label_field(dataset: Any, config: WorkerConfig) -> None:
     """Claims labelField (it must be new, or this run's own) and declares it with one atomic push."""
-    from inference.claims import holder_of
+    from runtime.claims import holder_of
 
     field = RunField(config.label_field, "label")
     created = claim(dataset, config, [field])

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from contract.worker import DatabaseWrites, WriteConcernMode
-from inference.errors import FatalError
+from runtime.errors import FatalError
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -31,7 +31,7 @@ from typing import Any
 from contract.progress import ProgressReport, ProgressState
 from contract.verdicts import ProbeVerdict
 from contract.worker import WorkerConfig
-from inference.progress import ProgressReporter
+from runtime.reporters import ProgressReporter
 
 RECORD_KEY = "autolabel_runs"
 GENERATING, IN_REVIEW, FINALIZED, DISCARDED, FAILED = (
@@ -122,7 +122,7 @@ def validated(config: WorkerConfig, verdict: ProbeVerdict) -> None:
     run in review or done (validation runs again only for a new generation of a run not started),
     and best effort: the verdict reaches the controller whatever happens here.
     """
-    from inference.redact import scrub
+    from runtime.redact import scrub
 
     values: dict[str, Any] = {**summary(config), "target": verdict.total or 0}
     ok = verdict.ok

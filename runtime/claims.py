@@ -9,7 +9,7 @@ same labelField, staging, marker or embeddings field gets `FieldTaken`, whose
 message names the field and the run holding it. Claiming again with the same
 run uid is a no-op, so validation can run any number of times.
 
-The validation step (``python -m inference probe``) claims every field the run
+The validation step (``python -m worker probe``) claims every field the run
 writes and declares the staging, marker and embeddings fields in the dataset's
 schema before any shard starts; finalize declares labelField. Declaring is one
 conditional ``$push`` on the dataset document (never FiftyOne's read, append and
@@ -28,8 +28,8 @@ from functools import partial
 from typing import Any
 
 from contract.worker import Task, WorkerConfig
-from inference.durable import database, retried
-from inference.errors import FatalError
+from runtime.durable import database, retried
+from runtime.errors import FatalError
 
 LOG = logging.getLogger(__name__)
 CLAIMS_COLLECTION = "autolabel_field_claims"

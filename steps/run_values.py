@@ -13,9 +13,9 @@ from functools import partial
 from typing import Any
 
 from contract.worker import WorkerConfig
-from inference.claims import created_by_run, undeclare
-from inference.durable import retried, samples
-from inference.errors import FatalError
+from runtime.claims import created_by_run, undeclare
+from runtime.durable import retried, samples
+from runtime.errors import FatalError
 
 VERIFY_PASSES = 3
 
