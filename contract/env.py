@@ -20,6 +20,18 @@ class Command(StrEnum):
     REVIEW_AGENT = "review-agent"
 
 
+class Flag(StrEnum):
+    """The options of those commands that the controller passes (the worker's argparse takes the same)."""
+
+    CONFIG = "--config"  # the mounted worker configuration
+    SKIP_TRITON = "--skip-triton"  # probe: the model is checked by each sidecar worker instead
+    REVIEW_AIDS = "--review-aids"  # discard: the saved views and the brain run go too
+    PATIENCE = "--patience"  # discard: seconds of database outage it waits out
+    APPLY_RULES = "--apply-rules"  # review and finalize: the rules are applied first
+    VISUALIZE = "--visualize"  # review: the review aids are created too
+    AGENT = "--agent"  # review-agent: the name the controller addresses its requests to
+
+
 WORKER_CONFIG_ENV: Final = "AUTOLABEL_WORKER_CONFIG"
 """The worker configuration as JSON, for local runs (pods read the mounted file instead)."""
 REVIEW_CONFIG_ENV: Final = "AUTOLABEL_REVIEW_CONFIG"

@@ -25,6 +25,7 @@ from contract.env import (
     S3_SESSION_TOKEN_ENV,
     WORKER_CONFIG_KEY,
     WORKER_CONFIG_PATH,
+    Flag,
 )
 from contract.wire import RESULT_COMPONENT
 from controller.api import KUEUE_QUEUE_LABEL, AutoLabelRunSpec
@@ -250,7 +251,7 @@ def worker_job(
     worker: dict[str, Any] = {
         "name": "worker",
         "image": execution.image or default_image,
-        "command": [*command, "--config", WORKER_CONFIG_PATH],
+        "command": [*command, Flag.CONFIG.value, WORKER_CONFIG_PATH],
         "env": [
             *database_env(spec),
             *object_store_env(spec),

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from contract.env import Command
+from contract.env import Command, Flag
 from contract.verdicts import DiscardVerdict, FinalizeVerdict, ReviewVerdict
 from controller.api import (
     AutoLabelRun,
@@ -54,12 +54,12 @@ class ReviewWork:
     def argv(self) -> list[str]:
         """The ``python -m worker`` arguments doing this work."""
         if self.discard:
-            return [Command.DISCARD.value, "--review-aids"]
+            return [Command.DISCARD.value, Flag.REVIEW_AIDS.value]
         command = [Command.FINALIZE.value if self.finalize else Command.REVIEW.value]
         if self.apply_rules:
-            command.append("--apply-rules")
+            command.append(Flag.APPLY_RULES.value)
         if self.visualize:
-            command.append("--visualize")
+            command.append(Flag.VISUALIZE.value)
         return command
 
     def describe(self) -> str:

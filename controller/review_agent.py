@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from contract.env import SECRET_REF_ENV, Command
+from contract.env import SECRET_REF_ENV, Command, Flag
 from contract.review_agent import AGENT_LABEL, AgentVerdict, ReviewRequest, read_agent_verdict
 from contract.wire import COMPONENT_LABEL
 from controller.api import AutoLabelRunSpec
@@ -71,7 +71,7 @@ def agent_deployment(
     container = {
         "name": "agent",
         "image": image,
-        "command": [*command, Command.REVIEW_AGENT.value, "--agent", name],
+        "command": [*command, Command.REVIEW_AGENT.value, Flag.AGENT.value, name],
         "env": [
             *database_env(spec, optional=True),
             {"name": SECRET_REF_ENV, "value": f"{ref.name}/{ref.key}"},

@@ -31,6 +31,7 @@ from contract.env import (
     SECRET_REF_ENV,
     WORKER_CONFIG_PATH,
     Command,
+    Flag,
 )
 from contract.verdicts import VERDICTS, StepFailure, read_verdict
 from contract.wire import WireModel
@@ -110,7 +111,7 @@ def validation_step(run: AutoLabelRun, now: datetime) -> Step:
     # A sidecar is checked by each worker; a source run has no model at all (the probe knows).
     model = run.spec.model
     probe = Command.PROBE.value
-    argv = (probe,) if model is None or model.endpoint is not None else (probe, "--skip-triton")
+    argv = (probe,) if model is None or model.endpoint is not None else (probe, Flag.SKIP_TRITON.value)
     return Step("validate", _key("validate", generation, now), argv, generation)
 
 
@@ -123,7 +124,7 @@ def cleanup_step(run: AutoLabelRun, now: datetime) -> Step:
     generation = int(run.metadata.get("generation") or 0)
     # Deletion retries the step (5 attempts), so each attempt waits briefly for a dead database. The
     # run's saved views and brain run go too: they point at the staging field the cleanup removes.
-    argv = (Command.DISCARD.value, "--review-aids", "--patience", str(CLEANUP_PATIENCE_S))
+    argv = (Command.DISCARD.value, Flag.REVIEW_AIDS.value, Flag.PATIENCE.value, str(CLEANUP_PATIENCE_S))
     return Step("cleanup", _key("cleanup", generation, now), argv, generation)
 
 
@@ -152,7 +153,7 @@ def step_job(
     container: dict[str, Any] = {
         "name": "step",
         "image": spec.execution.image or image,
-        "command": [*command, *step.argv, "--config", WORKER_CONFIG_PATH],
+        "command": [*command, *step.argv, Flag.CONFIG.value, WORKER_CONFIG_PATH],
         "env": env,
         "volumeMounts": [mount, scratch_mount],
         # FiftyOne alone is about 300 MiB resident; no limit: a finalize of a large dataset needs more.

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from contract.env import DATABASE_ADMIN_ENV, DATABASE_URI_ENV, SECRET_REF_ENV, Command
+from contract.env import DATABASE_ADMIN_ENV, DATABASE_URI_ENV, SECRET_REF_ENV, Command, Flag
 from contract.env import WORKER_CONFIG_ENV as CONFIG_ENV
 from contract.verdicts import VERDICTS, ProbeVerdict, StepFailure, ValidationReason, fatal_line
 from contract.wire import WireModel
@@ -161,19 +161,21 @@ def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker", description="autolabel inference worker")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(Command.RUN.value, help="label this pod's shard of a run")
-    run.add_argument("--config", type=Path, default=None, help=f"worker config JSON (default: ${CONFIG_ENV})")
+    run.add_argument(
+        Flag.CONFIG, type=Path, default=None, help=f"worker config JSON (default: ${CONFIG_ENV})"
+    )
     probe = commands.add_parser(
         Command.PROBE.value, help="check dataset, target and Triton model; print a JSON verdict"
     )
-    probe.add_argument("--config", type=Path, default=None)
-    probe.add_argument("--skip-triton", action="store_true", help="skip the Triton checks (sidecar mode)")
+    probe.add_argument(Flag.CONFIG, type=Path, default=None)
+    probe.add_argument(Flag.SKIP_TRITON, action="store_true", help="skip the Triton checks (sidecar mode)")
     discard = commands.add_parser(
         Command.DISCARD.value, help="remove this run's staged predictions from the dataset"
     )
-    discard.add_argument("--config", type=Path, default=None)
-    discard.add_argument("--review-aids", action="store_true", help="also remove saved views and brain run")
+    discard.add_argument(Flag.CONFIG, type=Path, default=None)
+    discard.add_argument(Flag.REVIEW_AIDS, action="store_true", help="also remove saved views and brain run")
     discard.add_argument(
-        "--patience",
+        Flag.PATIENCE,
         type=float,
         default=None,
         help="seconds to wait for an unavailable database (default: the configuration's database.patienceS)",
@@ -182,7 +184,7 @@ def _main(argv: list[str] | None = None) -> int:
     agent = commands.add_parser(
         Command.REVIEW_AGENT.value, help="serve the review requests of this namespace's runs"
     )
-    agent.add_argument("--agent", required=True, help="the agent name the controller addresses requests to")
+    agent.add_argument(Flag.AGENT, required=True, help="the agent name the controller addresses requests to")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == Command.REVIEW_AGENT:

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from contract.env import REVIEW_CONFIG_ENV, Command
+from contract.env import REVIEW_CONFIG_ENV, Command, Flag
 from contract.review import ReviewConfig
 from contract.worker import WorkerConfig
 from runtime import run_record
@@ -49,14 +49,14 @@ def add_parsers(commands: Any) -> None:
     }
     for name in COMMANDS:
         parser = commands.add_parser(name.value, help=helps[name])
-        parser.add_argument("--config", type=Path, default=None)
+        parser.add_argument(Flag.CONFIG, type=Path, default=None)
         parser.add_argument(
             "--review", default=None, help=f"spec.review as JSON (default: ${REVIEW_CONFIG_ENV})"
         )
         if name in (Command.REVIEW, Command.FINALIZE):
-            parser.add_argument("--apply-rules", action="store_true", help="apply the rules first")
+            parser.add_argument(Flag.APPLY_RULES, action="store_true", help="apply the rules first")
         if name == Command.REVIEW:
-            parser.add_argument("--visualize", action="store_true", help="create the review aids too")
+            parser.add_argument(Flag.VISUALIZE, action="store_true", help="create the review aids too")
         if name == Command.FINALIZE:
             parser.add_argument("--batch-size", type=int, default=1000, help="samples written per batch")
 

@@ -1,6 +1,6 @@
 """The Auto-Label panel of the FiftyOne App: review, approve and start AutoLabelRuns without leaving the App.
 
-Home shows one card per run of the dataset, from the run record the run's own
+Home shows one card per run of the dataset (`cards`), from the run record the run's own
 dataset work keeps in the dataset (`runtime.run_record`). A run's **Review**
 tab sets the App's view to the run's labels in a confidence range (and one
 class), shows the per-class table and tags labels for approval, with problem
@@ -9,25 +9,25 @@ Undo, and "Approve N labels" finalizes: with Kubernetes credentials by setting
 ``spec.finalize`` on the run, without by recording the request in the dataset
 for the run's next review pass. With ``spec.review.autoApprove`` a
 **Verification** tab reviews the run's verification sample (`verification`).
-**New run** builds (and, with credentials, applies) an AutoLabelRun manifest.
+**New run** builds (and, with credentials, applies) an AutoLabelRun manifest
+(`new_run_form`).
 The panel reads and writes only the dataset otherwise; the decision tags are
 the project's own (`review.decisions`).
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
-import yaml
 
 from contract.review import REJECTED_TAG
 from runtime import run_record
 
-from . import kube, new_run
+from . import cards, kube
 from . import review_ops as ops
+from .new_run_form import NewRunForm
 from .verification import VerificationTab
 
 PHASE_LABELS = {run_record.IN_REVIEW: "In Review"}
@@ -35,47 +35,7 @@ DEFAULT_RANGE = [0.0, 1.0]
 SLIDER_STEP = 0.05
 
 
-def _record(ctx: Any, uid: str | None) -> dict[str, Any] | None:
-    if uid is None or ctx.dataset is None:
-        return None
-    return run_record.records(ctx.dataset.name).get(uid)
-
-
-def _progress(record: dict[str, Any]) -> str:
-    shards = (record.get("progress") or {}).values()
-    processed = sum(int(s.get("processed") or 0) for s in shards)
-    total = sum(int(s.get("total") or 0) for s in shards)
-    return f"{processed}/{total or int(record.get('target') or 0)}"  # validated, no shard reported yet
-
-
-def _phase(record: dict[str, Any]) -> str:
-    phase = str(record.get("phase") or run_record.GENERATING)
-    if phase == run_record.IN_REVIEW and record.get("finalizeRequest"):
-        return "Finalizing (requested in the App)"
-    if phase == run_record.GENERATING:
-        return f"Generating {_progress(record)}"
-    return phase
-
-
-def _card(record: dict[str, Any]) -> str:
-    counts = record.get("counts") or {}
-    classes = ", ".join(record.get("classes") or []) or "all of the model's"
-    lines = [
-        f"**{record.get('name')}** ({record.get('namespace')}) · {_phase(record)}",
-        f"{record.get('task')} with `{record.get('model')}` · classes: {classes} · "
-        f"labels: {counts.get('total', '-')} ({counts.get('approved', 0)} approved) · "
-        f"field `{record.get('labelField')}`",
-    ]
-    failure = record.get("failure")
-    if failure and record.get("phase") == run_record.FAILED:
-        lines.append(f"{failure.get('reason')}: {failure.get('message')}")
-    finalized = record.get("finalized")
-    if finalized:
-        lines.append(f"kept {finalized.get('promoted')} labels, removed {finalized.get('discarded')}")
-    return "  \n".join(lines)
-
-
-class AutoLabelPanel(VerificationTab, foo.Panel):  # type: ignore[misc]
+class AutoLabelPanel(VerificationTab, NewRunForm, foo.Panel):  # type: ignore[misc]
     @property
     def config(self) -> Any:
         return foo.PanelConfig(
@@ -101,7 +61,7 @@ class AutoLabelPanel(VerificationTab, foo.Panel):  # type: ignore[misc]
         self._refresh(ctx)
 
     def _run(self, ctx: Any) -> ops.Run | None:
-        record = _record(ctx, ctx.panel.state.run)
+        record = cards.record(ctx, ctx.panel.state.run)
         if not record or record.get("phase") != run_record.IN_REVIEW:
             return None  # only a run in review has labels to review
         return ops.Run.from_record(record)
@@ -116,7 +76,7 @@ class AutoLabelPanel(VerificationTab, foo.Panel):  # type: ignore[misc]
         target = ops.target(ctx.dataset, ctx.view, run, ctx.selected_labels, undecided=True)
         ctx.panel.state.pending = ops.count(target, run)
         ctx.panel.state.kept, ctx.panel.state.removed = ops.finalize_counts(ctx.dataset, run)
-        record = _record(ctx, run.uid) or {}
+        record = cards.record(ctx, run.uid) or {}
         if record.get("calibration"):
             self._refresh_verification(ctx, run, record)
 
@@ -242,7 +202,7 @@ class AutoLabelPanel(VerificationTab, foo.Panel):  # type: ignore[misc]
 
     def confirm_approve(self, ctx: Any) -> None:
         """Finalize: ``spec.finalize`` with Kubernetes credentials, else a request in the dataset."""
-        record = _record(ctx, ctx.panel.state.run)
+        record = cards.record(ctx, ctx.panel.state.run)
         run = self._run(ctx)
         if record is None or run is None:
             return
@@ -266,41 +226,6 @@ class AutoLabelPanel(VerificationTab, foo.Panel):  # type: ignore[misc]
             variant="success",
         )
 
-    # ---- new run ---------------------------------------------------------------------------------
-
-    def open_form(self, ctx: Any) -> None:
-        ctx.panel.state.form_open = True
-        ctx.panel.state.manifest = None
-        ctx.panel.state.problems = None
-        form = dict(ctx.panel.state.form or {})
-        form.setdefault("address", os.environ.get(new_run.TRITON_ADDRESS_ENV, ""))
-        form.setdefault("target", "all")
-        form.setdefault("task", "classification")
-        ctx.panel.state.form = form
-        ctx.panel.state.models = new_run.triton_models(new_run.listing_url(form))
-
-    def on_form(self, ctx: Any) -> None:
-        form = dict(ctx.panel.state.form or {})
-        ctx.panel.state.models = new_run.triton_models(new_run.listing_url(form))
-
-    def create_run(self, ctx: Any) -> None:
-        form = dict(ctx.panel.state.form or {})
-        selected = list(ctx.selected or [])
-        manifest, problems = new_run.build_manifest(form, ctx.dataset, ctx.view, selected)
-        ctx.panel.state.problems = "\n".join(f"- {p}" for p in problems) or None
-        ctx.panel.state.manifest = yaml.safe_dump(manifest, sort_keys=False) if manifest else None
-        if manifest is None:
-            return
-        api = kube.runs_api()
-        if api is None:
-            ctx.ops.notify("no Kubernetes credentials here: copy the manifest into Git or kubectl apply it")
-            return
-        try:
-            kube.apply_run(*api, manifest)
-            ctx.ops.notify(f"created autolabelrun {manifest['metadata']['name']}", variant="success")
-        except kube.KubeError as error:
-            ctx.ops.notify(f"{error}: copy the manifest instead", variant="error")
-
     # ---- rendering -------------------------------------------------------------------------------
 
     def render(self, ctx: Any) -> Any:
@@ -308,8 +233,8 @@ class AutoLabelPanel(VerificationTab, foo.Panel):  # type: ignore[misc]
         state = ctx.panel.state
         if state.form_open:
             self._render_form(ctx, panel)
-        elif state.run and _record(ctx, state.run):
-            self._render_run(ctx, panel, _record(ctx, state.run) or {})
+        elif state.run and cards.record(ctx, state.run):
+            self._render_run(ctx, panel, cards.record(ctx, state.run) or {})
         else:
             self._render_home(ctx, panel)
         return types.Property(panel, view=types.GridView(orientation="vertical", gap=1, padding=2))
@@ -320,7 +245,7 @@ class AutoLabelPanel(VerificationTab, foo.Panel):  # type: ignore[misc]
             "### Auto-Label runs" if records else "### Auto-Label\nNo runs on this dataset yet.", name="title"
         )
         for index, record in enumerate(sorted(records.values(), key=lambda r: str(r.get("name")))):
-            panel.md(_card(record), name=f"card_{index}")
+            panel.md(cards.card(record), name=f"card_{index}")
             if record.get("phase") == run_record.IN_REVIEW:
                 panel.btn(
                     f"open_{index}",
@@ -354,7 +279,7 @@ class AutoLabelPanel(VerificationTab, foo.Panel):  # type: ignore[misc]
                 on_click=self.show_verification,
                 variant="contained" if state.tab == "verification" else "outlined",
             )
-        panel.md(_card(record), name="card")
+        panel.md(cards.card(record), name="card")
         if record.get("phase") != run_record.IN_REVIEW:
             return
         if state.tab == "verification" and record.get("calibration"):
@@ -446,43 +371,6 @@ class AutoLabelPanel(VerificationTab, foo.Panel):  # type: ignore[misc]
                 variant="contained",
             )
             confirm.btn("cancel", label="Cancel", on_click=self.cancel_approve)
-
-    def _render_form(self, ctx: Any, panel: Any) -> None:
-        state = ctx.panel.state
-        panel.btn("home", label="All runs", on_click=self.go_home)
-        panel.md("### New AutoLabelRun", name="form_title")
-        form = types.Object()
-        targets = types.Choices()
-        targets.add_choice("all", label="All samples")
-        targets.add_choice("view", label="Current view")
-        targets.add_choice("selection", label=f"Current selection ({len(ctx.selected or [])} samples)")
-        form.enum("target", targets.values(), label="Target", view=targets, default="all")
-        form.enum(
-            "task", ["classification", "detection", "segmentation"], label="Task", default="classification"
-        )
-        form.str("address", label="Triton endpoint (host:port)", on_change=self.on_form)
-        form.enum("protocol", ["grpc", "http"], label="Protocol", default="grpc", on_change=self.on_form)
-        if state.models:
-            form.enum("model", list(state.models), label="Model (from Triton's repository)")
-        else:
-            form.str("model", label="Model (Triton could not be listed: type its name)")
-        form.str("classes", label="Classes (comma-separated; default all)")
-        form.float("min_confidence", label="Minimum confidence", min=0, max=1)
-        form.str("label_field", label="New label field")
-        form.str("name", label="Run name")
-        form.str("namespace", label="Namespace", default="default")
-        form.str("secret", label="Database Secret", default="fiftyone-db")
-        panel.define_property("form", form, label="")
-        panel.btn("create", label="Create run", on_click=self.create_run, variant="contained")
-        if state.problems:
-            panel.md(state.problems, name="problems")
-        if state.manifest:
-            panel.str(
-                "manifest",
-                label="AutoLabelRun manifest",
-                view=types.CodeView(language="yaml"),
-                default=state.manifest,
-            )
 
 
 def register(plugin: Any) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from contract import review, review_agent, verdicts, wire, worker
-from contract.env import Command
+from contract.env import Command, Flag
 from contract.progress import PROGRESS_KEY_PREFIX
 from controller.api import Reason
 from tests.layout import POD_PACKAGES
@@ -34,6 +34,7 @@ WIRE_VALUES = {
     verdicts.FATAL_PREFIX,
     PROGRESS_KEY_PREFIX,
     *(reason.value for reason in verdicts.ValidationReason),
+    *(flag.value for flag in Flag),
 }
 """Distinctive enough to find (the result selector starts with the component label). Short
 common words (the verdict key ``review``, the component ``result``, the decisions, the commands,
@@ -52,6 +53,7 @@ CONTRACT_ENUMS: list[type[Enum]] = [
     review.VisualizationMethod,
     verdicts.ValidationReason,
     Command,
+    Flag,
 ]
 
 
