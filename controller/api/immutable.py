@@ -1,4 +1,4 @@
-"""The fields that fix what a run writes and where: immutable once the run exists.
+"""The fields that fix what a run writes, where, and with which database: immutable once the run exists.
 
 `controller.crdgen` turns this table into CEL transition rules on the parent
 objects (`self.f == oldSelf.f`, and for optional fields that it is neither
@@ -14,7 +14,7 @@ from typing import Any
 # Parent object (camelCase path under spec) -> its immutable fields (camelCase).
 IMMUTABLE_FIELDS: dict[tuple[str, ...], tuple[str, ...]] = {
     (): ("task", "maskDir", "source"),
-    ("dataset",): ("name", "target", "media", "writeConcern"),
+    ("dataset",): ("name", "databaseSecretRef", "target", "media", "writeConcern"),
     ("model",): (
         "name",
         "version",

@@ -1,6 +1,7 @@
 """Tenant data never touches the controller: checked against the real control plane, mongod and Triton.
 
-- a saved view whose stored stage names `subprocess.Popen` is refused (`ViewNotSupported`) and runs nothing;
+- a saved view whose stored stage names `subprocess.Popen`, at the top or nested in FiftyOne's own
+  `Flatten` stage, is refused (`ViewNotSupported`) and runs nothing;
 - a database that would need a migration fails validation with its own reason, and is not migrated;
 - the controller's ServiceAccount cannot read a Secret (`kubectl auth can-i` and a real request);
 - an edit of each immutable field is refused by the API server with the field named, while review
@@ -37,8 +38,15 @@ def condition(run: dict[str, Any], kind: str) -> dict[str, Any]:
     return next(c for c in run["status"]["conditions"] if c["type"] == kind)
 
 
+@pytest.mark.parametrize("where", ["top", "nested"])
 def test_a_saved_view_with_a_foreign_stage_is_refused_and_runs_nothing(
-    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, mongo: Any, tmp_path: Path
+    cluster: ClusterHandle,
+    operator: Operator,
+    triton: Any,
+    secret: str,
+    mongo: Any,
+    tmp_path: Path,
+    where: str,
 ) -> None:
     import pymongo
     from bson import ObjectId
@@ -48,6 +56,8 @@ def test_a_saved_view_with_a_foreign_stage_is_refused_and_runs_nothing(
     view_id = ObjectId(dataset._get_saved_view_doc("planted").id)
     witness = tmp_path / "popen-ran"
     stage = {"_cls": "subprocess.Popen", "kwargs": [["args", f"touch {witness}"], ["shell", True]]}
+    if where == "nested":  # FiftyOne rebuilds a stage's nested stages through the same class loader
+        stage = {"_cls": "fiftyone.core.stages.Flatten", "kwargs": [["stages", [stage]]]}
     # What whoever controls the database can write: the stored stages of a saved view.
     client: Any = pymongo.MongoClient(mongo.uri)
     try:
@@ -57,10 +67,11 @@ def test_a_saved_view_with_a_foreign_stage_is_refused_and_runs_nothing(
     finally:
         client.close()
     assert changed.modified_count == 1
-    manifest = run_manifest("planted-view", operator.namespace, dataset.name, triton)
+    name = f"planted-view-{where}"
+    manifest = run_manifest(name, operator.namespace, dataset.name, triton)
     manifest["spec"]["dataset"]["target"] = {"view": "planted"}
     apply(cluster, manifest)
-    run = operator.wait_for_phase("planted-view", {"Failed", "Review"}, timeout=180)
+    run = operator.wait_for_phase(name, {"Failed", "Review"}, timeout=180)
     failed = condition(run, "Failed")
     assert failed["reason"] == "ViewNotSupported", failed
     assert "subprocess.Popen" in failed["message"] and "fiftyone.core.stages" in failed["message"]
@@ -128,6 +139,7 @@ def test_the_controller_cannot_read_a_secret(cluster: ClusterHandle, operator: O
 IMMUTABLE_EDITS: list[tuple[str, dict[str, Any]]] = [
     ("spec.task", {"task": "detection"}),
     ("spec.dataset.name", {"dataset": {"name": "another"}}),
+    ("spec.dataset.databaseSecretRef", {"dataset": {"databaseSecretRef": {"name": "another-db"}}}),
     ("spec.dataset.target", {"dataset": {"target": {"all": None, "tags": ["x"]}}}),
     (
         "spec.dataset.media",
@@ -166,7 +178,6 @@ def test_each_immutable_field_is_refused_naming_it_and_the_rest_stays_editable(
         "review": {"approve": [{"minConfidence": 0.9}], "refreshIntervalSeconds": 7},
         "suspend": True,
         "execution": {"parallelism": 1, "batchSize": 2},
-        "dataset": {"databaseSecretRef": {"name": "other-db"}},
         "deletionPolicy": "delete",
     }
     body = json.dumps({"spec": editable})

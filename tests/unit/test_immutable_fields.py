@@ -39,7 +39,7 @@ def test_every_immutable_field_has_a_transition_rule_naming_it() -> None:
 
 def test_review_finalize_discard_suspend_and_execution_stay_editable() -> None:
     immutable = {name for names in IMMUTABLE_FIELDS.values() for name in names}
-    assert not immutable & {"review", "finalize", "discard", "suspend", "execution", "databaseSecretRef"}
+    assert not immutable & {"review", "finalize", "discard", "suspend", "execution"}
     assert not {"endpoint", "sidecar", "preprocess"} & set(IMMUTABLE_FIELDS[("model",)])
 
 
