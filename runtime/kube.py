@@ -25,6 +25,7 @@ from typing import Any
 
 from contract.env import RESULT_CONFIG_MAP_ENV, RESULT_KEY_ENV
 from contract.wire import WireModel
+from runtime.redact import scrub
 
 LOG = logging.getLogger(__name__)
 
@@ -41,8 +42,12 @@ def core_api() -> Any:
 
 
 def publish(namespace: str, verdict: WireModel) -> None:
-    """Prints the verdict, then writes it into the result ConfigMap (retried: the controller waits on it)."""
-    text = verdict.to_json()
+    """Prints the verdict, then writes it into the result ConfigMap (retried: the controller waits on it).
+
+    The text is scrubbed of the database's credentials first: pymongo's errors quote parts of
+    the URI, and the controller copies a verdict's message into status and Events.
+    """
+    text = scrub(verdict.to_json())
     print(text, flush=True)
     name, key = os.environ.get(RESULT_CONFIG_MAP_ENV), os.environ.get(RESULT_KEY_ENV)
     if not name or not key:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import pymongo
 import pytest
@@ -82,3 +83,29 @@ def test_the_stream_scrubs_what_is_written() -> None:
     stream.writelines(["a ", f"{uri}\n"])
     assert not leaks(sink.getvalue(), uri)
     assert sink.getvalue().startswith("fatal: ")
+
+
+@pytest.mark.parametrize("uri", URIS)
+def test_a_published_verdict_reaches_the_config_map_scrubbed(
+    uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contract.env import DATABASE_URI_ENV, RESULT_CONFIG_MAP_ENV, RESULT_KEY_ENV
+    from contract.verdicts import ProbeVerdict, ValidationReason
+    from runtime import kube
+
+    written: dict[str, str] = {}
+
+    class Api:
+        def patch_namespaced_config_map(self, name: str, namespace: str, body: dict[str, Any]) -> None:
+            written.update(body["data"])
+
+    monkeypatch.setenv(DATABASE_URI_ENV, uri)
+    monkeypatch.setenv(RESULT_CONFIG_MAP_ENV, "alr-r-result")
+    monkeypatch.setenv(RESULT_KEY_ENV, "probe-g1")
+    monkeypatch.setattr(kube, "core_api", Api)
+    message = f"the database is unreachable: {pymongo_error(uri)} ({uri})"
+    assert leaks(message, uri)
+    kube.publish("ns", ProbeVerdict(ok=False, reason=ValidationReason.DATABASE_UNREACHABLE, message=message))
+    verdict = ProbeVerdict.model_validate_json(written["probe-g1"])
+    assert verdict.reason == ValidationReason.DATABASE_UNREACHABLE
+    assert not leaks(written["probe-g1"], uri)
