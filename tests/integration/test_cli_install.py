@@ -29,6 +29,7 @@ from tests.fixtures.cluster import ClusterHandle
 from tests.integration.run_helpers import install_crd
 from tests.integration.test_cli_errors import with_server
 from tests.integration.worker_helpers import REPO_ROOT
+from tests.layout import PACKAGES
 from tools.cluster.processes import free_port
 
 pytestmark = pytest.mark.integration
@@ -69,15 +70,26 @@ def pip_in(root: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "pip", "--python", str(root / "bin" / "python"), *args]
 
 
+def clean_source(target: Path) -> Path:
+    """The files a release builds from, copied: pip builds in the tree, and a checkout's stale
+    ``build/lib`` (modules since moved or removed) would be packaged into the wheel."""
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, target / name)
+    for package in PACKAGES:
+        shutil.copytree(REPO_ROOT / package, target / package, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
 @pytest.fixture(scope="module")
 def cli_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wheels = wheelhouse()
     root = tmp_path_factory.mktemp("cli-venv")
     venv.create(root, with_pip=False)
+    source = clean_source(tmp_path_factory.mktemp("cli-source"))
     # --no-compile: the modules compile when first imported, as they would from an unwritable prefix.
     install = ("install", "--quiet", "--no-compile", "--no-index", "--find-links", str(wheels))
     subprocess.run(
-        pip_in(root, *install, f"{REPO_ROOT}[cli]"),
+        pip_in(root, *install, f"{source}[cli]"),
         check=True,
         timeout=600,
         cwd=root,
