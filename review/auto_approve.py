@@ -97,19 +97,25 @@ class _Updates:
         self.list_field = label_list_field(dataset, config.staging)
         self.operations: list[UpdateOne] = []
 
-    def add(self, label: _Label, update: dict[str, dict[str, Any]]) -> None:
-        """`update` names attributes of the label (``tags``, ...); they become paths into the sample.
+    def add(
+        self, label: _Label, update: dict[str, dict[str, Any]], where: Mapping[str, Any] | None = None
+    ) -> None:
+        """`update` and `where` name attributes of the label (``tags``, ...), made paths into the sample.
 
+        The update applies only where the label matches `where` at the moment of the write.
         The sample's ``last_modified_at`` moves too, as with FiftyOne's own writes.
         """
+        where = where or {}
         match: dict[str, Any] = {"_id": ObjectId(label.sample_id), self.marker: self.uid}
         array_filters: list[Mapping[str, Any]] | None = None
         if self.list_field:
             operators = _prefixed(update, f"{self.field}.{self.list_field}.$[label]")
-            array_filters = [{"label._id": ObjectId(label.label_id)}]
+            condition = {"label._id": ObjectId(label.label_id), **{f"label.{k}": v for k, v in where.items()}}
+            array_filters = [condition]
         else:
             operators = _prefixed(update, self.field)
             match[f"{self.field}._id"] = ObjectId(label.label_id)
+            match.update({f"{self.field}.{k}": v for k, v in where.items()})
         operators.setdefault("$set", {})["last_modified_at"] = datetime.now(UTC)
         self.operations.append(UpdateOne(match, operators, array_filters=array_filters))
 
@@ -255,7 +261,10 @@ def _approve(members: Iterable[_Label], threshold: float | None, updates: _Updat
             continue
         if eligible and APPROVED_TAG not in label.tags and REJECTED_TAG not in label.tags:
             covered += 1
+            # Only if no one decided the label since it was read: a person's tag is never claimed.
             updates.add(
-                label, {"$addToSet": {"tags": APPROVED_TAG}, "$set": {AUTO_APPROVED_ATTRIBUTE: threshold}}
+                label,
+                {"$addToSet": {"tags": APPROVED_TAG}, "$set": {AUTO_APPROVED_ATTRIBUTE: threshold}},
+                where={"tags": {"$nin": [APPROVED_TAG, REJECTED_TAG]}},
             )
     return covered

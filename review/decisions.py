@@ -12,9 +12,11 @@ A FiftyOne App user tags labels in the run's saved views; ``spec.review``
 rules are applied by `apply_rules`, which also records on each label it tagged
 the attribute ``autolabel_decision`` (``approved`` / ``rejected``), so a later
 spec (a rule removed, ``autolabel undo``) takes back exactly the tags rules set
-and never a tag set by hand. Everything here reads the dataset in one bulk
-``values()`` query; rules write with per-label update operators (`$addToSet`,
-`$pull`), never a whole tags list, so they cannot undo a reviewer's concurrent edit.
+and never a tag set by hand: a label that already holds the tag a rule decides
+(a person set it) is left as it is, and the rule records nothing on it.
+Everything here reads the dataset in one bulk ``values()`` query; rules write with
+per-label update operators (`$addToSet`, `$pull`), never a whole tags list, so they
+cannot undo a reviewer's concurrent edit.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
+
+from bson import ObjectId
+from pymongo import UpdateOne
 
 from contract.review import (
     DECISION_ATTRIBUTE,
@@ -45,33 +50,55 @@ def _decision_ops(
     """The atomic updates moving one label from its rule decision to `wanted`, touching no other tag.
 
     `$pull`/`$addToSet` on the label's own tags (found by `arrayFilters` in a label list),
-    so a tag a reviewer adds or removes meanwhile is never overwritten. Pulling the old
-    tag and adding the new one are two updates (one path cannot take both operators);
-    the decision attribute is set by the last, so an interrupted switch is redone.
+    so a tag a reviewer adds or removes meanwhile is never overwritten. The rules' old tag
+    is pulled (and the decision cleared) first; the new tag is added, and the decision
+    recorded, only where the label does not hold that tag already at the moment of the
+    write: a tag a person set stays theirs, and no later change of the rules takes it back.
+    An interrupted switch is redone by the next pass.
     """
-    from bson import ObjectId
-    from pymongo import UpdateOne
+    old_tag = DECISION_TAGS[record.decision] if record.decision is not None else None
+    new_tag = DECISION_TAGS[wanted] if wanted is not None else None
+    ops = []
+    if old_tag is not None:
+        pull = {"$pull": {"tags": old_tag}, "$set": {DECISION_ATTRIBUTE: None}}
+        ops.append(_label_update(record, config, path, is_list, pull, {}, now))
+    if new_tag is not None:
+        add = {"$addToSet": {"tags": new_tag}, "$set": {DECISION_ATTRIBUTE: wanted}}
+        absent = {"tags": {"$ne": new_tag}}
+        ops.append(_label_update(record, config, path, is_list, add, absent, now))
+    return ops
 
+
+def _label_update(
+    record: LabelRecord,
+    config: WorkerConfig,
+    path: str,
+    is_list: bool,
+    update: dict[str, dict[str, Any]],
+    where: dict[str, Any],
+    now: datetime,
+) -> UpdateOne:
+    """One update of one label of the run: `update` and `where` name the label's own attributes."""
     match: dict[str, Any] = {"_id": ObjectId(record.sample_id), config.marker_field: config.run.uid}
     if is_list:
         label = f"{path}.$[label]"
-        options: dict[str, Any] = {"array_filters": [{"label._id": ObjectId(record.label_id)}]}
+        condition = {"label._id": ObjectId(record.label_id), **{f"label.{k}": v for k, v in where.items()}}
+        options: dict[str, Any] = {"array_filters": [condition]}
     else:
         label = path
         match[f"{path}._id"] = ObjectId(record.label_id)
+        match.update({f"{path}.{k}": v for k, v in where.items()})
         options = {}
-    old_tag = DECISION_TAGS[record.decision] if record.decision is not None else None
-    new_tag = DECISION_TAGS[wanted] if wanted is not None else None
-    final: dict[str, Any] = {"$set": {f"{label}.{DECISION_ATTRIBUTE}": wanted, "last_modified_at": now}}
-    ops = []
-    if old_tag is not None and new_tag is not None:
-        ops.append(UpdateOne(match, {"$pull": {f"{label}.tags": old_tag}}, **options))
-    elif old_tag is not None:
-        final["$pull"] = {f"{label}.tags": old_tag}
-    if new_tag is not None:
-        final["$addToSet"] = {f"{label}.tags": new_tag}
-    ops.append(UpdateOne(match, final, **options))
-    return ops
+    operators = {op: {f"{label}.{k}": v for k, v in body.items()} for op, body in update.items()}
+    operators.setdefault("$set", {})["last_modified_at"] = now
+    return UpdateOne(match, operators, **options)
+
+
+def _unchanged(record: LabelRecord, wanted: str | None) -> bool:
+    """The rules' decision is what the label shows: recorded by them, or a person's tag that agrees."""
+    if wanted == record.decision:
+        return True
+    return record.decision is None and wanted is not None and DECISION_TAGS[wanted] in record.tags
 
 
 def _ensure_tag_lists(dataset: Any, config: WorkerConfig, path: str, is_list: bool) -> None:
@@ -103,7 +130,7 @@ def apply_rules(dataset: Any, config: WorkerConfig, review: ReviewConfig) -> dic
     """
     records = load_labels(dataset, config)
     changes = [(record, review.decide(record.label, record.confidence)) for record in records]
-    changes = [(record, wanted) for record, wanted in changes if wanted != record.decision]
+    changes = [(record, wanted) for record, wanted in changes if not _unchanged(record, wanted)]
     if changes:
         import fiftyone as fo
 

@@ -111,7 +111,8 @@ def test_hand_set_tags_survive_rules_applied_meanwhile(mongo: Any, tmp_path: Pat
     assert len(tagged) > before, "the reviewer must have tagged while the rules were applied"
 
     total = SAMPLES * PER_SAMPLE
-    assert verdict["changed"] == verdict["approved"] + verdict["rejected"] > total // 2
+    # A label the reviewer had rejected before the rules reached it stays the reviewer's: not changed.
+    assert verdict["approved"] + verdict["rejected"] >= verdict["changed"] > total // 2
     dataset.reload()
     ids, confidences, tags = dataset.values(
         [f"{STAGING}.detections.id", f"{STAGING}.detections.confidence", f"{STAGING}.detections.tags"]

@@ -134,6 +134,24 @@ def test_app_tags_rules_undo_and_statistics(mongo: Any) -> None:
     assert sum("false_positive" in t for t in tags.values()) == 1
 
 
+def test_a_persons_tag_that_a_rule_agrees_with_is_never_taken_back(mongo: Any) -> None:
+    dataset = make_run_dataset()
+    from fiftyone import ViewField as F
+
+    # A person approves the most confident cat; then a rule approves every cat of 0.7 or more.
+    dataset.filter_labels(STAGING, F("label") == "cat").limit(1).tag_labels(
+        APPROVED_TAG, label_fields=STAGING
+    )
+    review = {"approve": [{"classes": ["cat"], "minConfidence": 0.7}]}
+    assert inference(dataset, "apply-rules", review=review) == {"changed": 2, "approved": 3, "rejected": 0}
+    assert inference(dataset, "apply-rules", review=review)["changed"] == 0  # idempotent
+    # The rule is removed: it takes back the two tags it set, never the person's.
+    assert inference(dataset, "apply-rules", review={})["changed"] == 2
+    tags = tags_by_label(dataset)
+    approved = sorted(path for (path, label), t in tags.items() if label == "cat" and APPROVED_TAG in t)
+    assert approved == ["/data/img-00.jpg"]
+
+
 def test_review_aids_are_created_once_and_removed_by_finalize(mongo: Any) -> None:
     dataset = make_run_dataset()
     result = inference(dataset, "review", "--visualize")
