@@ -51,7 +51,8 @@ from controller.api import (
 )
 from controller.kube import ChildRefused, Kube, RunGone
 from controller.names import job_name, progress_config_map_name, result_config_map_name
-from controller.reconcile import Actions, Event, JobSettings, Observed, Validation, child_refused, reconcile
+from controller.reconcile import JobSettings, child_refused, reconcile
+from controller.reconcile_types import Actions, Event, Observed, Validation
 from controller.review import ReviewOutcome
 from controller.shards import parse_progress
 from controller.startup import startup_overdue
