@@ -11,6 +11,7 @@ the worker Job's part is `controller.inference_phase`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,7 +26,7 @@ from controller.api import (
     derive_phase,
     find_condition,
 )
-from controller.images import DEFAULT_ALLOWED_IMAGES, image_refusal
+from controller.images import DEFAULT_ALLOWED_IMAGES, allowed_images_from_env, image_refusal
 from controller.inference_phase import job_step, observe_job, suspend_step
 from controller.reconcile_types import Actions, Event, Observed
 from controller.shards import overall_progress
@@ -46,6 +47,20 @@ class JobSettings:
     command: tuple[str, ...] = ("autolabel-worker", Command.RUN.value)
     step_command: tuple[str, ...] = ("autolabel-worker",)  # dataset steps: `<step_command> probe ...`
     allowed_images: tuple[str, ...] = DEFAULT_ALLOWED_IMAGES  # AUTOLABEL_ALLOWED_IMAGES
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> JobSettings:
+        """The settings the chart passes in the controller's environment; the defaults where unset."""
+        command = tuple(environ.get("AUTOLABEL_WORKER_COMMAND", " ".join(cls.command)).split())
+        # Dataset steps run the worker's entry point with another subcommand than `run`.
+        default_step = command[:-1] if command[-1:] == (Command.RUN,) else cls.step_command
+        return cls(
+            image=environ.get("AUTOLABEL_WORKER_IMAGE", cls.image),
+            service_account=environ.get("AUTOLABEL_WORKER_SERVICE_ACCOUNT", cls.service_account),
+            command=command,
+            step_command=tuple(environ.get("AUTOLABEL_STEP_COMMAND", " ".join(default_step)).split()),
+            allowed_images=allowed_images_from_env(environ),
+        )
 
 
 def _validation_step(run: AutoLabelRun, observed: Observed, builder: StatusBuilder) -> bool:
