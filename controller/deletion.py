@@ -6,8 +6,9 @@ for and its verdict written to status (`settle`), so the policy acts on what the
 run really left: a finalize that promoted the labels leaves nothing to delete.
 The rest holds the run's lock (`deleting`), so no pass starts meanwhile. With
 `delete` on a run not finalized or discarded, the worker Job is deleted and the
-deletion waits, up to `POD_STOP_WAIT_SECONDS`, until the run's worker pods are
-gone, or they would write again behind the cleanup; then the `cleanup` dataset step removes the run's
+deletion waits, with a deadline, until the run's worker pods are gone (woken by
+the watch of those pods, `controller.child_signals`), or they would write again
+behind the cleanup; then the `cleanup` dataset step removes the run's
 unfinalized predictions. A cleanup that cannot run is retried by kopf, up to
 `DELETE_ATTEMPTS`, then abandoned with a `CleanupAbandoned` Event. Afterwards
 nothing of the run is kept or counted in `autolabel_runs`.
@@ -16,6 +17,7 @@ nothing of the run is kept or counted in `autolabel_runs`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -25,13 +27,16 @@ import kopf
 from pydantic import ValidationError
 
 from controller.api import AutoLabelRun, DeletionPolicy, Phase
+from controller.child_signals import ChildSignals
 from controller.engine import Engine
+from controller.kube import Kube
 from controller.names import job_name
 from controller.step_runner import CleanupUnavailable, delete_predictions
 from controller.steps import TIMEOUT_SECONDS
 
+log = logging.getLogger("autolabel.controller")
 DELETE_ATTEMPTS = 5
-POD_STOP_WAIT_SECONDS = 60
+WORKERS_STOP_SECONDS = 60.0  # past it the cleanup runs anyway
 CLEANUP_WAIT_SECONDS = 180
 SETTLE_POLL_SECONDS = 1.0
 IN_FLIGHT_KINDS = ("finalize", "discard")  # dataset steps a deletion waits for
@@ -106,10 +111,11 @@ async def apply_deletion_policy(
     # Stop the workers first, or they would write again behind the cleanup.
     namespace, uid = run.metadata["namespace"], run.metadata["uid"]
     await engine.kube.delete_job(namespace, job_name(run.metadata))
-    for _second in range(POD_STOP_WAIT_SECONDS):
-        if not await engine.kube.list_run_pods(namespace, uid):
-            break
-        await asyncio.sleep(1)
+    stopped = await wait_for_workers_to_stop(
+        engine.kube, engine.children, namespace, uid, WORKERS_STOP_SECONDS
+    )
+    if not stopped:
+        log.warning("run %s: worker pods left after %.0fs; cleaning up anyway", uid, WORKERS_STOP_SECONDS)
     try:
         removed = await delete_predictions(engine.steps, run, CLEANUP_WAIT_SECONDS)
     except CleanupUnavailable as error:
@@ -123,3 +129,19 @@ async def apply_deletion_policy(
         )
     else:
         kopf.info(body, reason="PredictionsDeleted", message=f"removed {removed} predictions of the run")
+
+
+async def wait_for_workers_to_stop(
+    kube: Kube, children: ChildSignals, namespace: str, run_uid: str, timeout: float
+) -> bool:
+    """Waits until the run has no worker pods; False when some remain at the deadline.
+
+    Reads the pods once, then again only when the watch of the run's worker pods
+    reports a change (a pod terminating or gone), never on a clock.
+    """
+    deadline = time.monotonic() + timeout
+    with children.watching(run_uid) as changes:
+        while await kube.list_run_pods(namespace, run_uid):
+            if not await changes.next_change(deadline - time.monotonic()):
+                return False
+    return True

@@ -31,6 +31,7 @@ from controller import metrics
 from controller.act import act
 from controller.agent_runner import ReviewAgents
 from controller.api import AutoLabelRun
+from controller.child_signals import ChildSignals
 from controller.kube import ChildRefused, Kube
 from controller.observe import observe, review_results
 from controller.reconcile import JobSettings, child_refused, reconcile
@@ -44,12 +45,20 @@ from controller.steps import validation_step, work_step
 class Engine:
     """Reconciles runs: shared by the create/update/resume handlers, the timer and the child watches."""
 
-    def __init__(self, kube: Kube, settings: JobSettings, post: PostEvent | None = None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        settings: JobSettings,
+        post: PostEvent | None = None,
+        children: ChildSignals | None = None,
+    ) -> None:
         self.kube = kube
         self.settings = settings
         self.locks = RunLocks()
         self.statuses = StatusWriter(kube, post or post_with_kopf)
         self.verdicts = StepVerdicts()
+        # Fed by the watches of the runs' children; deletion waits on it.
+        self.children = children if children is not None else ChildSignals()
         pods = (settings.image, settings.service_account, list(settings.step_command))
         self.steps = StepRunner(kube, *pods)
         self.agents = ReviewAgents(kube, *pods)

@@ -5,7 +5,8 @@
   selected by the `autolabel.dev/run-uid` label) are watched, and a change that can alter
   what the run shows (`child_events.py`) reconciles it at once (`Engine.nudge`), the run
   found through the `runs_by_uid` index: nothing is polled; so are Kueue's Workloads of
-  queued runs (labelled with their Job's uid, found through `worker_jobs_by_uid`);
+  queued runs (labelled with their Job's uid, found through `worker_jobs_by_uid`); the
+  same change wakes whatever waits for the run's children (`Engine.children`);
 - a timer runs only for runs where time itself matters (`timing.needs_timer`:
   deadlines, re-checks and back-off), never in Review with nothing asked, never
   for a suspended or terminal run;
@@ -25,6 +26,7 @@ from contract.wire import COMPONENT_LABEL, RESULT_COMPONENT, RUN_UID_LABEL
 from controller import metrics, operator_config
 from controller.api import GROUP, PLURAL, VERSION
 from controller.child_events import ChildEvents
+from controller.child_signals import ChildSignals
 from controller.deletion import DELETE_ATTEMPTS, delete_run
 from controller.engine import Engine
 from controller.kube import Kube, load_client
@@ -36,13 +38,14 @@ RECONCILE_INTERVAL_SECONDS = float(os.environ.get("AUTOLABEL_RECONCILE_INTERVAL"
 CHILDREN: dict[str, Any] = {RUN_UID_LABEL: kopf.PRESENT}
 WATCHED_CONFIG_MAPS = frozenset({"progress", RESULT_COMPONENT})  # the snapshot changes only by our own hand
 _child_events = ChildEvents()
+_child_signals = ChildSignals()  # fed here, read by the engine's waits
 _engine: Engine | None = None
 
 
 def engine() -> Engine:
     global _engine
     if _engine is None:
-        _engine = Engine(Kube(load_client()), JobSettings.from_env(os.environ))
+        _engine = Engine(Kube(load_client()), JobSettings.from_env(os.environ), children=_child_signals)
     return _engine
 
 
@@ -127,7 +130,9 @@ async def _on_child(
     try:
         if not _child_events.changed(kind, event_type, uid, body):
             return
-        for run in index.get(labels[RUN_UID_LABEL], ()):
+        run_uid = labels[RUN_UID_LABEL]
+        _child_signals.changed(run_uid)
+        for run in index.get(run_uid, ()):
             await engine().nudge(run)
     finally:
         metrics.CHILD_EVENTS.labels(kind, event_type or "LISTED").inc()
