@@ -6,17 +6,18 @@ for and its verdict written to status (`settle`), so the policy acts on what the
 run really left: a finalize that promoted the labels leaves nothing to delete.
 The rest holds the run's lock (`deleting`), so no pass starts meanwhile. With
 `delete` on a run not finalized or discarded, the worker Job is deleted and the
-deletion waits, with a deadline, until the run's worker pods are gone (woken by
-the watch of those pods, `controller.child_signals`), or they would write again
-behind the cleanup; then the `cleanup` dataset step removes the run's
-unfinalized predictions. A cleanup that cannot run is retried by kopf, up to
-`DELETE_ATTEMPTS`, then abandoned with a `CleanupAbandoned` Event. Afterwards
-nothing of the run is kept or counted in `autolabel_runs`.
+deletion waits, with a deadline, until the run's worker pods are gone, or they
+would write again behind the cleanup; then the `cleanup` dataset step removes
+the run's unfinalized predictions. Every wait here is woken by the watches of
+the run's children (`controller.child_signals`), not by a clock; only a step's
+start deadline (a pod never created changes nothing watched) is checked on time.
+A cleanup that cannot run is retried by kopf, up to `DELETE_ATTEMPTS`, then
+abandoned with a `CleanupAbandoned` Event. Afterwards nothing of the run is kept
+or counted in `autolabel_runs`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -27,18 +28,17 @@ import kopf
 from pydantic import ValidationError
 
 from controller.api import AutoLabelRun, DeletionPolicy, Phase
-from controller.child_signals import ChildSignals
+from controller.child_signals import ChildChanges
 from controller.engine import Engine
 from controller.kube import Kube
 from controller.names import job_name
-from controller.step_runner import CleanupUnavailable, delete_predictions
+from controller.step_runner import STEP_START_SECONDS, CleanupUnavailable, delete_predictions
 from controller.steps import TIMEOUT_SECONDS
 
 log = logging.getLogger("autolabel.controller")
 DELETE_ATTEMPTS = 5
 WORKERS_STOP_SECONDS = 60.0  # past it the cleanup runs anyway
 CLEANUP_WAIT_SECONDS = 180
-SETTLE_POLL_SECONDS = 1.0
 IN_FLIGHT_KINDS = ("finalize", "discard")  # dataset steps a deletion waits for
 SETTLE_SECONDS = max(TIMEOUT_SECONDS["finalize"], TIMEOUT_SECONDS["discard"])
 
@@ -64,25 +64,29 @@ async def settle(engine: Engine, body: Mapping[str, Any], timeout: float) -> Non
     """
     uid = body["metadata"]["uid"]
     deadline = time.monotonic() + timeout
-    while True:
-        async with engine.locks.lock(uid):
-            if engine.locks.is_gone(uid):
-                return
-            try:
-                run = AutoLabelRun.from_body(engine.statuses.current_body(body))
-            except ValidationError:
-                return
-            state = await engine.steps.current(run)
-            if state is None or state.step.kind not in IN_FLIGHT_KINDS:
-                return
-            if state.done:
-                await engine.record_finished_step(body)
-                return
-        if time.monotonic() > deadline:
-            raise kopf.TemporaryError(
-                f"the {state.step.kind} step (Job {state.job_name}) is still running", delay=5
-            )
-        await asyncio.sleep(SETTLE_POLL_SECONDS)
+    with engine.children.watching(uid) as changes:
+        while True:
+            async with engine.locks.lock(uid):
+                if engine.locks.is_gone(uid):
+                    return
+                try:
+                    run = AutoLabelRun.from_body(engine.statuses.current_body(body))
+                except ValidationError:
+                    return
+                state = await engine.steps.current(run)
+                if state is None or state.step.kind not in IN_FLIGHT_KINDS:
+                    return
+                if state.done:
+                    await engine.record_finished_step(body)
+                    return
+            left = deadline - time.monotonic()
+            if left < 0:
+                raise kopf.TemporaryError(
+                    f"the {state.step.kind} step (Job {state.job_name}) is still running", delay=5
+                )
+            # Its Job and its verdict arrive by watch; a pod never created changes nothing that is
+            # watched, so the step's start deadline is checked on time.
+            await changes.next_change(min(left, STEP_START_SECONDS))
 
 
 @asynccontextmanager
@@ -110,38 +114,37 @@ async def apply_deletion_policy(
         return
     # Stop the workers first, or they would write again behind the cleanup.
     namespace, uid = run.metadata["namespace"], run.metadata["uid"]
-    await engine.kube.delete_job(namespace, job_name(run.metadata))
-    stopped = await wait_for_workers_to_stop(
-        engine.kube, engine.children, namespace, uid, WORKERS_STOP_SECONDS
-    )
-    if not stopped:
-        log.warning("run %s: worker pods left after %.0fs; cleaning up anyway", uid, WORKERS_STOP_SECONDS)
-    try:
-        removed = await delete_predictions(engine.steps, run, CLEANUP_WAIT_SECONDS)
-    except CleanupUnavailable as error:
-        if retry + 1 < DELETE_ATTEMPTS:
-            raise kopf.TemporaryError(f"could not delete the run's predictions: {error}", delay=5) from error
-        kopf.warn(
-            body,
-            reason="CleanupAbandoned",
-            message=f"gave up deleting the predictions after {DELETE_ATTEMPTS} attempts ({error}); "
-            f"the fields {run.status.review_field} may remain in dataset {run.spec.dataset.name}",
-        )
-    else:
-        kopf.info(body, reason="PredictionsDeleted", message=f"removed {removed} predictions of the run")
+    with engine.children.watching(uid) as changes:
+        await engine.kube.delete_job(namespace, job_name(run.metadata))
+        if not await wait_for_workers_to_stop(engine.kube, changes, namespace, uid, WORKERS_STOP_SECONDS):
+            log.warning("run %s: worker pods left after %.0fs; cleaning up anyway", uid, WORKERS_STOP_SECONDS)
+        try:
+            removed = await delete_predictions(engine.steps, run, CLEANUP_WAIT_SECONDS, changes)
+        except CleanupUnavailable as error:
+            if retry + 1 < DELETE_ATTEMPTS:
+                raise kopf.TemporaryError(
+                    f"could not delete the run's predictions: {error}", delay=5
+                ) from error
+            kopf.warn(
+                body,
+                reason="CleanupAbandoned",
+                message=f"gave up deleting the predictions after {DELETE_ATTEMPTS} attempts ({error}); "
+                f"the fields {run.status.review_field} may remain in dataset {run.spec.dataset.name}",
+            )
+        else:
+            kopf.info(body, reason="PredictionsDeleted", message=f"removed {removed} predictions of the run")
 
 
 async def wait_for_workers_to_stop(
-    kube: Kube, children: ChildSignals, namespace: str, run_uid: str, timeout: float
+    kube: Kube, changes: ChildChanges, namespace: str, run_uid: str, timeout: float
 ) -> bool:
     """Waits until the run has no worker pods; False when some remain at the deadline.
 
-    Reads the pods once, then again only when the watch of the run's worker pods
-    reports a change (a pod terminating or gone), never on a clock.
+    Reads the pods once, then again only when the watch of the run's children reports
+    a change (`changes`, opened before the worker Job was deleted), never on a clock.
     """
     deadline = time.monotonic() + timeout
-    with children.watching(run_uid) as changes:
-        while await kube.list_run_pods(namespace, run_uid):
-            if not await changes.next_change(deadline - time.monotonic()):
-                return False
+    while await kube.list_run_pods(namespace, run_uid):
+        if not await changes.next_change(deadline - time.monotonic()):
+            return False
     return True

@@ -31,10 +31,14 @@ class Pods:
         return [{"metadata": {"name": name}} for name in sorted(self.names)]
 
 
+async def wait(pods: Pods, signals: ChildSignals, timeout: float) -> bool:
+    with signals.watching("run") as changes:
+        return await wait_for_workers_to_stop(pods, changes, "ns", "run", timeout)  # type: ignore[arg-type]
+
+
 def test_no_pods_needs_one_read_and_no_wait() -> None:
     pods = Pods()
-    stopped = asyncio.run(wait_for_workers_to_stop(pods, ChildSignals(), "ns", "run", 5))  # type: ignore[arg-type]
-    assert stopped and pods.lists == 1
+    assert asyncio.run(wait(pods, ChildSignals(), 5)) and pods.lists == 1
 
 
 def test_each_pod_deletion_reported_by_the_watch_reads_again_until_none_is_left() -> None:
@@ -42,7 +46,7 @@ def test_each_pod_deletion_reported_by_the_watch_reads_again_until_none_is_left(
 
     async def scenario() -> bool:
         pods.read = asyncio.Event()
-        waiting = asyncio.create_task(wait_for_workers_to_stop(pods, signals, "ns", "run", 30))  # type: ignore[arg-type]
+        waiting = asyncio.create_task(wait(pods, signals, 30))
         for name in ("w-0", "w-1"):
             await pods.read.wait()  # the waiter has read the pods (its next read follows a change)
             pods.read.clear()
@@ -61,8 +65,7 @@ def test_each_pod_deletion_reported_by_the_watch_reads_again_until_none_is_left(
 def test_pods_that_never_go_end_the_wait_at_the_deadline() -> None:
     pods = Pods("w-0")
     started = time.monotonic()
-    stopped = asyncio.run(wait_for_workers_to_stop(pods, ChildSignals(), "ns", "run", 0.3))  # type: ignore[arg-type]
-    assert not stopped
+    assert not asyncio.run(wait(pods, ChildSignals(), 0.3))
     assert 0.3 <= time.monotonic() - started < 2
     assert pods.lists == 1  # nothing changed, so nothing was read again
 
