@@ -38,7 +38,7 @@ RECONCILE_INTERVAL_SECONDS = float(os.environ.get("AUTOLABEL_RECONCILE_INTERVAL"
 CHILDREN: dict[str, Any] = {RUN_UID_LABEL: kopf.PRESENT}
 WATCHED_CONFIG_MAPS = frozenset({"progress", RESULT_COMPONENT})  # the snapshot changes only by our own hand
 _child_events = ChildEvents()
-_child_signals = ChildSignals()  # fed here, read by the engine's waits
+_child_signals = ChildSignals()  # fed here, waited on by the deletion (Engine.children)
 _engine: Engine | None = None
 
 
