@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
-    assert handlers.FINALIZER  # registers the handlers on import
+    assert handlers.on_change  # registers the handlers on import
     if args.metrics_port:
         metrics.serve(args.metrics_port)
     asyncio.run(

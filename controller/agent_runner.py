@@ -1,9 +1,11 @@
 """The controller's side of the review agents (see review_agent.py): ensure, request, collect, withdraw.
 
-Three API calls at most per run in Review and reconcile: read the result
-ConfigMap; create (or add the run as an owner of) the agent's Deployment once
-per controller start; write the request when it changed. The controller never
-waits on the agent: a verdict shows up on a later reconcile.
+The pass reads the run's result ConfigMap (`observe.review_results`); from it,
+`collect` takes a new verdict of the agent and `request` writes the run's
+request only when it changed. The agent's Deployment is created (or the run
+added as one of its owners) once per run and controller start. `withdraw` takes
+the request back before a finalize or discard. The controller never waits on
+the agent: a verdict shows up on a later pass.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def load_client() -> Any:
     except config.ConfigException:
         config.load_kube_config()
     configuration = client.Configuration.get_default_copy()
-    # As many pooled connections as threads making calls (handlers.KUBE_THREADS): no new TLS per call.
+    # As many pooled connections as threads making calls (operator_config.KUBE_THREADS): no new TLS per call.
     configuration.connection_pool_maxsize = CONNECTIONS
     return client.ApiClient(configuration)
 

@@ -6,7 +6,7 @@ against a ClusterQueue's quota, and suspends it again when the Workload is
 preempted or deactivated. The controller therefore never writes the Job's
 ``suspend`` of a queued run; ``spec.suspend`` (and a startup timeout) act through
 Kueue's own switch, the Workload's ``spec.active``. Pure functions of the
-observed Job and Workload, used by `controller.reconcile`.
+observed Job and Workload, used by `controller.inference_phase`.
 
 The ``Queued`` condition is True while Kueue holds the Job, with reason
 ``WaitingForQuota`` (Kueue's own message says what is missing) or ``Preempted``;

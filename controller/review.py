@@ -1,8 +1,10 @@
 """The pure part of the phases after inference: what dataset work is due, and how its result becomes status.
 
-Once ``InferenceComplete`` is True, each reconcile asks `plan` what to run
-(the engine runs it as a ``python -m worker`` subprocess and reconciles
-again with the `ReviewOutcome`; `apply_outcome` turns it into status):
+Once ``InferenceComplete`` is True, each reconcile asks `plan` what to run. The
+engine runs a finalize or a discard as a dataset step (a one-shot Job in the
+run's namespace, `steps.py`) and hands a review pass to the namespace's review
+agent (`review_agent.py`); either way a later reconcile gets a `ReviewOutcome`,
+and `apply_outcome` turns it into status:
 
 - ``spec.discard``: discard (also allowed from Failed), once; then ``Discarded``;
 - ``spec.finalize``: finalize (rules of a new generation applied first), once; then ``Finalized``;
@@ -14,7 +16,7 @@ again with the `ReviewOutcome`; `apply_outcome` turns it into status):
   right after rules or aids changed anything).
 
 A failed attempt is retried after ``refreshIntervalSeconds`` (finalize and discard
-after `RETRY_SECONDS`); the engine remembers when the last one failed.
+after `RETRY_SECONDS`); `controller.step_verdicts` remembers when the last one failed.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class ReviewWork:
     visualize: bool = False
 
     def argv(self) -> list[str]:
-        """The ``python -m worker`` arguments doing this work."""
+        """The worker's arguments doing this work, after the operator's step command."""
         if self.discard:
             return [Command.DISCARD.value, Flag.REVIEW_AIDS.value]
         command = [Command.FINALIZE.value if self.finalize else Command.REVIEW.value]

@@ -2,10 +2,11 @@
 
 A one-shot pass per refresh would pay FiftyOne's start-up (about 3 CPU-seconds,
 300 MiB) per run per interval. Instead the controller runs, per namespace and
-database Secret, a Deployment of `python -m worker review-agent` under the
-namespace's worker ServiceAccount (the URI from the Secret through the kubelet),
-and asks it to serve a run by writing a request (`contract.review_agent.ReviewRequest`)
-into the run's result ConfigMap. The agent makes one cheap change check per run
+database Secret, a Deployment of the worker's `review-agent` command (after the
+operator's step command, `autolabel-worker` by default) under the namespace's
+worker ServiceAccount (the URI from the Secret through the kubelet), and asks it
+to serve a run by writing a request (`contract.review_agent.ReviewRequest`) into
+the run's result ConfigMap. The agent makes one cheap change check per run
 and interval and recomputes only on a change; its verdict (`AgentVerdict`) comes
 back here as a `ReviewOutcome`. Every run served by an agent is one of its
 (non-controlling) owners, so the garbage collector removes it with the last one.

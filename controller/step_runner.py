@@ -6,6 +6,8 @@ ConfigMap; `finish` deletes the Job and the key once the verdict is in status.
 Before the worker Job exists the snapshot ConfigMap follows the spec's
 generation (each validation checks exactly what it holds); once the run has
 started it is never written again, and every later step mounts it.
+`delete_predictions` runs the deletion's cleanup step and waits for its verdict
+on the watch of the run's children.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from contract.verdicts import DiscardVerdict
 from contract.wire import WireModel
 from controller.api import AutoLabelRun
 from controller.builders import GENERATION_ANNOTATION, result_config_map, snapshot_config_map
+from controller.child_signals import ChildChanges
 from controller.kube import Kube
 from controller.names import result_config_map_name, snapshot_config_map_name
 from controller.steps import STEP_ANNOTATION, STEP_COMPONENT, Step, cleanup_step, read_step_verdict, step_job
@@ -175,8 +178,14 @@ class CleanupUnavailable(Exception):
     """The run's predictions could not be removed now (the cleanup step failed or did not finish)."""
 
 
-async def delete_predictions(runner: StepRunner, run: AutoLabelRun, wait_seconds: float) -> int:
-    """Runs the cleanup step (stopping any other step first) and returns how many labels went."""
+async def delete_predictions(
+    runner: StepRunner, run: AutoLabelRun, wait_seconds: float, changes: ChildChanges
+) -> int:
+    """Runs the cleanup step (stopping any other step first) and returns how many labels went.
+
+    `changes`: the watch of the run's children, opened before the step starts; its Job and
+    its verdict arrive there, and only the step's start deadline is checked on time.
+    """
     state = await runner.current(run)
     while state is not None and state.step.kind != "cleanup":
         await runner.finish(run, state)
@@ -191,5 +200,5 @@ async def delete_predictions(runner: StepRunner, run: AutoLabelRun, wait_seconds
             if state.error is not None or not isinstance(state.result, DiscardVerdict):
                 raise CleanupUnavailable(state.error or "the cleanup step gave no verdict")
             return state.result.removed
-        await asyncio.sleep(1)
+        await changes.next_change(min(deadline - time.monotonic(), STEP_START_SECONDS))
     raise CleanupUnavailable(f"the cleanup step did not finish in {wait_seconds:.0f}s")

@@ -23,7 +23,8 @@ from kubernetes.client.rest import ApiException
 from controller.api import GROUP, PLURAL, VERSION
 from controller.engine import Engine
 from controller.kube import Kube
-from controller.reconcile import Event, JobSettings
+from controller.reconcile import JobSettings
+from controller.reconcile_types import Event
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.operator import Operator
 from tests.integration.run_helpers import apply, database_secret, new_dataset, run_manifest

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from contract.verdicts import FinalizeVerdict, ReviewVerdict
 from controller.api import Phase
-from controller.reconcile import Observed, reconcile
+from controller.reconcile import reconcile
+from controller.reconcile_types import Observed
 from controller.review import ReviewOutcome, ReviewWork
 from tests.unit.test_controller_reconcile import NOW, conditions, run
 from tests.unit.test_review_controller import STATS, reviewed

@@ -12,7 +12,8 @@ from contract.verdicts import ValidationReason
 from controller.api import Phase
 from controller.kube import refusal
 from controller.names import job_name, progress_config_map_name
-from controller.reconcile import Observed, Validation, child_refused, reconcile
+from controller.reconcile import child_refused, reconcile
+from controller.reconcile_types import Observed, Validation
 from tests.unit.test_controller_reconcile import NOW, conditions, run, validated
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

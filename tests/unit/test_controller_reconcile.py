@@ -8,7 +8,8 @@ from typing import Any
 
 from contract.verdicts import ValidationReason
 from controller.api import AutoLabelRun, Phase
-from controller.reconcile import Observed, Validation, reconcile
+from controller.reconcile import reconcile
+from controller.reconcile_types import Observed, Validation
 from controller.shards import parse_index_ranges, parse_progress
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

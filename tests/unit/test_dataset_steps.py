@@ -129,7 +129,7 @@ def test_agent_verdicts_count_only_for_the_current_request() -> None:
 def test_kopfs_copy_of_the_spec_holds_a_digest_of_the_sample_ids() -> None:
     import kopf
 
-    from controller.handlers import CompactDiffBaseStorage
+    from controller.operator_config import CompactDiffBaseStorage
 
     ids = [f"{index:024x}" for index in range(10_000)]
     body: Any = {"metadata": {"name": "r"}, "spec": {"dataset": {"name": "d", "target": {"sampleIds": ids}}}}

@@ -9,7 +9,8 @@ import pytest
 from contract.verdicts import ValidationReason
 from controller.api import AutoLabelRun, Phase, Reason
 from controller.images import DEFAULT_ALLOWED_IMAGES, allowed_images_from_env, image_refusal
-from controller.reconcile import JobSettings, Observed, Validation, reconcile
+from controller.reconcile import JobSettings, reconcile
+from controller.reconcile_types import Observed, Validation
 from tests.unit.test_controller_reconcile import NOW, conditions, run
 
 SIDECAR = {"modelRepository": "/models", "image": "nvcr.io/nvidia/tritonserver:24.08-py3"}

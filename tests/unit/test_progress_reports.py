@@ -9,7 +9,8 @@ import pytest
 
 from contract.progress import MAX_SHARD_COUNT
 from controller.api import AutoLabelRunStatus, Phase
-from controller.reconcile import Observed, reconcile
+from controller.reconcile import reconcile
+from controller.reconcile_types import Observed
 from controller.shards import parse_progress
 from tests.unit.test_controller_reconcile import NOW, job, pod, run, validated
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from contract.verdicts import ValidationReason
 from controller.api import AutoLabelRun, Phase
-from controller.reconcile import Observed, Validation, reconcile
+from controller.reconcile import reconcile
+from controller.reconcile_types import Observed, Validation
 from tests.unit.test_controller_reconcile import NOW, conditions, run
 
 QUEUED: dict[str, Any] = {"execution": {"parallelism": 1, "queueName": "gpu"}}

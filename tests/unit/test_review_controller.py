@@ -7,7 +7,8 @@ from typing import Any
 
 from contract.verdicts import DiscardVerdict, FinalizeVerdict, ReviewVerdict
 from controller.api import Phase
-from controller.reconcile import Observed, reconcile
+from controller.reconcile import reconcile
+from controller.reconcile_types import Observed
 from controller.review import ReviewOutcome, ReviewWork
 from tests.unit.test_controller_reconcile import NOW, conditions, run
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from controller.api import Phase
-from controller.reconcile import Observed, reconcile
+from controller.reconcile import reconcile
+from controller.reconcile_types import Observed
 from controller.startup import startup_cause, startup_overdue
 from tests.unit.test_controller_reconcile import NOW, conditions, run, validated
 

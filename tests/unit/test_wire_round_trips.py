@@ -22,7 +22,8 @@ from contract.verdicts import FATAL_PREFIX, ProbeVerdict, ValidationReason, fata
 from contract.wire import RUN_UID_LABEL
 from controller.agent_runner import ReviewAgents
 from controller.api import AutoLabelRun, Phase
-from controller.reconcile import Observed, reconcile
+from controller.reconcile import reconcile
+from controller.reconcile_types import Observed
 from controller.review import ReviewOutcome, ReviewWork, apply_outcome
 from controller.review_agent import review_request
 from controller.shards import parse_progress, shard_statuses

@@ -1,0 +1,82 @@
+"""A finished dataset step, taken in: its verdict becomes what the reconcile observes.
+
+The validation step's `ProbeVerdict` (or a pod that was never created, or no
+verdict at all) becomes a `Validation`, remembered in the `ValidationCache`;
+the verdict of a review pass, a finalize or a discard becomes a
+`ReviewOutcome`, and the time of a failed attempt is kept so the reconcile
+tries again only after its back-off. The verdicts themselves were parsed by
+their contract models when the step was read (`controller.step_runner`).
+No API calls.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime
+
+from contract.verdicts import DiscardVerdict, FinalizeVerdict, ProbeVerdict, ReviewVerdict
+from controller import metrics
+from controller.api import AutoLabelRun, Reason
+from controller.reconcile_types import Observed, Validation
+from controller.review import ReviewOutcome
+from controller.step_runner import StepState
+from controller.validation_cache import ValidationCache
+
+log = logging.getLogger("autolabel.controller")
+
+
+class StepVerdicts:
+    """Takes in finished steps; remembers validations and when a run's review work last failed."""
+
+    def __init__(self) -> None:
+        self.validations = ValidationCache()
+        self._review_failures: dict[str, datetime] = {}
+
+    def review_failed_at(self, uid: str) -> datetime | None:
+        return self._review_failures.get(uid)
+
+    def forget(self, uid: str) -> None:
+        self.validations.forget(uid)
+        self._review_failures.pop(uid, None)
+
+    def take_in(self, run: AutoLabelRun, state: StepState, observed: Observed, now: datetime) -> Observed:
+        """A finished step's verdict as what reconcile observes (a validation, or a review outcome)."""
+        uid, name, step = run.metadata["uid"], run.metadata["name"], state.step
+        if step.kind == "validate":
+            if state.never_started:
+                validation = Validation(
+                    generation=step.generation,
+                    ok=False,
+                    reason=Reason.STARTUP_TIMEOUT,
+                    message=f"{state.error}; fix the cause (e.g. create the worker ServiceAccount), then "
+                    "edit the spec or re-create the run",
+                )
+                self.validations.remember(uid, validation)
+                return replace(observed, validation=validation)
+            if not isinstance(state.result, ProbeVerdict):
+                log.warning("run %s: the validation step gave no verdict: %s", name, state.error)
+                self.validations.gave_no_verdict(uid)
+                return observed
+            verdict = state.result
+            validation = Validation(
+                generation=step.generation,
+                ok=verdict.ok,
+                reason=verdict.reason,
+                message=verdict.message,
+                total=verdict.total,
+            )
+            metrics.VALIDATIONS.labels(validation.reason.value).inc()
+            self.validations.remember(uid, validation)
+            self.validations.gave_verdict(uid)
+            return replace(observed, validation=validation)
+        if step.work is None:
+            return observed  # a cleanup left over from a deletion that was not completed
+        if state.error is not None:
+            log.warning("run %s: %s failed: %s", name, step.work.describe(), state.error)
+            self._review_failures[uid] = now
+        else:
+            self._review_failures.pop(uid, None)
+        verdicts = (ReviewVerdict, FinalizeVerdict, DiscardVerdict)
+        result = state.result if isinstance(state.result, verdicts) else None
+        return replace(observed, review=ReviewOutcome(step.work, result=result, error=state.error))
