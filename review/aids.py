@@ -43,6 +43,11 @@ def view_names(config: WorkerConfig) -> list[str]:
     return [f"autolabel-{config.run.name}-{short_uid(config)}-{suffix}" for suffix in VIEW_SUFFIXES]
 
 
+def verification_view_name(config: WorkerConfig) -> str:
+    """The saved view of the run's verification sample (the run's uid keeps runs apart)."""
+    return f"autolabel-{config.run.name[:40]}-{config.run.uid[:8]}-verification".lower().replace(".", "-")
+
+
 def embeddings_field(config: WorkerConfig) -> str:
     return config.embeddings.field if config.embeddings else f"{config.label_field}_embeddings"
 
@@ -111,9 +116,13 @@ def create_aids(dataset: Any, config: WorkerConfig, review: ReviewConfig) -> dic
 
 
 def remove_aids(dataset: Any, config: WorkerConfig) -> None:
-    """Deletes the saved views and brain run this run created; absent ones are fine, others' stay."""
-    names = [f"view:{name}" for name in view_names(config)]
-    for name in view_names(config):
+    """Deletes the saved views (the verification sample's too) and brain run this run created.
+
+    Absent ones are fine; a view or brain run of the same name that the run did not create stays.
+    """
+    views = [*view_names(config), verification_view_name(config)]
+    names = [f"view:{name}" for name in views]
+    for name in views:
         if dataset.has_saved_view(name) and created_by_run(dataset, config, f"view:{name}"):
             dataset.delete_saved_view(name)
     key = brain_key(config)

@@ -32,8 +32,10 @@ from pymongo import UpdateOne
 
 from contract.review import APPROVED_TAG, DECISION_ATTRIBUTE, REJECTED_TAG, AutoApproveConfig
 from contract.worker import WorkerConfig
+from review.aids import verification_view_name
 from review.calibration import ClassCalibration, Reviewed, calibrate_class, verification_sample
 from review.labels import label_list_field, label_path, run_view
+from runtime.claims import claim_aid
 from runtime.durable import retried, samples
 
 VERIFICATION_ATTRIBUTE = "autolabel_verification"
@@ -50,11 +52,6 @@ class _Label:
     rule_decision: str | None
     rank: int | None
     auto_threshold: float | None
-
-
-def verification_view_name(config: WorkerConfig) -> str:
-    """The saved view of the run's verification sample (the run's uid keeps runs apart)."""
-    return f"autolabel-{config.run.name[:40]}-{config.run.uid[:8]}-verification".lower().replace(".", "-")
 
 
 def _load(dataset: Any, config: WorkerConfig) -> list[_Label]:
@@ -227,8 +224,8 @@ def _save_verification_view(dataset: Any, config: WorkerConfig) -> None:
     from fiftyone import ViewField
 
     name = verification_view_name(config)
-    if dataset.has_saved_view(name):
-        return
+    if dataset.has_saved_view(name) or not claim_aid(dataset, config, f"view:{name}", existed=False):
+        return  # someone's view of that name, or this run's from an earlier pass
     attribute = ViewField(VERIFICATION_ATTRIBUTE)
     view = run_view(dataset, config).filter_labels(config.staging, attribute.exists())
     if label_list_field(dataset, config.staging):

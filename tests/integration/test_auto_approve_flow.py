@@ -6,7 +6,7 @@ classifier (`models/digits_classifier`, served by the real Triton) over the
 draws the verification sample; a person reviews that sample (the ground truth
 decides, as an honest reviewer would); the agent certifies thresholds and
 approves what they cover; `autolabel status` prints the table; the CLI
-finalizes, and every kept label says who approved it.
+finalizes, every kept label says who approved it, and the verification view is gone.
 """
 
 from __future__ import annotations
@@ -164,3 +164,4 @@ def test_reviewed_sample_certifies_and_finalize_records_who_approved(
     by = [label[APPROVED_BY_ATTRIBUTE] for label in kept]
     assert by.count("calibration") == len(auto) and by.count("person") == len(right)
     assert {label["autolabel_run"] for label in kept} == {uid}
+    assert not dataset.has_saved_view(calibration["savedView"])  # finalize removes the run's review aids
