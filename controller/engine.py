@@ -137,7 +137,7 @@ class Engine:
             validation = self.verdicts.validations.recent(run)
             if validation is not None:
                 actions = reconcile(run, replace(observed, validation=validation), self.settings)
-            elif self.verdicts.validations.may_validate(uid):
+            else:
                 try:
                     await self.steps.start(run, validation_step(run, now), started)
                 except ChildRefused as refused:  # e.g. a quota on Jobs: retrying the same Job cannot help

@@ -1,7 +1,9 @@
 """A finished dataset step, taken in: its verdict becomes what the reconcile observes.
 
-The validation step's `ProbeVerdict` (or a pod that was never created, or no
-verdict at all) becomes a `Validation`, remembered in the `ValidationCache`;
+The validation step's `ProbeVerdict` becomes a `Validation`, remembered in the
+`ValidationCache`; so does a pod that was never created (``StartupTimeout``) and a
+step that ended without a verdict (``ValidationCrashed``: the run fails for this
+generation, and the step is not run again until the spec changes);
 the verdict of a review pass, a finalize or a discard becomes a
 `ReviewOutcome`, and the time of a failed attempt is kept so the reconcile
 tries again only after its back-off. The verdicts themselves were parsed by
@@ -55,9 +57,19 @@ class StepVerdicts:
                 self.validations.remember(uid, validation)
                 return replace(observed, validation=validation)
             if not isinstance(state.result, ProbeVerdict):
+                # A crash (or a verdict that is not a probe's) ends this generation's validation: the
+                # step is not started again until the spec changes, so nothing it ran runs again.
                 log.warning("run %s: the validation step gave no verdict: %s", name, state.error)
-                self.validations.gave_no_verdict(uid)
-                return observed
+                validation = Validation(
+                    generation=step.generation,
+                    ok=False,
+                    reason=Reason.VALIDATION_CRASHED,
+                    message=f"the validation step ended without a verdict ({state.error or 'no verdict'}); "
+                    "its pod's log says why: fix the cause, then edit the spec or re-create the run",
+                )
+                metrics.VALIDATIONS.labels(validation.reason.value).inc()
+                self.validations.remember(uid, validation)
+                return replace(observed, validation=validation)
             verdict = state.result
             validation = Validation(
                 generation=step.generation,
@@ -68,7 +80,6 @@ class StepVerdicts:
             )
             metrics.VALIDATIONS.labels(validation.reason.value).inc()
             self.validations.remember(uid, validation)
-            self.validations.gave_verdict(uid)
             return replace(observed, validation=validation)
         if step.work is None:
             return observed  # a cleanup left over from a deletion that was not completed

@@ -101,6 +101,7 @@ class Reason(StrEnum):
     # Validated (besides the probe's ValidationReason)
     VALIDATION_PENDING = "ValidationPending"
     IMAGE_NOT_ALLOWED = "ImageNotAllowed"  # an image outside the operator's allow-list
+    VALIDATION_CRASHED = "ValidationCrashed"  # the validation step ended without a verdict
     # InferenceComplete / Failed
     JOB_CREATED = "JobCreated"
     SHARDS_RUNNING = "ShardsRunning"

@@ -2,6 +2,8 @@
 
 - a saved view whose stored stage names `subprocess.Popen`, at the top or nested in FiftyOne's own
   `Flatten` stage, is refused (`ViewNotSupported`) and runs nothing;
+- a validation step that crashes (a stored stage FiftyOne cannot build) fails the run with
+  `ValidationCrashed`, once;
 - a database that would need a migration fails validation with its own reason, and is not migrated;
 - the controller's ServiceAccount cannot read a Secret (`kubectl auth can-i` and a real request);
 - an edit of each immutable field is refused by the API server with the field named, while review
@@ -38,6 +40,31 @@ def condition(run: dict[str, Any], kind: str) -> dict[str, Any]:
     return next(c for c in run["status"]["conditions"] if c["type"] == kind)
 
 
+def plant_view(dataset: Any, mongo: Any, stage: dict[str, Any]) -> str:
+    """What whoever controls the database can write: the stored stages of a saved view; its name."""
+    import pymongo
+    from bson import ObjectId
+
+    dataset.save_view("planted", dataset.limit(1))
+    view_id = ObjectId(dataset._get_saved_view_doc("planted").id)
+    client: Any = pymongo.MongoClient(mongo.uri)
+    try:
+        changed = client["autolabel-tests"]["views"].update_one(
+            {"_id": view_id}, {"$set": {"view_stages": [json.dumps(stage)]}}
+        )
+    finally:
+        client.close()
+    assert changed.modified_count == 1
+    return "planted"
+
+
+def run_on_view(cluster: ClusterHandle, operator: Operator, triton: Any, dataset: Any, name: str) -> Any:
+    manifest = run_manifest(name, operator.namespace, dataset.name, triton)
+    manifest["spec"]["dataset"]["target"] = {"view": "planted"}
+    apply(cluster, manifest)
+    return operator.wait_for_phase(name, {"Failed", "Review"}, timeout=180)
+
+
 @pytest.mark.parametrize("where", ["top", "nested"])
 def test_a_saved_view_with_a_foreign_stage_is_refused_and_runs_nothing(
     cluster: ClusterHandle,
@@ -48,34 +75,32 @@ def test_a_saved_view_with_a_foreign_stage_is_refused_and_runs_nothing(
     tmp_path: Path,
     where: str,
 ) -> None:
-    import pymongo
-    from bson import ObjectId
-
     dataset = new_dataset(tmp_path, 2)
-    dataset.save_view("planted", dataset.limit(1))
-    view_id = ObjectId(dataset._get_saved_view_doc("planted").id)
     witness = tmp_path / "popen-ran"
     stage = {"_cls": "subprocess.Popen", "kwargs": [["args", f"touch {witness}"], ["shell", True]]}
     if where == "nested":  # FiftyOne rebuilds a stage's nested stages through the same class loader
         stage = {"_cls": "fiftyone.core.stages.Flatten", "kwargs": [["stages", [stage]]]}
-    # What whoever controls the database can write: the stored stages of a saved view.
-    client: Any = pymongo.MongoClient(mongo.uri)
-    try:
-        changed = client["autolabel-tests"]["views"].update_one(
-            {"_id": view_id}, {"$set": {"view_stages": [json.dumps(stage)]}}
-        )
-    finally:
-        client.close()
-    assert changed.modified_count == 1
-    name = f"planted-view-{where}"
-    manifest = run_manifest(name, operator.namespace, dataset.name, triton)
-    manifest["spec"]["dataset"]["target"] = {"view": "planted"}
-    apply(cluster, manifest)
-    run = operator.wait_for_phase(name, {"Failed", "Review"}, timeout=180)
+    plant_view(dataset, mongo, stage)
+    run = run_on_view(cluster, operator, triton, dataset, f"planted-view-{where}")
     failed = condition(run, "Failed")
     assert failed["reason"] == "ViewNotSupported", failed
     assert "subprocess.Popen" in failed["message"] and "fiftyone.core.stages" in failed["message"]
     assert not witness.exists()  # the stage was never built, in any pod
+    assert run["status"].get("jobName") is None
+
+
+def test_a_validation_step_that_crashes_fails_the_run_once_with_a_named_reason(
+    cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, mongo: Any, tmp_path: Path
+) -> None:
+    dataset = new_dataset(tmp_path, 2)
+    plant_view(dataset, mongo, {"_cls": "fiftyone.core.stages.Limit", "kwargs": [["bogus", 1]]})
+    run = run_on_view(cluster, operator, triton, dataset, "crashing-probe")
+    failed = condition(run, "Failed")
+    assert failed["reason"] == "ValidationCrashed", failed
+    assert "without a verdict" in failed["message"] and "bogus" in failed["message"], failed
+    # Settled for this generation: no later pass starts the step again (the unit test of reconcile
+    # shows it); an edit of the spec validates the new generation.
+    assert condition(run, "Validated")["observedGeneration"] == run["metadata"]["generation"]
     assert run["status"].get("jobName") is None
 
 

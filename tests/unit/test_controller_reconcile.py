@@ -213,3 +213,24 @@ def test_an_unreachable_database_is_checked_again_without_flapping() -> None:
         Observed(now=NOW, validation=Validation(1, True, ValidationReason.VALIDATION_PASSED, "ok", 3)),
     )
     assert healed.status.phase is Phase.INFERRING and healed.create_job is not None
+
+
+def test_a_validation_step_without_a_verdict_fails_the_generation_and_is_not_run_again() -> None:
+    from controller.api import Reason
+    from controller.step_runner import StepState
+    from controller.step_verdicts import StepVerdicts
+    from controller.steps import Step
+
+    step = Step(kind="validate", key="probe-g1", argv=("probe",), generation=1)
+    crashed = StepState(step=step, job_name="alr-r-probe", error="exit code 1: TypeError: bogus")
+    observed = StepVerdicts().take_in(run(), crashed, Observed(now=NOW), NOW)
+    assert observed.validation is not None and observed.validation.reason is Reason.VALIDATION_CRASHED
+    assert "TypeError: bogus" in observed.validation.message
+    failed = reconcile(run(), observed)
+    assert failed.status.phase is Phase.FAILED
+    assert conditions(failed.status)["Failed"] == ("True", Reason.VALIDATION_CRASHED)
+    # The next passes (a timer, a restarted controller) see the settled generation: no new step.
+    again = reconcile(run(status=failed.status.dump()), Observed(now=NOW))
+    assert not again.validate and again.status.phase is Phase.FAILED and not again.events
+    edited = reconcile(run(status=failed.status.dump(), generation=2), Observed(now=NOW))
+    assert edited.validate  # a spec edit validates the new generation
