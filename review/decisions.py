@@ -60,10 +60,13 @@ def _decision_ops(
     new_tag = DECISION_TAGS[wanted] if wanted is not None else None
     ops = []
     if old_tag is not None:
-        pull = {"$pull": {"tags": old_tag}, "$set": {DECISION_ATTRIBUTE: None}}
+        pull: dict[str, dict[str, Any]] = {"$pull": {"tags": old_tag}, "$set": {DECISION_ATTRIBUTE: None}}
         ops.append(_label_update(record, config, path, is_list, pull, {}, now))
     if new_tag is not None:
-        add = {"$addToSet": {"tags": new_tag}, "$set": {DECISION_ATTRIBUTE: wanted}}
+        add: dict[str, dict[str, Any]] = {
+            "$addToSet": {"tags": new_tag},
+            "$set": {DECISION_ATTRIBUTE: wanted},
+        }
         absent = {"tags": {"$ne": new_tag}}
         ops.append(_label_update(record, config, path, is_list, add, absent, now))
     return ops

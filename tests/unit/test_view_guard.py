@@ -39,7 +39,9 @@ def nested(depth: int, inner: Any, rng: random.Random) -> dict[str, Any]:
 def test_a_foreign_class_is_found_at_any_depth(seed: int) -> None:
     rng = random.Random(seed)
     levels = rng.randrange(0, MAX_DEPTH // 5)  # a level is at most 4 nestings: within MAX_DEPTH
-    planted = rng.choice([FOREIGN, {"_cls": ["not", "a", "string"]}, {"_cls": None}, {"_cls": 7}])
+    planted: dict[str, Any] = rng.choice(
+        [FOREIGN, {"_cls": ["not", "a", "string"]}, {"_cls": None}, {"_cls": 7}]
+    )
     assert foreign_classes(nested(levels, planted, rng), ALLOWED) == [repr(planted["_cls"])]
 
 
