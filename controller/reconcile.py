@@ -117,23 +117,40 @@ def _review_step(run: AutoLabelRun, observed: Observed, builder: StatusBuilder, 
     actions.review = review.plan(run, builder.status, observed.now, observed.review_failed_at)
 
 
-def _retry_refused_child(builder: StatusBuilder, complete: bool) -> None:
-    """A run that failed because a child of its Review was refused: a new generation (the user says
-    the cause is fixed) clears the failure, so the child is created again."""
+def _retry_refused_child(builder: StatusBuilder, complete: bool, started: bool) -> None:
+    """A run that failed because a child of its Review was refused, or a child of a started run
+    would have run an image outside the allow-list: a new generation (the user says the cause is
+    fixed) clears the failure, so the child is created again (and its image checked again)."""
     failed = find_condition(builder.status.conditions, ConditionType.FAILED)
+    retried = (complete and failed is not None and failed.reason == Reason.CHILD_REFUSED.value) or (
+        started and failed is not None and failed.reason == Reason.IMAGE_NOT_ALLOWED.value
+    )
     if (
-        complete
+        retried
         and failed is not None
         and failed.status is ConditionStatus.TRUE
-        and failed.reason == Reason.CHILD_REFUSED.value
         and (failed.observed_generation or 0) < builder.generation
     ):
         builder.set(
             ConditionType.FAILED,
             ConditionStatus.FALSE,
-            Reason.CHILD_REFUSED,
+            Reason(failed.reason),
             f"generation {builder.generation}: creating the refused child again",
         )
+
+
+def _hold_refused_image(builder: StatusBuilder, actions: Actions, refusal: str | None) -> None:
+    """No child runs an image outside the allow-list, whenever it is made: a worker Job made again,
+    a finalize or discard step. Such a child is not created, and the run fails naming the image."""
+    steps_image = actions.review is not None and (actions.review.finalize or actions.review.discard)
+    if refusal is None or not (actions.create_job is not None or steps_image):
+        return
+    actions.create_job = None
+    actions.create_progress_config_map = None
+    if steps_image:
+        actions.review = None
+    message = f"{refusal}; no child of the run is made with it"
+    builder.set(ConditionType.FAILED, ConditionStatus.TRUE, Reason.IMAGE_NOT_ALLOWED, message)
 
 
 def reconcile(run: AutoLabelRun, observed: Observed, settings: JobSettings = JobSettings()) -> Actions:
@@ -143,8 +160,9 @@ def reconcile(run: AutoLabelRun, observed: Observed, settings: JobSettings = Job
     started = builder.status.job_name is not None or observed.job is not None
     complete = builder.true(ConditionType.INFERENCE_COMPLETE)
 
-    _retry_refused_child(builder, complete)
-    refused_image = None if started else image_refusal(run.spec, settings.allowed_images, settings.image)
+    _retry_refused_child(builder, complete, started)
+    refusal = image_refusal(run.spec, settings.allowed_images, settings.image)
+    refused_image = None if started else refusal
     if refused_image is not None:
         builder.set(ConditionType.VALIDATED, ConditionStatus.FALSE, Reason.IMAGE_NOT_ALLOWED, refused_image)
         builder.set(ConditionType.FAILED, ConditionStatus.TRUE, Reason.IMAGE_NOT_ALLOWED, refused_image)
@@ -162,6 +180,7 @@ def reconcile(run: AutoLabelRun, observed: Observed, settings: JobSettings = Job
         run.spec.discard and builder.true(ConditionType.FAILED)
     ):
         _review_step(run, observed, builder, actions)
+    _hold_refused_image(builder, actions, refusal)
 
     builder.status.observed_generation = builder.generation
     phase = derive_phase(run.spec, builder.status.conditions)

@@ -178,3 +178,43 @@ def test_nothing_is_planned_before_inference_completes() -> None:
         finalize=False,
     )
     assert reconcile(inferring, Observed(now=NOW)).review is None
+
+
+OTHER_IMAGE = "registry.example.com/someone/else:1"
+
+
+def test_a_finalize_or_discard_with_an_image_outside_the_allow_list_makes_nothing() -> None:
+    for request in ({"finalize": True}, {"discard": True}):
+        execution = {"parallelism": 2, "image": OTHER_IMAGE}
+        actions = reconcile(reviewed(generation=2, execution=execution, **request), Observed(now=NOW))
+        assert actions.review is None and actions.create_job is None, request
+        assert conditions(actions.status)["Failed"] == ("True", "ImageNotAllowed")
+        assert OTHER_IMAGE in (actions.status.message or ""), actions.status.message
+        # Set back to an allowed image (a new generation): the failure clears and the step is made.
+        edited = run(status=actions.status.dump(), generation=3, **request)
+        retried = reconcile(edited, Observed(now=NOW))
+        assert retried.review is not None and (retried.review.finalize or retried.review.discard)
+        assert conditions(retried.status)["Failed"][0] == "False"
+
+
+def test_a_refused_run_is_never_discarded_with_its_image() -> None:
+    refused = run(discard=True, execution={"parallelism": 2, "image": OTHER_IMAGE})
+    actions = reconcile(refused, Observed(now=NOW))
+    assert conditions(actions.status)["Failed"] == ("True", "ImageNotAllowed")
+    assert actions.review is None and not actions.validate
+
+
+def test_a_worker_job_made_again_after_start_has_its_image_checked() -> None:
+    started = {
+        "jobName": "alr-r",
+        "conditions": [
+            condition("Validated", "True", "ValidationPassed"),
+            condition("InferenceComplete", "False", "JobCreated"),
+        ],
+    }
+    allowed = reconcile(run(status=started), Observed(now=NOW))
+    assert allowed.create_job is not None  # the Job is gone: made again
+    edited = run(status=started, generation=2, execution={"parallelism": 2, "image": OTHER_IMAGE})
+    refused = reconcile(edited, Observed(now=NOW))
+    assert refused.create_job is None
+    assert conditions(refused.status)["Failed"] == ("True", "ImageNotAllowed")
