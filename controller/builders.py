@@ -92,6 +92,41 @@ def result_config_map(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return manifest
 
 
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+"""Where the Kubernetes client looks for the pod's token, CA and namespace (in-cluster config)."""
+TOKEN_SECONDS = 3607  # what the API server's own ServiceAccount admission gives a pod's token
+
+
+def api_access_volume() -> tuple[dict[str, Any], dict[str, Any]]:
+    """(volume, volumeMount): the pod's ServiceAccount token, CA and namespace, for one container.
+
+    The same projected volume the API server would mount into every container; with the pod's
+    ``automountServiceAccountToken: false`` only the container that mounts this gets a token (the
+    worker, which reports progress), never the Triton sidecar, which runs model-repository code.
+    """
+    volume = {
+        "name": "kube-api-access",
+        "projected": {
+            "defaultMode": 0o444,
+            "sources": [
+                {"serviceAccountToken": {"path": "token", "expirationSeconds": TOKEN_SECONDS}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {
+                    "downwardAPI": {
+                        "items": [
+                            {
+                                "path": "namespace",
+                                "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"},
+                            }
+                        ]
+                    }
+                },
+            ],
+        },
+    }
+    return volume, {"name": "kube-api-access", "mountPath": SERVICE_ACCOUNT_DIR, "readOnly": True}
+
+
 def config_volume(metadata: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(volume, volumeMount): the snapshot ConfigMap as files under CONFIG_DIR, read-only."""
     volume = {"name": CONFIG_VOLUME, "configMap": {"name": snapshot_config_map_name(metadata)}}
@@ -245,9 +280,9 @@ def worker_job(
     if execution.queue_name:
         labels[KUEUE_QUEUE_LABEL] = execution.queue_name
     volumes, mounts = _volumes(spec)
-    config_vol, config_mount = config_volume(metadata)
-    volumes.append(config_vol)
-    mounts.append(config_mount)
+    for volume, mount in (config_volume(metadata), api_access_volume()):
+        volumes.append(volume)
+        mounts.append(mount)
     worker: dict[str, Any] = {
         "name": "worker",
         "image": execution.image or default_image,
@@ -268,6 +303,7 @@ def worker_job(
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "serviceAccountName": service_account,
+        "automountServiceAccountToken": False,  # the worker container mounts its own (api_access_volume)
         "securityContext": restricted_pod_security_context(),
         "containers": [worker],
         "volumes": volumes,

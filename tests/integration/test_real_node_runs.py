@@ -222,6 +222,17 @@ def test_a_sidecar_mode_run_goes_to_finalized_with_triton_in_each_worker_pod(
             "logs", "-n", REAL_RUNS, pod["metadata"]["name"], "-c", "triton"
         ).stdout
         assert "Started GRPCInferenceService" in triton_logs, triton_logs[-2000:]
+        # Only the worker holds the ServiceAccount token, and it reported progress with it.
+        assert pod["spec"]["automountServiceAccountToken"] is False
+        token_dir = "/var/run/secrets/kubernetes.io/serviceaccount"
+        [worker] = pod["spec"]["containers"]
+        [triton] = pod["spec"]["initContainers"]
+        assert token_dir in {m["mountPath"] for m in worker["volumeMounts"]}
+        assert token_dir not in {m["mountPath"] for m in triton.get("volumeMounts", [])}
+        worker_logs = real_cluster.kubectl(
+            "logs", "-n", REAL_RUNS, pod["metadata"]["name"], "-c", "worker"
+        ).stdout
+        assert "progress patch of configmap" not in worker_logs, worker_logs[-2000:]
 
     finalize_all(real_cluster, "real-sidecar")
     run = wait_for_phase(real_cluster, "real-sidecar", {"Finalized", "Failed"}, timeout=300)

@@ -9,7 +9,7 @@ import pytest
 
 from contract.worker import WorkerConfig
 from controller.api import parse_spec
-from controller.builders import snapshot_config_map, worker_job
+from controller.builders import SERVICE_ACCOUNT_DIR, snapshot_config_map, worker_job
 from controller.names import child_name, job_name, progress_config_map_name, snapshot_config_map_name
 from controller.worker_contract import staging_field, worker_config
 
@@ -100,7 +100,7 @@ def test_job_carries_every_execution_setting() -> None:
     assert env["FIFTYONE_DATABASE_ADMIN"]["value"] == "false"  # never migrate the user's database
     assert "AUTOLABEL_WORKER_CONFIG" not in env  # the configuration is a mounted file
     mounts = {m["mountPath"] for m in worker["volumeMounts"]}
-    assert mounts == {"/dev/shm", "/tmp", "/media", "/etc/autolabel"}
+    assert mounts == {"/dev/shm", "/tmp", "/media", "/etc/autolabel", SERVICE_ACCOUNT_DIR}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["autolabel-config"]["configMap"] == {"name": snapshot_config_map_name(METADATA)}
 
@@ -189,7 +189,25 @@ def test_sidecar_mode_adds_a_native_sidecar_holding_the_gpu() -> None:
     sidecar_spec = parse_spec(spec(model=model))
     config = json.loads(snapshot_config_map(METADATA, sidecar_spec)["data"]["worker.json"])
     assert config["model"]["url"] == "127.0.0.1:9001"
-    assert {v["name"] for v in pod["volumes"]} == {"dshm", "scratch", "media", "models", "autolabel-config"}
+    assert {v["name"] for v in pod["volumes"]} == {
+        "dshm",
+        "scratch",
+        "media",
+        "models",
+        "autolabel-config",
+        "kube-api-access",
+    }
+    # Only the worker, which reports progress, holds a Kubernetes token; the sidecar runs model code.
+    assert pod["automountServiceAccountToken"] is False
+    [worker] = pod["containers"]
+    assert SERVICE_ACCOUNT_DIR in {m["mountPath"] for m in worker["volumeMounts"]}
+    assert all(m["mountPath"] != SERVICE_ACCOUNT_DIR for m in triton.get("volumeMounts", []))
+    [access] = [v for v in pod["volumes"] if v["name"] == "kube-api-access"]
+    assert {next(iter(source)) for source in access["projected"]["sources"]} == {
+        "serviceAccountToken",
+        "configMap",
+        "downwardAPI",
+    }
 
 
 def test_suspend_is_carried_to_the_job() -> None:
