@@ -1,15 +1,18 @@
 """The controller under faults: a killed worker, a killed controller, deletion and suspension mid-run.
 
-Each run labels enough real images that there is time to act while it infers;
-every test ends by checking the dataset: each target sample carries exactly
-one prediction of the run, none lost, none doubled.
+Each run labels enough real images that there is time to act while it infers
+(a change stream on the samples says when a write has landed); every test ends
+by checking the dataset: each target sample carries exactly one prediction of
+the run, none lost, none doubled.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ import pytest
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.operator import Operator
 from tests.integration.run_helpers import apply, database_secret, new_dataset, run_manifest
+from tests.integration.worker_helpers import marked_count, wait_for_marked
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -63,6 +67,18 @@ def assert_each_sample_labeled_once(dataset: Any, field: str, run_uid: str) -> N
     assert all(label is not None for label in labels)  # classification: one label per sample, never a list
 
 
+@contextlib.contextmanager
+def triton_paused(triton: Any) -> Iterator[None]:
+    """Triton's server and model processes stopped (SIGSTOP) until the block ends, then continued: a
+    stalled server. Requests already sent wait for their answers; the worker's other work goes on."""
+    group = os.getpgid(triton.process.pid)
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(group, signal.SIGCONT)
+
+
 def jobs_of(cluster: ClusterHandle, namespace: str, run_name: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = json.loads(
         cluster.kubectl(
@@ -102,10 +118,8 @@ def test_a_shard_killed_once_is_retried_and_the_run_completes(
     apply(cluster, run_manifest("retry-shard", operator.namespace, dataset.name, triton, **SLOW_RUN))
     uid = operator.wait_for_phase("retry-shard", {"Inferring"})["metadata"]["uid"]
     field = operator.get_run("retry-shard")["status"]["reviewField"]
-    wait_until(
-        "shard 0 to write something", lambda: labeled_by(dataset, field, uid) > 0 and worker_pids(uid, 0)
-    )
-    for pid in worker_pids(uid, 0):
+    wait_for_marked(dataset, uid, 1, None, marker=f"{field}_run")  # the first write of either shard
+    for pid in wait_until("shard 0's worker", lambda: worker_pids(uid, 0)):
         os.kill(pid, signal.SIGKILL)  # as the OOM killer would
     run = operator.wait_for_phase("retry-shard", {"Review", "Failed"}, timeout=300)
     assert run["status"]["phase"] == "Review", run["status"]
@@ -229,9 +243,12 @@ def test_deleting_a_run_mid_inference_removes_jobs_and_by_policy_its_predictions
 def test_progress_is_reported_while_inferring(
     cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
 ) -> None:
-    # One shard, one request in flight: long enough (~10 s here) to be seen part-way; progress counts
-    # written samples, so small write batches make it move often.
-    dataset = new_dataset(tmp_path, 300)
+    if not hasattr(triton, "process"):
+        pytest.skip("Triton is not managed by the tests: it cannot be paused")
+    # One shard, one request in flight. Once its first batch is written, Triton is paused: the run holds
+    # part-way, its worker still publishing progress (every 5 s), until the test has seen it.
+    total = 60
+    dataset = new_dataset(tmp_path, total)
     apply(
         cluster,
         run_manifest(
@@ -239,18 +256,24 @@ def test_progress_is_reported_while_inferring(
             operator.namespace,
             dataset.name,
             triton,
-            execution={"parallelism": 1, "maxInFlight": 1, "writeBatchSize": 16},
+            execution={"parallelism": 1, "maxInFlight": 1, "writeBatchSize": 4},
         ),
     )
-    operator.wait_for_phase("progressing", {"Inferring"})
+    run = operator.wait_for_phase("progressing", {"Inferring"})
+    marker = f"{run['status']['reviewField']}_run"
+    wait_for_marked(dataset, run["metadata"]["uid"], 1, None, marker=marker)
 
     def partial_progress() -> bool:
         progress = operator.get_run("progressing")["status"].get("progress") or {}
-        return 0 < int(progress.get("processed", 0)) < 300
+        return 0 < int(progress.get("processed", 0)) < total
 
-    wait_until("status.progress between 0 and 300", partial_progress, 120)
-    shown = cluster.kubectl("get", "alr", "progressing", "-n", operator.namespace).stdout
-    assert "/300" in shown
+    with triton_paused(triton):
+        written = marked_count(dataset, marker, run["metadata"]["uid"])
+        assert written < total, "the shard finished before Triton paused; the test needs more images"
+        # Within the worker's request timeout (60 s): paused longer, its request would fail.
+        wait_until(f"status.progress between 0 and {total}", partial_progress, 45)
+        shown = cluster.kubectl("get", "alr", "progressing", "-n", operator.namespace).stdout
+        assert f"/{total}" in shown
     operator.wait_for_phase("progressing", {"Review"}, timeout=300)
 
 
