@@ -8,11 +8,9 @@ the run, none lost, none doubled.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ import pytest
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.operator import Operator
 from tests.integration.run_helpers import apply, database_secret, new_dataset, run_manifest
-from tests.integration.worker_helpers import marked_count, wait_for_marked
+from tests.integration.worker_helpers import wait_for_marked
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -65,18 +63,6 @@ def assert_each_sample_labeled_once(dataset: Any, field: str, run_uid: str) -> N
     labels = dataset.values(field)
     assert markers.count(run_uid) == len(dataset)
     assert all(label is not None for label in labels)  # classification: one label per sample, never a list
-
-
-@contextlib.contextmanager
-def triton_paused(triton: Any) -> Iterator[None]:
-    """Triton's server and model processes stopped (SIGSTOP) until the block ends, then continued: a
-    stalled server. Requests already sent wait for their answers; the worker's other work goes on."""
-    group = os.getpgid(triton.process.pid)
-    os.killpg(group, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.killpg(group, signal.SIGCONT)
 
 
 def jobs_of(cluster: ClusterHandle, namespace: str, run_name: str) -> list[dict[str, Any]]:
@@ -243,12 +229,9 @@ def test_deleting_a_run_mid_inference_removes_jobs_and_by_policy_its_predictions
 def test_progress_is_reported_while_inferring(
     cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
 ) -> None:
-    if not hasattr(triton, "process"):
-        pytest.skip("Triton is not managed by the tests: it cannot be paused")
-    # One shard, one request in flight. Once its first batch is written, Triton is paused: the run holds
-    # part-way, its worker still publishing progress (every 5 s), until the test has seen it.
-    total = 60
-    dataset = new_dataset(tmp_path, total)
+    # One shard, one request in flight: long enough (~10 s here) to be seen part-way; progress counts
+    # written samples, so small write batches make it move often.
+    dataset = new_dataset(tmp_path, 300)
     apply(
         cluster,
         run_manifest(
@@ -256,24 +239,18 @@ def test_progress_is_reported_while_inferring(
             operator.namespace,
             dataset.name,
             triton,
-            execution={"parallelism": 1, "maxInFlight": 1, "writeBatchSize": 4},
+            execution={"parallelism": 1, "maxInFlight": 1, "writeBatchSize": 16},
         ),
     )
-    run = operator.wait_for_phase("progressing", {"Inferring"})
-    marker = f"{run['status']['reviewField']}_run"
-    wait_for_marked(dataset, run["metadata"]["uid"], 1, None, marker=marker)
+    operator.wait_for_phase("progressing", {"Inferring"})
 
     def partial_progress() -> bool:
         progress = operator.get_run("progressing")["status"].get("progress") or {}
-        return 0 < int(progress.get("processed", 0)) < total
+        return 0 < int(progress.get("processed", 0)) < 300
 
-    with triton_paused(triton):
-        written = marked_count(dataset, marker, run["metadata"]["uid"])
-        assert written < total, "the shard finished before Triton paused; the test needs more images"
-        # Within the worker's request timeout (60 s): paused longer, its request would fail.
-        wait_until(f"status.progress between 0 and {total}", partial_progress, 45)
-        shown = cluster.kubectl("get", "alr", "progressing", "-n", operator.namespace).stdout
-        assert f"/{total}" in shown
+    wait_until("status.progress between 0 and 300", partial_progress, 120)
+    shown = cluster.kubectl("get", "alr", "progressing", "-n", operator.namespace).stdout
+    assert "/300" in shown
     operator.wait_for_phase("progressing", {"Review"}, timeout=300)
 
 
