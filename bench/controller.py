@@ -17,7 +17,9 @@ are taken with all its runs in Review. Per size it reports:
   the same for the review agents, counted per user from the API server's audit
   log, plus the reconciles the controller made in the window.
 
-Results go to ``bench/results/controller-<timestamp>.json`` and a table is printed.
+Results go to ``bench/results/controller-<timestamp>.json`` and a table is printed. The runs and
+their datasets are `bench/controller_workload.py`, the watches that time them
+`bench/controller_observer.py`, the /proc, audit-log and metrics readings `bench/controller_measure.py`.
 """
 
 from __future__ import annotations
@@ -28,14 +30,12 @@ import os
 import signal
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, watch
+from kubernetes import client
 
 from bench.controller_cluster import (
     WORKER_SA,
@@ -48,143 +48,27 @@ from bench.controller_cluster import (
     start_cluster,
     user_of,
 )
-from bench.controller_measure import Audit, busiest_processes, cpu_seconds, peak_rss_mib, percentile
-from contract.wire import RUN_UID_LABEL
+from bench.controller_measure import (
+    Audit,
+    busiest_processes,
+    cpu_seconds,
+    metrics_answer,
+    peak_rss_mib,
+    percentile,
+    reconciles,
+)
+from bench.controller_observer import Observer, wait
+from bench.controller_workload import (
+    NAMESPACE,
+    SAMPLES,
+    create_datasets,
+    run_manifest,
+    write_predictions,
+)
 from tools.cluster.chart import CONTROLLER_SA, SYSTEM_NAMESPACE
 from tools.services.mongo import MongoServer
 
-NAMESPACE = "bench"
-SAMPLES = 2
-LABEL_FIELD = "bench_labels"
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def run_manifest(name: str, dataset: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "autolabel.dev/v1alpha1",
-        "kind": "AutoLabelRun",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "task": "classification",
-            "dataset": {
-                "name": dataset,
-                "target": {"all": True},
-                "databaseSecretRef": {"name": "fiftyone-db"},
-            },
-            "model": {
-                "endpoint": {"address": "127.0.0.1:1"},  # never called: the benchmark answers validation
-                "name": "efficientnet_lite0",
-                "outputFormat": "logits",
-                "tensors": {"output": "LOGITS"},
-            },
-            "labelField": LABEL_FIELD,
-            "execution": {"parallelism": 1},
-        },
-    }
-
-
-class Observer:
-    """Watches worker Jobs and runs; records when each run's Job and its phase Review were first seen."""
-
-    def __init__(self, api: Any) -> None:
-        self.batch = client.BatchV1Api(api)
-        self.custom = client.CustomObjectsApi(api)
-        self.job_seen: dict[str, float] = {}
-        self.review_seen: dict[str, float] = {}
-        self.reviewed: dict[str, int] = {}  # run uid -> status.review.total
-        self.review_fields: dict[str, str] = {}
-        for target in (self._jobs, self._runs):
-            threading.Thread(target=self._forever, args=(target,), daemon=True).start()
-
-    stopped = False
-
-    def _forever(self, target: Any) -> None:
-        while not self.stopped:
-            try:
-                target()
-            except Exception as error:
-                if not self.stopped:
-                    print(f"observer: {error}", file=sys.stderr)
-                time.sleep(1)
-
-    def _jobs(self) -> None:
-        stream = watch.Watch().stream(
-            self.batch.list_namespaced_job,
-            NAMESPACE,
-            label_selector="app.kubernetes.io/component=worker",
-            timeout_seconds=300,
-        )
-        for event in stream:
-            uid = event["object"].metadata.labels.get(RUN_UID_LABEL)
-            if uid:
-                self.job_seen.setdefault(uid, time.monotonic())
-
-    def _runs(self) -> None:
-        stream = watch.Watch().stream(
-            self.custom.list_namespaced_custom_object,
-            "autolabel.dev",
-            "v1alpha1",
-            NAMESPACE,
-            "autolabelruns",
-            timeout_seconds=300,
-        )
-        for event in stream:
-            run = event["object"]
-            uid, status = run["metadata"]["uid"], run.get("status") or {}
-            if status.get("phase") == "Review":
-                self.review_seen.setdefault(uid, time.monotonic())
-            if status.get("reviewField"):
-                self.review_fields[uid] = status["reviewField"]
-            if (status.get("review") or {}).get("total") is not None:
-                self.reviewed[uid] = int(status["review"]["total"])
-
-
-def wait(what: str, done: Any, timeout: float, progress: Any = None) -> None:
-    deadline, last = time.monotonic() + timeout, 0.0
-    while not done():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
-        if progress is not None and time.monotonic() - last > 15:
-            print(f"  ... {what}: {progress()}", flush=True)
-            last = time.monotonic()
-        time.sleep(0.5)
-
-
-def reconciles(metrics_port: int) -> float:
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("autolabel_reconciles_total{")
-    )
-
-
-def create_datasets(names: list[str]) -> None:
-    import fiftyone as fo
-
-    for name in names:
-        if fo.dataset_exists(name):
-            fo.delete_dataset(name)
-        dataset = fo.Dataset(name, persistent=True)
-        dataset.add_samples(
-            [fo.Sample(filepath=f"/bench/{name}/{i}.jpg") for i in range(SAMPLES)], progress=False
-        )
-
-
-def write_predictions(runs: dict[str, str], review_fields: dict[str, str]) -> None:
-    """The workers' part: two classifications per run in its staging field, marked with the run's uid."""
-    import fiftyone as fo
-
-    from contract.worker import MARKER_FIELD_SUFFIX
-
-    for uid, dataset_name in runs.items():
-        dataset = fo.load_dataset(dataset_name)
-        staging = review_fields[uid]
-        dataset.set_values(
-            staging, [fo.Classification(label="cat", confidence=0.5 + i / 10) for i in range(len(dataset))]
-        )
-        dataset.set_values(f"{staging}{MARKER_FIELD_SUFFIX}", [uid] * len(dataset))
 
 
 def measure_size(
@@ -347,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             state / "controller.log",
         )
         controller.start()
-        wait("the controller's metrics", lambda: _answers(controller), 120)
+        wait("the controller's metrics", lambda: metrics_answer(controller.metrics_port), 120)
         agent_kubeconfig = service_account_kubeconfig(
             cluster, WORKER_SA, NAMESPACE, state / "worker.kubeconfig"
         )
@@ -395,14 +279,6 @@ def main(argv: list[str] | None = None) -> int:
     print_table(results)
     print(f"results: {out}")
     return 0 if failure is None else 1
-
-
-def _answers(controller: Controller) -> bool:
-    try:
-        reconciles(controller.metrics_port)
-    except OSError:
-        return False
-    return True
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ from kubernetes import client, config, watch
 
 from contract.verdicts import ProbeVerdict, ValidationReason
 from tools.cluster import chart
-from tools.cluster.harness import KWOK_CONFIG, LocalCluster, gpu_node_manifest
+from tools.cluster.harness import LocalCluster
 from tools.cluster.kubeconfig import token_kubeconfig
+from tools.cluster.kwoknodes import KWOK_CONFIG, gpu_node_manifest
 from tools.cluster.processes import die_with_parent, free_port, stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -1,10 +1,12 @@
-"""The controller benchmark's measures: percentiles, CPU and RSS from /proc, requests per user (audit log)."""
+"""The controller benchmark's measures: percentiles, CPU and RSS from /proc, requests per user (audit log),
+and the reconciles the controller counts on its metrics endpoint."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import urllib.request
 from datetime import datetime
 from pathlib import Path
 
@@ -75,3 +77,23 @@ def busiest_processes(limit: int = 8) -> list[str]:
         ["ps", "-eo", "pcpu,rss,comm,args", "--sort=-pcpu"], capture_output=True, text=True, check=False
     ).stdout.splitlines()
     return [line[:160] for line in out[1 : limit + 1]]
+
+
+def reconciles(metrics_port: int) -> float:
+    """The controller's reconcile passes so far (the sum of `autolabel_reconciles_total` over its labels)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("autolabel_reconciles_total{")
+    )
+
+
+def metrics_answer(metrics_port: int) -> bool:
+    """Whether the controller's metrics endpoint answers yet."""
+    try:
+        reconciles(metrics_port)
+    except OSError:
+        return False
+    return True

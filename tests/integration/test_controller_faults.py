@@ -1,8 +1,9 @@
 """The controller under faults: a killed worker, a killed controller, deletion and suspension mid-run.
 
-Each run labels enough real images that there is time to act while it infers;
-every test ends by checking the dataset: each target sample carries exactly
-one prediction of the run, none lost, none doubled.
+Each run labels enough real images that there is time to act while it infers
+(a change stream on the samples says when a write has landed); every test ends
+by checking the dataset: each target sample carries exactly one prediction of
+the run, none lost, none doubled.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from tests.fixtures.cluster import ClusterHandle
 from tests.fixtures.operator import Operator
 from tests.integration.run_helpers import apply, database_secret, new_dataset, run_manifest
+from tests.integration.worker_helpers import wait_for_marked
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -102,10 +104,8 @@ def test_a_shard_killed_once_is_retried_and_the_run_completes(
     apply(cluster, run_manifest("retry-shard", operator.namespace, dataset.name, triton, **SLOW_RUN))
     uid = operator.wait_for_phase("retry-shard", {"Inferring"})["metadata"]["uid"]
     field = operator.get_run("retry-shard")["status"]["reviewField"]
-    wait_until(
-        "shard 0 to write something", lambda: labeled_by(dataset, field, uid) > 0 and worker_pids(uid, 0)
-    )
-    for pid in worker_pids(uid, 0):
+    wait_for_marked(dataset, uid, 1, None, marker=f"{field}_run")  # the first write of either shard
+    for pid in wait_until("shard 0's worker", lambda: worker_pids(uid, 0)):
         os.kill(pid, signal.SIGKILL)  # as the OOM killer would
     run = operator.wait_for_phase("retry-shard", {"Review", "Failed"}, timeout=300)
     assert run["status"]["phase"] == "Review", run["status"]

@@ -18,7 +18,8 @@ import yaml
 
 from tests.fixtures.cluster import ClusterHandle
 from tests.waiting import wait_until
-from tools.cluster.harness import GPU_NODE_NAMES, LocalCluster, kwok_node_toleration
+from tools.cluster.harness import LocalCluster
+from tools.cluster.kwoknodes import GPU_NODE_NAMES, kwok_node_toleration
 from tools.cluster.nodeimages import busybox_image
 from tools.cluster.realnode import BRIDGE_IP, RealNodeError, real_node_selector
 

@@ -45,7 +45,9 @@ def _assert_exactly_one_prediction_each(dataset: Any, ids: list[str], uid: str) 
 
 
 def test_sigkill_mid_shard_then_rerun(mongo, triton, tmp_path):
-    dataset = make_dataset(write_images(tmp_path / "images", 120))
+    # About 32 samples a shard: the kill lands right after the write that reaches 8 (a change stream
+    # reports it), with more than a write batch still to do.
+    dataset = make_dataset(write_images(tmp_path / "images", 64))
     config = worker_config(
         dataset.name, classifier_model(triton.grpc_url), "classification", shards=2, maxInFlight=2
     )

@@ -208,11 +208,12 @@ def wait_for_marked(
     dataset: Any,
     uid: str,
     at_least: int,
-    process: subprocess.Popen[str],
+    process: subprocess.Popen[str] | None,
     timeout_s: float = 180,
     marker: str = "auto_in_review_run",
 ) -> int:
-    """How many samples the worker `process` has marked, once at least `at_least` or once it exited.
+    """How many samples carry `uid` in `marker`, once at least `at_least` or once the worker `process`
+    exited (a worker run as a pod has no process here: None).
 
     Counts again on each write the replica set's change stream reports on the sample
     collection (a kill can then land right after a given batch); on a standalone server,
@@ -224,7 +225,7 @@ def wait_for_marked(
 
     def done() -> int | None:
         count = marked_count(dataset, marker, uid)
-        if count >= at_least or process.poll() is not None:
+        if count >= at_least or (process is not None and process.poll() is not None):
             return count
         if time.monotonic() > deadline:
             raise AssertionError(f"fewer than {at_least} samples marked after {timeout_s}s ({count})")

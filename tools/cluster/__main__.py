@@ -18,9 +18,10 @@ import threading
 import time
 from pathlib import Path
 
-from tools.cluster.harness import REPO_ROOT, LocalCluster
+from tools.cluster.harness import LocalCluster
 from tools.cluster.processes import kill_recorded_pids, stop_process_group
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_STATE_DIR = REPO_ROOT / ".cluster"
 
 

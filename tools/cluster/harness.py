@@ -2,10 +2,10 @@
 
 `LocalCluster.start()` brings everything up on free 127.0.0.1 ports with RBAC
 and ServiceAccount tokens on, writes an admin kubeconfig, creates the fake GPU
-nodes and starts the local pod runner in a thread; with `real_node=True` it also
+nodes (tools/cluster/kwoknodes.py) and starts the local pod runner in a thread; with `real_node=True` it also
 runs one real kubelet node (tools/cluster/realnode.py). `stop()` tears every
 process down by PID. Used by the pytest fixtures, `make cluster-up` and the
-demo. The binaries come from `tools/build-tools.sh` (see `tool_bin_dir`).
+demo. The binaries come from `tools/build-tools.sh` (tools/cluster/binaries.py).
 """
 
 from __future__ import annotations
@@ -20,21 +20,20 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tools.cluster.binaries import run_tool, tool_bin_dir
+from tools.cluster.kwoknodes import GPU_NODE_NAMES, KWOK_CONFIG, gpu_node_manifest, ready_gpu_nodes
 from tools.cluster.pki import ControlPlanePki, create_pki
 from tools.cluster.podrunner import RUNNER_NODE_LABEL, LocalPodRunner
 from tools.cluster.processes import ProcessGroup, free_port
 from tools.cluster.realnode import BRIDGE_IP, RealNode
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-KWOK_CONFIG = Path(__file__).with_name("kwok-config.yaml")
-GPU_NODE_NAMES = ("gpu-node-0", "gpu-node-1")
 CONTROLLERS = ",".join(
     [
         "job-controller",
@@ -48,49 +47,11 @@ CONTROLLERS = ",".join(
         "root-ca-certificate-publisher-controller",
     ]
 )
+"""The controllers kube-controller-manager runs; no other (node lifecycle among them) runs."""
 
 
 class ClusterError(RuntimeError):
     """A component failed to start; the message carries the tail of its log."""
-
-
-def tool_bin_dir() -> Path:
-    """Builds (or finds, when cached) the pinned tools and returns their directory."""
-    result = subprocess.run(
-        [str(REPO_ROOT / "tools" / "build-tools.sh")], check=True, capture_output=True, text=True
-    )
-    return Path(result.stdout.strip().splitlines()[-1])
-
-
-KWOK_TAINT = {"key": "autolabel.dev/node", "value": "kwok", "effect": "NoSchedule"}
-"""On the kwok nodes of a cluster with a real node: pods go to the real node unless they tolerate it."""
-
-
-def kwok_node_toleration() -> dict[str, str]:
-    return {**KWOK_TAINT, "operator": "Equal"}
-
-
-def gpu_node_manifest(name: str, gpus: int = 4, tainted: bool = False) -> dict[str, Any]:
-    """A kwok-managed node advertising `nvidia.com/gpu`, served by the local pod runner."""
-    resources = {"cpu": "16", "memory": "64Gi", "pods": "110", "nvidia.com/gpu": str(gpus)}
-    spec = {"spec": {"taints": [KWOK_TAINT]}} if tainted else {}
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {
-                "kubernetes.io/hostname": name,
-                "kubernetes.io/os": "linux",
-                "type": "kwok",
-                "nvidia.com/gpu.present": "true",
-                RUNNER_NODE_LABEL: "local",
-            },
-        },
-        **spec,
-        "status": {"allocatable": resources, "capacity": resources},
-    }
 
 
 @dataclass
@@ -371,7 +332,7 @@ class LocalCluster:
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        return _run_tool(
+        return run_tool(
             [str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
             input,
             check,
@@ -381,7 +342,7 @@ class LocalCluster:
     def helm(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 300
     ) -> subprocess.CompletedProcess[str]:
-        return _run_tool(
+        return run_tool(
             [str(self.bin_dir / "helm"), "--kubeconfig", str(self.kubeconfig), *args], input, check, timeout
         )
 
@@ -404,17 +365,7 @@ class LocalCluster:
 
     def _gpu_nodes_ready(self) -> bool:
         nodes = self._api_get(f"/api/v1/nodes?labelSelector={RUNNER_NODE_LABEL}%3Dlocal")
-        if not isinstance(nodes, dict):
-            return False
-        ready = [
-            n
-            for n in nodes.get("items", [])
-            if any(
-                c["type"] == "Ready" and c["status"] == "True"
-                for c in n.get("status", {}).get("conditions", [])
-            )
-        ]
-        return len(ready) == len(GPU_NODE_NAMES)
+        return isinstance(nodes, dict) and ready_gpu_nodes(nodes) == len(GPU_NODE_NAMES)
 
     def _real_node_ready(self) -> bool:
         assert self.node is not None
@@ -434,19 +385,3 @@ class LocalCluster:
             time.sleep(0.5)
         tail = log_tail() if log_tail else ""
         raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}\n{tail}")
-
-
-def _run_tool(
-    argv: Sequence[str], input: str | None, check: bool, timeout: float
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(list(argv), input=input, capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise ToolError(result.returncode, list(argv), result.stdout, result.stderr)
-    return result
-
-
-class ToolError(subprocess.CalledProcessError):
-    """A kubectl/helm call failed; str() includes what it printed to stderr."""
-
-    def __str__(self) -> str:
-        return f"{super().__str__()}\n{self.stderr}"

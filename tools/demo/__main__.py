@@ -37,12 +37,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tools.cluster.harness import REPO_ROOT
 from tools.demo import realnode
 from tools.demo.runs import DEMO_RUNS, PROGRESS_HEADER, manifest, progress_line, summary, with_rules
 from tools.demo.stack import DATABASE_NAME, DemoStack, kill_survivors, survivors
 from tools.images import write_images
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "labeling"
 DATASET = "autolabel-demo"
 START = time.monotonic()

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tools.cluster.binaries import tool_bin_dir
 from tools.cluster.chart import (
     CHART,
     CONTROLLER_SA,
@@ -33,7 +34,7 @@ from tools.cluster.chart import (
     install_chart,
     install_chart_with_image,
 )
-from tools.cluster.harness import REPO_ROOT, LocalCluster, tool_bin_dir
+from tools.cluster.harness import LocalCluster
 from tools.cluster.kubeconfig import token_kubeconfig
 from tools.cluster.nodeimages import LocalImage, import_image
 from tools.cluster.processes import ManagedProcess, free_port
@@ -50,6 +51,7 @@ from tools.services.triton import (
     triton_install_dir,
 )
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MARKER_ENV = "AUTOLABEL_DEMO_ID"
 DATABASE_NAME = "autolabel-demo"
 Say = Callable[[str], None]

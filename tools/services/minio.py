@@ -29,7 +29,7 @@ REGION = "us-east-1"
 
 def minio_binary() -> Path:
     """The MinIO server built by tools/build-tools.sh (built on first use, cached by version)."""
-    from tools.cluster.harness import tool_bin_dir
+    from tools.cluster.binaries import tool_bin_dir
 
     binary = tool_bin_dir() / "minio"
     if not binary.exists():
