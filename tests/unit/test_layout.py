@@ -41,3 +41,19 @@ def test_the_plugin_never_edits_sys_path() -> None:
             and getattr(node.value, "id", "") == "sys"
         ]
         assert touched == [], f"{path} edits sys.path"
+
+
+MAX_MODULE_LINES = 400
+"""Past this a module probably holds two ideas (the project's style guide)."""
+
+
+def test_no_module_is_over_400_lines() -> None:
+    tops = (*PACKAGES, "tools", "bench", "plugins")
+    long = {
+        str(path.relative_to(REPO)): lines
+        for top in tops
+        for path in (REPO / top).rglob("*.py")
+        if "__pycache__" not in path.parts
+        and (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}

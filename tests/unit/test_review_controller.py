@@ -184,7 +184,8 @@ OTHER_IMAGE = "registry.example.com/someone/else:1"
 
 
 def test_a_finalize_or_discard_with_an_image_outside_the_allow_list_makes_nothing() -> None:
-    for request in ({"finalize": True}, {"discard": True}):
+    requests: list[dict[str, Any]] = [{"finalize": True}, {"discard": True}]
+    for request in requests:
         execution = {"parallelism": 2, "image": OTHER_IMAGE}
         actions = reconcile(reviewed(generation=2, execution=execution, **request), Observed(now=NOW))
         assert actions.review is None and actions.create_job is None, request
