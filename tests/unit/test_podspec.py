@@ -160,3 +160,17 @@ def test_config_map_volume_items_and_a_missing_config_map() -> None:
     missing = [{"name": "config", "configMap": {"name": "nope"}}]
     with pytest.raises(PodSpecError, match="ConfigMap ns/nope not found"):
         local_containers(pod([container], volumes=missing), lookup, {}, "/v")
+
+
+def test_only_a_container_that_mounts_the_token_volume_gets_the_token() -> None:
+    from controller.builders import api_access_volume
+
+    volume, mount = api_access_volume()
+    worker = {"name": "worker", "command": ["w"], "volumeMounts": [mount]}
+    sidecar = {"name": "triton", "command": ["t"], "restartPolicy": "Always"}
+    spec = pod([worker], init=[sidecar], volumes=[volume])
+    by_name = {c.name: c for c in local_containers(spec, lookup, {})}
+    assert by_name["worker"].api_access and by_name["triton"].api_access  # automounting is on
+    spec["spec"]["automountServiceAccountToken"] = False
+    by_name = {c.name: c for c in local_containers(spec, lookup, {})}
+    assert by_name["worker"].api_access and not by_name["triton"].api_access

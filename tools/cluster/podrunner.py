@@ -136,10 +136,13 @@ class LocalPodRunner:
                 return None
             raise
 
-    def _service_account_kubeconfig(self, pod: Mapping[str, Any], pod_dir: Path) -> Path | None:
-        """A kubeconfig with a token bound to this pod, standing in for the projected SA volume."""
+    def _service_account_kubeconfig(
+        self, pod: Mapping[str, Any], pod_dir: Path, containers: list[LocalContainer]
+    ) -> Path | None:
+        """A kubeconfig with a token bound to this pod, standing in for the projected SA volume;
+        None when no container of the pod gets the token."""
         spec, metadata = pod["spec"], pod["metadata"]
-        if spec.get("automountServiceAccountToken") is False:
+        if not any(container.api_access for container in containers):
             return None
         request = client.AuthenticationV1TokenRequest(
             spec=client.V1TokenRequestSpec(
@@ -168,7 +171,7 @@ class LocalPodRunner:
                 for path, content in container.files.items():
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                     Path(path).write_text(content)
-            kubeconfig = self._service_account_kubeconfig(pod, pod_dir)
+            kubeconfig = self._service_account_kubeconfig(pod, pod_dir, containers)
         except (PodSpecError, ApiException) as error:
             log_path.write_text(f"local pod runner: {error}\n")
             self._report_exit(namespace, name, 127, f"local pod runner: {error}")
@@ -183,7 +186,7 @@ class LocalPodRunner:
     def _spawn(
         self, uid: str, container: LocalContainer, extra_env: Mapping[str, str], log_file: Any
     ) -> subprocess.Popen[bytes]:
-        env = {**self.base_env, **extra_env, **container.env}
+        env = {**self.base_env, **(extra_env if container.api_access else {}), **container.env}
         cwd = (
             container.working_dir if container.working_dir and os.path.isdir(container.working_dir) else None
         )

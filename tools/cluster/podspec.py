@@ -41,6 +41,7 @@ class LocalContainer:
     working_dir: str | None
     role: str = "main"  # "init" (runs to completion first), "sidecar" (background) or "main"
     files: dict[str, str] = field(default_factory=dict)  # local path -> content (ConfigMap volumes)
+    api_access: bool = True  # holds the pod's ServiceAccount token (as a kubeconfig, locally)
 
 
 # emptyDir mounts a local process can take from the host as they are.
@@ -163,6 +164,22 @@ def _rewrite_paths(text: str, paths: Mapping[str, str]) -> str:
     return text
 
 
+def _is_token_volume(volume: Mapping[str, Any]) -> bool:
+    """A projected volume carrying the pod's ServiceAccount token (as the API server's own)."""
+    sources = (volume.get("projected") or {}).get("sources") or []
+    return any("serviceAccountToken" in source for source in sources)
+
+
+def has_api_access(pod: Mapping[str, Any], container: Mapping[str, Any]) -> bool:
+    """Whether the container gets the pod's token: every container unless the pod turns automounting
+    off, and then only one that mounts a token volume itself."""
+    spec = pod.get("spec") or {}
+    if spec.get("automountServiceAccountToken") is not False:
+        return True
+    volumes = {v["name"]: v for v in spec.get("volumes") or []}
+    return any(_is_token_volume(volumes.get(m["name"]) or {}) for m in container.get("volumeMounts") or [])
+
+
 def check_volumes(pod: Mapping[str, Any], container: Mapping[str, Any], pvc_dirs: Mapping[str, str]) -> None:
     """Volumes work only as local directories mounted at their own path, or ConfigMaps; else the pod fails."""
     volumes = {v["name"]: v for v in (pod.get("spec") or {}).get("volumes") or []}
@@ -170,7 +187,7 @@ def check_volumes(pod: Mapping[str, Any], container: Mapping[str, Any], pvc_dirs
         volume = volumes.get(mount["name"])
         if volume is None:
             raise PodSpecError(f"volumeMount {mount['name']!r} has no volume")
-        if mount["name"].startswith(SERVICE_ACCOUNT_VOLUME_PREFIX):
+        if mount["name"].startswith(SERVICE_ACCOUNT_VOLUME_PREFIX) or _is_token_volume(volume):
             continue  # replaced by a kubeconfig holding the ServiceAccount's token
         if "configMap" in volume:
             continue  # files under the pod's volume directory (config_map_mounts)
@@ -227,6 +244,7 @@ def local_containers(
                 env=env,
                 working_dir=container.get("workingDir"),
                 files=files,
+                api_access=has_api_access(pod, container),
                 role=("sidecar" if container.get("restartPolicy") == "Always" else "init")
                 if is_init
                 else "main",
