@@ -165,6 +165,10 @@ class TritonServer:
         self.start()
 
 
+PORT_ATTEMPTS = 3
+"""Starts on fresh ports after a port was taken between choosing it and Triton binding it."""
+
+
 def start_triton(
     model_repository: Path = DEFAULT_MODEL_REPOSITORY,
     work_dir: Path | None = None,
@@ -174,9 +178,18 @@ def start_triton(
 ) -> TritonServer:
     """Start a server for ``model_repository`` (only ``models`` of it, if given) on ``host``, once ready."""
     directory = work_dir or Path(tempfile.mkdtemp(prefix="triton-"))
-    return TritonServer(
-        model_repository=model_repository.resolve(), work_dir=directory, host=host, models=models
-    ).start()
+    for attempt in range(PORT_ATTEMPTS):
+        server = TritonServer(
+            model_repository=model_repository.resolve(), work_dir=directory, host=host, models=models
+        )
+        try:
+            return server.start()
+        except (RuntimeError, TimeoutError) as error:
+            server.stop()
+            # free_port() only proposes a port: another process may take it before Triton binds it.
+            if "already in use" not in str(error) or attempt == PORT_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def main() -> None:
