@@ -354,8 +354,6 @@ def test_corrected_spec_is_validated_again_and_proceeds(
     cluster: ClusterHandle, operator: Operator, triton: Any, secret: str, tmp_path: Path
 ) -> None:
     dataset = new_dataset(tmp_path, 2)
-    # model.name is immutable now (it fixes what the run writes), so the fix is an editable field:
-    # the database Secret the run names.
     manifest = run_manifest("fixed-later", operator.namespace, dataset.name, triton)
     manifest["spec"]["dataset"]["databaseSecretRef"]["name"] = "not-created-yet"
     apply(cluster, manifest)
@@ -368,7 +366,15 @@ def test_corrected_spec_is_validated_again_and_proceeds(
         "get", "jobs", "-n", operator.namespace, "-l", "autolabel.dev/run=fixed-later", "-o", "name"
     )
     assert jobs.stdout.strip() == ""
-    manifest["spec"]["dataset"]["databaseSecretRef"]["name"] = secret
+    # databaseSecretRef is immutable too (it fixes which database the run's steps open): the user
+    # creates the Secret it names, then applies the spec again with an editable change.
+    stored = json.loads(
+        cluster.kubectl("get", "secret", secret, "-n", operator.namespace, "-o", "json").stdout
+    )
+    created = {"apiVersion": "v1", "kind": "Secret", "data": stored["data"]}
+    created["metadata"] = {"name": "not-created-yet", "namespace": operator.namespace}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(created))
+    manifest["spec"]["execution"]["batchSize"] = 3
     apply(cluster, manifest)
     run = operator.wait_for_phase("fixed-later", {"Review"})
     assert condition(run, "Failed")["status"] == "False"
