@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from contract.review import APPROVED_TAG, REJECTED_TAG
+from tests.integration.app_panel_helpers import PANEL_URI, App, dataset_work, labels, run_sample_tags
 from tests.integration.run_helpers import install_crd
 from tests.integration.test_review_dataset import MARKER, STAGING, UID, config, make_run_dataset
 from tests.integration.worker_helpers import REPO_ROOT
 
 pytestmark = pytest.mark.integration
-PANEL_URI = "@autolabel/review/autolabel"
 
 
 @pytest.fixture
@@ -37,73 +37,6 @@ def panel(mongo: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("KUBECONFIG", "/nonexistent/kubeconfig")
     monkeypatch.setattr(fo.config, "plugins_dir", str(REPO_ROOT / "plugins"))
     yield get_operator(PANEL_URI)
-
-
-class App:
-    """What the App keeps between panel calls: the view, the label selection and the panel state."""
-
-    def __init__(self, dataset: Any, panel: Any) -> None:
-        self.dataset, self.panel = dataset, panel
-        self.view: list[Any] = []
-        self.view_name: str | None = None  # the saved view the panel last opened by name
-        self.selected_labels: list[dict[str, Any]] = []
-        self.selected: list[str] = []
-        self.state: dict[str, Any] = {}
-        self.notes: list[str] = []
-
-    def call(self, method: str, **params: Any) -> None:
-        from fiftyone.operators.executor import ExecutionContext, Executor
-
-        request = {
-            "dataset_name": self.dataset.name,
-            "view": self.view,
-            "selected_labels": self.selected_labels,
-            "selected": self.selected,
-            "params": {"panel_id": "panel-1", "panel_state": self.state, **params},
-        }
-        ctx = ExecutionContext(request_params=request, executor=Executor())
-        getattr(self.panel, method)(ctx)
-        self.panel.render(ctx)  # the App renders after every event; render must not fail
-        for triggered in ctx.executor.to_json()["requests"]:
-            name, args = triggered["operator_uri"], triggered["params"]
-            if name == "set_view":
-                self.view = args.get("view") or []
-                self.view_name = args.get("name")
-                if args.get("name"):
-                    self.view = self.dataset.load_saved_view(args["name"])._serialize()
-            elif name == "clear_view":
-                self.view = []
-            elif name == "clear_selected_labels":
-                self.selected_labels = []
-            elif name == "clear_selected_samples":
-                self.selected = []
-            elif name == "notify":
-                self.notes.append(str(args.get("message")))
-
-
-def dataset_work(dataset: Any, *argv: str) -> dict[str, Any]:
-    """The run's dataset work, as the controller runs it (the worker module in a subprocess)."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO_ROOT),
-        "AUTOLABEL_WORKER_CONFIG": json.dumps(config(dataset)),
-        "AUTOLABEL_REVIEW_CONFIG": "{}",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "worker", *argv], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
-def labels(dataset: Any, field: str) -> list[tuple[str, float, tuple[str, ...]]]:
-    dataset.reload()
-    found = []
-    for detections in dataset.values(field):
-        for d in detections.detections if detections else []:
-            found.append((d.label, round(d.confidence, 3), tuple(sorted(d.tags))))
-    return sorted(found)
 
 
 def test_review_approval_and_finalize_request_through_the_panel(panel: Any) -> None:
@@ -190,19 +123,6 @@ def test_review_approval_and_finalize_request_through_the_panel(panel: Any) -> N
     assert [conf for _, conf, _ in kept] == [0.55, 0.65, 0.75, 0.85, 0.95]
     assert run_record.records(dataset.name)[UID]["phase"] == "Finalized"
     app.call("on_load")  # a finalized run renders as a card without tables
-
-
-def run_sample_tags(dataset: Any, field: str) -> dict[str, list[str]]:
-    """Label id -> tags of every label of the verification sample, read afresh."""
-    from review.auto_approve import VERIFICATION_ATTRIBUTE
-
-    dataset.reload()
-    found = {}
-    for detections in dataset.values(field):
-        for label in detections.detections if detections else []:
-            if label.has_field(VERIFICATION_ATTRIBUTE) and label[VERIFICATION_ATTRIBUTE] is not None:
-                found[label.id] = list(label.tags)
-    return found
 
 
 def test_verification_tab_reviews_the_sample_and_shows_what_it_proves(panel: Any) -> None:

@@ -27,7 +27,8 @@ from controller.api import (
     set_condition,
     transition_errors,
 )
-from tests.integration.bad_manifests import BAD_INPUTS, GOOD_INPUTS, BadInput, run_with
+from tests.integration.bad_manifests import BAD_INPUTS, BadInput, run_with
+from tests.integration.manifest_edges import GOOD_INPUTS
 
 MINIMAL_SPEC: dict[str, Any] = {
     "task": "detection",

@@ -10,29 +10,33 @@ tests/integration/test_worker_layouts.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from contract.worker import LETTERBOX_FILL, OutputFormat, WorkerConfig
+from contract.worker import LETTERBOX_FILL, OutputFormat
 from controller.api import parse_spec
 from controller.api.openapi import structural_schema
 from controller.api.spec import AutoLabelRunSpec
-from controller.worker_contract import worker_config
 from inference.adapters import make_adapter
 from inference.adapters.base import BoxPrediction, DetectionPrediction
 from inference.adapters.detection import BoxesScoresLabelsAdapter, YoloAdapter
 from inference.adapters.segmentation import SegmentationAdapter
 from inference.decode import Preprocessor
 from inference.geometry import Window, to_image
-from inference.model_spec import ModelMetadata, TensorSpec, resolve_input
+from inference.model_spec import resolve_input
 from runtime.errors import PreflightError
+from tests.unit.walk_inputs import (
+    FLOAT_NCHW,
+    IMAGE_NHWC,
+    model_metadata,
+    red_image,
+    schema_leaves,
+    walk_config,
+)
 
-METADATA = {"namespace": "n", "name": "walk", "uid": "u-1"}
 HERE = "tests/unit/test_contract_walk.py"
 BUILDERS = "tests/unit/test_controller_builders.py"
 LAYOUTS = "tests/integration/test_worker_layouts.py"
@@ -70,63 +74,17 @@ WALKED = {
 }
 
 
-def _leaves(schema: dict[str, Any], prefix: str = "") -> set[str]:
-    properties = schema.get("properties")
-    if not properties:
-        return {prefix}
-    leaves: set[str] = set()
-    for name, child in properties.items():
-        path = f"{prefix}.{name}" if prefix else name
-        leaves |= _leaves(child.get("items", child) if child.get("type") == "array" else child, path)
-    return leaves
-
-
 def test_every_model_field_is_walked() -> None:
     model = structural_schema(AutoLabelRunSpec)["properties"]["model"]
     leaves = {
         leaf if not leaf.startswith(("sidecar.", "embeddings.", "segmenter.")) else leaf.split(".")[0] + ".*"
-        for leaf in _leaves(model)
+        for leaf in schema_leaves(model)
     }
     assert leaves == set(WALKED), "spec.model fields without a walk (or walks of removed fields)"
 
 
-def _config(task: str, model: dict[str, Any], **spec: Any) -> WorkerConfig:
-    manifest = {
-        "task": task,
-        "dataset": {"name": "d", "databaseSecretRef": {"name": "db"}, "target": {"all": True}},
-        "model": {"endpoint": {"address": "triton:8001"}, "name": "m", **model},
-        "labelField": "found",
-        **spec,
-    }
-    return WorkerConfig.from_json(worker_config(METADATA, parse_spec(manifest)).to_json())
-
-
-Tensors = Sequence[tuple[str, str, tuple[int, ...]]]
-
-
-def _metadata(inputs: Tensors, outputs: Tensors) -> ModelMetadata:
-    return ModelMetadata(
-        "m",
-        tuple(TensorSpec(n, d, (-1, *s)) for n, d, s in inputs),
-        tuple(TensorSpec(n, d, (-1, *s)) for n, d, s in outputs),
-        8,
-    )
-
-
-IMAGE_NHWC = [("IMAGE", "UINT8", (64, 64, 3))]
-FLOAT_NCHW = [("IMAGE", "FP32", (3, 64, 64))]
-
-
-def _image(tmp_path: Path, width: int = 128, height: int = 64) -> str:
-    pixels = np.zeros((height, width, 3), np.uint8)
-    pixels[..., 0] = 255  # red everywhere
-    path = tmp_path / "i.png"
-    Image.fromarray(pixels).save(path)
-    return str(path)
-
-
 def test_name_version_and_the_server_reach_the_worker() -> None:
-    config = _config("classification", {"outputFormat": "logits", "version": "3"})
+    config = walk_config("classification", {"outputFormat": "logits", "version": "3"})
     assert (config.triton_model().name, config.triton_model().version, config.triton_model().url) == (
         "m",
         "3",
@@ -139,34 +97,36 @@ def test_name_version_and_the_server_reach_the_worker() -> None:
 )
 def test_layout_shapes_the_tensor(tmp_path: Path, layout: str | None, shape: tuple[int, ...]) -> None:
     preprocess = {"layout": layout} if layout else {}
-    config = _config("classification", {"outputFormat": "logits", "preprocess": preprocess})
+    config = walk_config("classification", {"outputFormat": "logits", "preprocess": preprocess})
     inputs = [("IMAGE", "FP32", (3, 64, 64) if layout != "NHWC" else (64, 64, 3))]
-    spec = resolve_input(_metadata(inputs, [("OUT", "FP32", (5,))]), config.triton_model())
-    pixels = Preprocessor.for_model(spec, config.triton_model()).load(_image(tmp_path))
+    spec = resolve_input(model_metadata(inputs, [("OUT", "FP32", (5,))]), config.triton_model())
+    pixels = Preprocessor.for_model(spec, config.triton_model()).load(red_image(tmp_path))
     assert pixels.shape == shape
 
 
 def test_width_and_height_size_a_variable_input(tmp_path: Path) -> None:
-    config = _config("classification", {"outputFormat": "logits", "preprocess": {"width": 48, "height": 32}})
-    metadata = _metadata([("IMAGE", "UINT8", (-1, -1, 3))], [("OUT", "FP32", (5,))])
+    config = walk_config(
+        "classification", {"outputFormat": "logits", "preprocess": {"width": 48, "height": 32}}
+    )
+    metadata = model_metadata([("IMAGE", "UINT8", (-1, -1, 3))], [("OUT", "FP32", (5,))])
     spec = resolve_input(metadata, config.triton_model())
-    assert Preprocessor.for_model(spec, config.triton_model()).load(_image(tmp_path)).shape == (32, 48, 3)
+    assert Preprocessor.for_model(spec, config.triton_model()).load(red_image(tmp_path)).shape == (32, 48, 3)
     with pytest.raises(PreflightError, match="inputSize"):
-        resolve_input(metadata, _config("classification", {"outputFormat": "logits"}).triton_model())
+        resolve_input(metadata, walk_config("classification", {"outputFormat": "logits"}).triton_model())
     with pytest.raises(ValueError, match=r"width and preprocess\.height go together"):
-        _config("classification", {"outputFormat": "logits", "preprocess": {"width": 48}})
+        walk_config("classification", {"outputFormat": "logits", "preprocess": {"width": 48}})
 
 
 def test_letterbox_pads_grey_and_maps_predictions_back(tmp_path: Path) -> None:
-    config = _config("detection", {"outputFormat": "boxes", "preprocess": {"resize": "letterbox"}})
-    spec = resolve_input(_metadata(IMAGE_NHWC, []), config.triton_model())
+    config = walk_config("detection", {"outputFormat": "boxes", "preprocess": {"resize": "letterbox"}})
+    spec = resolve_input(model_metadata(IMAGE_NHWC, []), config.triton_model())
     pixels, window = Preprocessor.for_model(spec, config.triton_model()).decode(
-        _image(tmp_path)
+        red_image(tmp_path)
     )  # 128 x 64 -> 64 x 32
     assert (window.x, window.y, window.width, window.height) == (0, 16, 64, 32)
     assert (pixels[:16] == LETTERBOX_FILL).all() and (pixels[48:] == LETTERBOX_FILL).all()
     assert (pixels[16:48, :, 0] == 255).all()
-    adapter = make_adapter(config, _metadata(IMAGE_NHWC, _BOX_OUTPUTS), spec, ["a"])
+    adapter = make_adapter(config, model_metadata(IMAGE_NHWC, _BOX_OUTPUTS), spec, ["a"])
     # A box covering the content's right half, found on the input: [0.5, 0.25, 0.5, 0.5] relative.
     outputs = {
         "BOXES": np.array([[[0.5, 0.25, 1.0, 0.75]]]),
@@ -176,8 +136,8 @@ def test_letterbox_pads_grey_and_maps_predictions_back(tmp_path: Path) -> None:
     (prediction,) = adapter.decode(outputs)
     mapped = to_image(prediction, window)
     assert mapped.boxes[0].bounding_box == pytest.approx((0.5, 0.0, 0.5, 1.0))  # type: ignore[union-attr]
-    stretched = _config("detection", {"outputFormat": "boxes"})
-    _, whole = Preprocessor.for_model(spec, stretched.triton_model()).decode(_image(tmp_path))
+    stretched = walk_config("detection", {"outputFormat": "boxes"})
+    _, whole = Preprocessor.for_model(spec, stretched.triton_model()).decode(red_image(tmp_path))
     assert whole.fills_input and to_image(prediction, whole) == prediction
 
 
@@ -193,30 +153,30 @@ def test_letterbox_pads_grey_and_maps_predictions_back(tmp_path: Path) -> None:
 def test_scale_mean_and_std_normalise_float_inputs(
     tmp_path: Path, preprocess: dict[str, Any], expected: tuple[float, float, float]
 ) -> None:
-    config = _config("classification", {"outputFormat": "logits", "preprocess": preprocess})
-    spec = resolve_input(_metadata(FLOAT_NCHW, [("OUT", "FP32", (5,))]), config.triton_model())
-    pixels = Preprocessor.for_model(spec, config.triton_model()).load(_image(tmp_path))
+    config = walk_config("classification", {"outputFormat": "logits", "preprocess": preprocess})
+    spec = resolve_input(model_metadata(FLOAT_NCHW, [("OUT", "FP32", (5,))]), config.triton_model())
+    pixels = Preprocessor.for_model(spec, config.triton_model()).load(red_image(tmp_path))
     assert pixels.dtype == np.float32
     assert tuple(float(pixels[c, 10, 10]) for c in range(3)) == pytest.approx(expected)
 
 
 def test_fp16_input_and_uint8_untouched(tmp_path: Path) -> None:
-    config = _config("classification", {"outputFormat": "logits"})
-    half = resolve_input(_metadata([("IMAGE", "FP16", (3, 64, 64))], []), config.triton_model())
-    assert Preprocessor.for_model(half, config.triton_model()).load(_image(tmp_path)).dtype == np.float16
-    raw = resolve_input(_metadata(IMAGE_NHWC, []), config.triton_model())
-    pixels = Preprocessor.for_model(raw, config.triton_model()).load(_image(tmp_path))
+    config = walk_config("classification", {"outputFormat": "logits"})
+    half = resolve_input(model_metadata([("IMAGE", "FP16", (3, 64, 64))], []), config.triton_model())
+    assert Preprocessor.for_model(half, config.triton_model()).load(red_image(tmp_path)).dtype == np.float16
+    raw = resolve_input(model_metadata(IMAGE_NHWC, []), config.triton_model())
+    pixels = Preprocessor.for_model(raw, config.triton_model()).load(red_image(tmp_path))
     assert pixels.dtype == np.uint8 and pixels[0, 0, 0] == 255
 
 
 def test_mean_std_on_a_uint8_model_is_refused() -> None:
-    config = _config(
+    config = walk_config(
         "classification", {"outputFormat": "logits", "preprocess": {"mean": [0, 0, 0], "std": [1, 1, 1]}}
     )
     with pytest.raises(PreflightError, match=r"preprocess\.mean/std"):
-        resolve_input(_metadata(IMAGE_NHWC, []), config.triton_model())
+        resolve_input(model_metadata(IMAGE_NHWC, []), config.triton_model())
     with pytest.raises(ValueError, match=r"mean and preprocess\.std go together"):
-        _config("classification", {"outputFormat": "logits", "preprocess": {"mean": [0, 0, 0]}})
+        walk_config("classification", {"outputFormat": "logits", "preprocess": {"mean": [0, 0, 0]}})
 
 
 _BOX_OUTPUTS = [("BOXES", "FP32", (-1, 4)), ("SCORES", "FP32", (-1,)), ("LABELS", "INT32", (-1,))]
@@ -234,8 +194,8 @@ _BOX_OUTPUTS = [("BOXES", "FP32", (-1, 4)), ("SCORES", "FP32", (-1,)), ("LABELS"
 def test_box_format_and_coordinates(
     settings: dict[str, Any], raw: list[float], expected: tuple[float, ...]
 ) -> None:
-    config = _config("detection", {"outputFormat": "boxes", "classNames": ["a"], **settings})
-    metadata = _metadata(IMAGE_NHWC, _BOX_OUTPUTS)
+    config = walk_config("detection", {"outputFormat": "boxes", "classNames": ["a"], **settings})
+    metadata = model_metadata(IMAGE_NHWC, _BOX_OUTPUTS)
     adapter = make_adapter(config, metadata, resolve_input(metadata, config.triton_model()), None)
     (prediction,) = adapter.decode(
         {"BOXES": np.array([[raw]], np.float32), "SCORES": np.array([[0.9]]), "LABELS": np.array([[0]])}
@@ -245,14 +205,14 @@ def test_box_format_and_coordinates(
 
 def test_box_settings_refused_off_box_formats() -> None:
     with pytest.raises(ValueError, match="boxFormat applies only to outputFormat"):
-        _config("classification", {"outputFormat": "logits", "boxFormat": "xywh"})
+        walk_config("classification", {"outputFormat": "logits", "boxFormat": "xywh"})
 
 
 def test_yolo_defaults_and_nms_threshold() -> None:
-    metadata = _metadata(IMAGE_NHWC, [("OUT", "FP32", (-1, 6))])
+    metadata = model_metadata(IMAGE_NHWC, [("OUT", "FP32", (-1, 6))])
     rows = np.array([[[32, 32, 20, 20, 0.9, 0.0], [34, 34, 20, 20, 0.8, 0.0]]], np.float32)  # cxcywh pixels
     for threshold, kept in ((0.45, 1), (0.9, 2)):
-        config = _config(
+        config = walk_config(
             "detection", {"outputFormat": "yolo", "classNames": ["a", "b"], "nmsIouThreshold": threshold}
         )
         adapter = make_adapter(config, metadata, resolve_input(metadata, config.triton_model()), None)
@@ -264,9 +224,11 @@ def test_yolo_defaults_and_nms_threshold() -> None:
 
 def test_efficient_nms_reads_num_dets_rows_only_and_tensor_names() -> None:
     names = {"boxes": "B", "scores": "S", "labels": "C", "count": "N"}
-    config = _config("detection", {"outputFormat": "efficient_nms", "classNames": ["a"], "tensors": names})
+    config = walk_config(
+        "detection", {"outputFormat": "efficient_nms", "classNames": ["a"], "tensors": names}
+    )
     outputs = [("B", "FP32", (3, 4)), ("S", "FP32", (3,)), ("C", "INT32", (3,)), ("N", "INT32", (1,))]
-    metadata = _metadata(IMAGE_NHWC, outputs)
+    metadata = model_metadata(IMAGE_NHWC, outputs)
     adapter = make_adapter(config, metadata, resolve_input(metadata, config.triton_model()), None)
     assert isinstance(adapter, BoxesScoresLabelsAdapter) and adapter.output_names() == ["B", "S", "C", "N"]
     assert adapter.check(metadata) == []
@@ -275,7 +237,7 @@ def test_efficient_nms_reads_num_dets_rows_only_and_tensor_names() -> None:
         {"B": boxes, "S": np.array([[0.9, 0.8, 0.7]]), "C": np.array([[0, 0, 0]]), "N": np.array([[2]])}
     )
     assert [b.bounding_box for b in prediction.boxes] == [(0, 0, 0.5, 0.5), (0.5, 0.5, 0.5, 0.5)]  # type: ignore[union-attr]
-    defaults = _config("detection", {"outputFormat": "efficient_nms"}).triton_model().tensors
+    defaults = walk_config("detection", {"outputFormat": "efficient_nms"}).triton_model().tensors
     assert defaults.detection_outputs(OutputFormat.EFFICIENT_NMS) == (
         "det_boxes",
         "det_scores",
@@ -285,10 +247,12 @@ def test_efficient_nms_reads_num_dets_rows_only_and_tensor_names() -> None:
 
 
 def test_boxes_tensor_names_are_requested() -> None:
-    config = _config(
+    config = walk_config(
         "detection", {"outputFormat": "boxes", "tensors": {"boxes": "b", "scores": "s", "labels": "l"}}
     )
-    metadata = _metadata(IMAGE_NHWC, [("b", "FP32", (-1, 4)), ("s", "FP32", (-1,)), ("l", "INT32", (-1,))])
+    metadata = model_metadata(
+        IMAGE_NHWC, [("b", "FP32", (-1, 4)), ("s", "FP32", (-1,)), ("l", "INT32", (-1,))]
+    )
     adapter = make_adapter(config, metadata, resolve_input(metadata, config.triton_model()), None)
     assert adapter.output_names() == ["b", "s", "l"] and adapter.check(metadata) == []
 
@@ -305,9 +269,9 @@ def test_boxes_tensor_names_are_requested() -> None:
 def test_segmentation_formats(
     output_format: str, datatype: str, scores: list[Any], mask: list[list[int]], confidence: float | None
 ) -> None:
-    config = _config("segmentation", {"outputFormat": output_format})
+    config = walk_config("segmentation", {"outputFormat": output_format})
     shape = np.array(scores).shape
-    metadata = _metadata(IMAGE_NHWC, [("M", datatype, shape)])
+    metadata = model_metadata(IMAGE_NHWC, [("M", datatype, shape)])
     adapter = make_adapter(config, metadata, resolve_input(metadata, config.triton_model()), None)
     assert isinstance(adapter, SegmentationAdapter) and adapter.check(metadata) == []
     dtype = np.int32 if datatype == "INT32" else np.float32
@@ -318,10 +282,10 @@ def test_segmentation_formats(
 
 
 def test_tensor_input_and_output_pick_among_several() -> None:
-    config = _config(
+    config = walk_config(
         "classification", {"outputFormat": "probabilities", "tensors": {"input": "B", "output": "P"}}
     )
-    metadata = _metadata(
+    metadata = model_metadata(
         [("A", "UINT8", (8, 8, 3)), ("B", "UINT8", (64, 64, 3))], [("L", "FP32", (3,)), ("P", "FP32", (3,))]
     )
     spec = resolve_input(metadata, config.triton_model())
@@ -332,10 +296,10 @@ def test_tensor_input_and_output_pick_among_several() -> None:
 
 
 def test_class_names_name_and_classes_filter() -> None:
-    config = _config(
+    config = walk_config(
         "classification", {"outputFormat": "probabilities", "classNames": ["x", "y", "z"], "classes": ["y"]}
     )
-    metadata = _metadata(IMAGE_NHWC, [("P", "FP32", (3,))])
+    metadata = model_metadata(IMAGE_NHWC, [("P", "FP32", (3,))])
     adapter = make_adapter(config, metadata, resolve_input(metadata, config.triton_model()), None)
     kept, dropped = adapter.decode({"P": np.array([[0.1, 0.7, 0.2], [0.1, 0.2, 0.7]])})
     assert kept.label == "y" and dropped is None  # type: ignore[union-attr]
@@ -344,13 +308,13 @@ def test_class_names_name_and_classes_filter() -> None:
 def test_zero_shot_sends_the_classes_as_prompts_named_by_tensors_text() -> None:
     prompts = ["a cat", "a dog"]
     model = {"outputFormat": "probabilities", "zeroShot": True, "classes": prompts, "tensors": {"text": "T2"}}
-    config = _config("classification", model)
+    config = walk_config("classification", model)
     assert (
         config.triton_model().classes == prompts
         and config.triton_model().keep_classes is None
         and config.triton_model().zero_shot
     )
-    metadata = _metadata(
+    metadata = model_metadata(
         [*IMAGE_NHWC, ("T1", "BYTES", (-1,)), ("T2", "BYTES", (-1,))], [("P", "FP32", (-1,))]
     )
     spec = resolve_input(metadata, config.triton_model())
@@ -359,9 +323,11 @@ def test_zero_shot_sends_the_classes_as_prompts_named_by_tensors_text() -> None:
     (prediction,) = make_adapter(config, metadata, spec, None).decode({"P": np.array([[0.2, 0.8]])})
     assert prediction.label == "a dog"  # type: ignore[union-attr]
     with pytest.raises(PreflightError, match="zeroShot true"):
-        resolve_input(metadata, _config("classification", {"outputFormat": "probabilities"}).triton_model())
+        resolve_input(
+            metadata, walk_config("classification", {"outputFormat": "probabilities"}).triton_model()
+        )
     with pytest.raises(ValueError, match="classNames does not apply to zeroShot"):
-        _config("classification", {**model, "classNames": ["x"]})
+        walk_config("classification", {**model, "classNames": ["x"]})
 
 
 def test_manifest_takes_model_xor_source() -> None:
@@ -386,8 +352,8 @@ def test_instance_masks_cover_each_box_and_follow_the_letterbox() -> None:
         "tensors": {"masks": "M"},
         "boxCoordinates": "pixels",
     }
-    config = _config("detection", model)
-    metadata = _metadata(IMAGE_NHWC, [*_BOX_OUTPUTS, ("M", "FP32", (-1, 64, 64))])
+    config = walk_config("detection", model)
+    metadata = model_metadata(IMAGE_NHWC, [*_BOX_OUTPUTS, ("M", "FP32", (-1, 64, 64))])
     adapter = make_adapter(config, metadata, resolve_input(metadata, config.triton_model()), None)
     assert adapter.output_names() == ["BOXES", "SCORES", "LABELS", "M"] and adapter.check(metadata) == []
     whole = np.zeros((1, 2, 64, 64), np.float32)
@@ -400,7 +366,7 @@ def test_instance_masks_cover_each_box_and_follow_the_letterbox() -> None:
     assert first.mask is not None and first.mask.shape == (16, 16)
     assert first.mask[:, 8:].all() and not first.mask[:, :8].any()
     assert second.mask is not None and second.mask.shape == (8, 8) and second.mask[:4, :4].all()
-    small = _metadata(IMAGE_NHWC, [*_BOX_OUTPUTS, ("M", "UINT8", (-1, 28, 28))])
+    small = model_metadata(IMAGE_NHWC, [*_BOX_OUTPUTS, ("M", "UINT8", (-1, 28, 28))])
     relative = make_adapter(config, small, resolve_input(small, config.triton_model()), None)
     (prediction,) = relative.decode({**outputs, "M": np.ones((1, 2, 28, 28), np.uint8)})
     assert all(b.mask is not None and b.mask.shape == (28, 28) for b in prediction.boxes)  # type: ignore[union-attr]
@@ -425,4 +391,4 @@ def test_instance_masks_cover_each_box_and_follow_the_letterbox() -> None:
 )
 def test_tensors_of_another_format_are_refused(model: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _config("detection", model)
+        walk_config("detection", model)

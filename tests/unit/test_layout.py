@@ -48,7 +48,7 @@ MAX_MODULE_LINES = 400
 
 
 def test_no_module_is_over_400_lines() -> None:
-    tops = (*PACKAGES, "tools", "bench", "plugins")
+    tops = (*PACKAGES, "tools", "bench", "plugins", "tests")
     long = {
         str(path.relative_to(REPO)): lines
         for top in tops
