@@ -46,39 +46,11 @@ class StepVerdicts:
         """A finished step's verdict as what reconcile observes (a validation, or a review outcome)."""
         uid, name, step = run.metadata["uid"], run.metadata["name"], state.step
         if step.kind == "validate":
-            if state.never_started:
-                validation = Validation(
-                    generation=step.generation,
-                    ok=False,
-                    reason=Reason.STARTUP_TIMEOUT,
-                    message=f"{state.error}; fix the cause (e.g. create the worker ServiceAccount), then "
-                    "edit the spec or re-create the run",
-                )
-                self.validations.remember(uid, validation)
-                return replace(observed, validation=validation)
-            if not isinstance(state.result, ProbeVerdict):
-                # A crash (or a verdict that is not a probe's) ends this generation's validation: the
-                # step is not started again until the spec changes, so nothing it ran runs again.
+            validation = _validation_of(state)
+            if not isinstance(state.result, ProbeVerdict) and not state.never_started:
                 log.warning("run %s: the validation step gave no verdict: %s", name, state.error)
-                validation = Validation(
-                    generation=step.generation,
-                    ok=False,
-                    reason=Reason.VALIDATION_CRASHED,
-                    message=f"the validation step ended without a verdict ({state.error or 'no verdict'}); "
-                    "its pod's log says why: fix the cause, then edit the spec or re-create the run",
-                )
+            if not state.never_started:
                 metrics.VALIDATIONS.labels(validation.reason.value).inc()
-                self.validations.remember(uid, validation)
-                return replace(observed, validation=validation)
-            verdict = state.result
-            validation = Validation(
-                generation=step.generation,
-                ok=verdict.ok,
-                reason=verdict.reason,
-                message=verdict.message,
-                total=verdict.total,
-            )
-            metrics.VALIDATIONS.labels(validation.reason.value).inc()
             self.validations.remember(uid, validation)
             return replace(observed, validation=validation)
         if step.work is None:
@@ -91,3 +63,31 @@ class StepVerdicts:
         verdicts = (ReviewVerdict, FinalizeVerdict, DiscardVerdict)
         result = state.result if isinstance(state.result, verdicts) else None
         return replace(observed, review=ReviewOutcome(step.work, result=result, error=state.error))
+
+
+def _validation_of(state: StepState) -> Validation:
+    """The validation a finished validation step stands for: its verdict, or why there is none.
+
+    A step whose pod never started is ``StartupTimeout``; one that ended without a probe's
+    verdict (a crash) is ``ValidationCrashed``, which ends this generation's validation: the
+    step is not started again until the spec changes, so nothing it ran runs again.
+    """
+    generation = state.step.generation
+    if state.never_started:
+        return Validation(
+            generation=generation,
+            ok=False,
+            reason=Reason.STARTUP_TIMEOUT,
+            message=f"{state.error}; fix the cause (e.g. create the worker ServiceAccount), then "
+            "edit the spec or re-create the run",
+        )
+    if not isinstance(state.result, ProbeVerdict):
+        return Validation(
+            generation=generation,
+            ok=False,
+            reason=Reason.VALIDATION_CRASHED,
+            message=f"the validation step ended without a verdict ({state.error or 'no verdict'}); "
+            "its pod's log says why: fix the cause, then edit the spec or re-create the run",
+        )
+    verdict = state.result
+    return Validation(generation, verdict.ok, verdict.reason, verdict.message, verdict.total)
